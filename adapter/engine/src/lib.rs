@@ -1,0 +1,1 @@
+//! The adapter's engine: exposition parser, series store and PromQL evaluator.
