@@ -44,8 +44,8 @@ unit-wasm: ## the filter's host-free unit tests, compiled to wasm32-wasip1 and r
 test: deps lint wasm unit-wasm ## everything: deps, lint, wasm, unit tests (native and wasm), end-to-end
 	$(CARGO_TEST) $(NATIVE)
 
-bench: ## benchmarks (results go to BENCHMARKS.md)
-	@echo "no benchmarks yet"
+bench: deps wasm ## every benchmark (scripts/bench-*.sh); results go to BENCHMARKS.md
+	@set -e; for b in scripts/bench-*.sh; do [ -e "$$b" ] || continue; echo "== $$b"; "$$b"; done
 
 clean: ## remove build output (keeps the venv)
 	cargo clean
