@@ -12,7 +12,8 @@ WASM_OUT      := target/$(WASM_TARGET)/wasm/mixerless_filter_wasm.wasm
 WASM_DIST     := dist/mixerless-filter.wasm
 WASM_OPT_FLAGS := -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals
 NATIVE        := --workspace --exclude mixerless-filter-wasm
-CARGO_TEST    := $(shell cargo nextest --version >/dev/null 2>&1 && echo "cargo nextest run --no-fail-fast" || echo "cargo test --no-fail-fast")
+# nextest when the machine has it (it does not run doctests, so they run separately).
+HAVE_NEXTEST  := $(shell cargo nextest --version >/dev/null 2>&1 && echo yes)
 
 export ENVOY_BIN := $(CURDIR)/$(VENV)/bin/envoy
 
@@ -42,7 +43,12 @@ unit-wasm: ## the filter's host-free unit tests, compiled to wasm32-wasip1 and r
 	cargo test -p mixerless-filter --lib --target $(WASM_TARGET)
 
 test: deps lint wasm unit-wasm ## everything: deps, lint, wasm, unit tests (native and wasm), end-to-end
-	$(CARGO_TEST) $(NATIVE)
+ifeq ($(HAVE_NEXTEST),yes)
+	cargo test --doc $(NATIVE)
+	cargo nextest run --no-fail-fast $(NATIVE)
+else
+	cargo test --no-fail-fast $(NATIVE)
+endif
 
 bench: deps wasm ## every benchmark (scripts/bench-*.sh); results go to BENCHMARKS.md
 	@set -e; for b in scripts/bench-*.sh; do [ -e "$$b" ] || continue; echo "== $$b"; "$$b"; done

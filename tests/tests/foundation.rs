@@ -46,3 +46,25 @@ fn envoy_refuses_invalid_json_config() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Demonstrates that Envoy does not outlive a test that panics: the handle's Drop kills it
+/// while the panic unwinds.
+#[test]
+fn envoy_dies_with_a_failing_test() -> anyhow::Result<()> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let failing = std::thread::spawn(move || {
+        let envoy = Envoy::start(&Bootstrap::inbound("{}").render()).unwrap();
+        tx.send(envoy.pid()).unwrap();
+        panic!("a failing test");
+    });
+    assert!(failing.join().is_err(), "the test thread should have panicked");
+    let pid = rx.recv()?;
+    assert!(pid > 0);
+    // Drop waited for the child, so its /proc entry is gone (or a zombie of no one).
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    assert!(
+        status.is_empty() || status.contains("State:\tZ"),
+        "envoy {pid} still running after the test panicked:\n{status}"
+    );
+    Ok(())
+}
