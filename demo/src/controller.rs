@@ -1,0 +1,195 @@
+//! The HPA controller loop: kube-controller-manager's algorithm (`mixerless_adapter::hpa::replicas`)
+//! applied to the adapter's external metrics answers, one state per HPA. Like the walk-through,
+//! where one HPA at a time was applied to `podinfo`, one HPA scales the Deployment (`--scale-on`)
+//! and the others are evaluated alongside and shown, but do not write the scale (in Kubernetes,
+//! several HPAs on one Deployment are an error: `AmbiguousSelector`).
+
+use std::time::{Duration, Instant};
+
+use mixerless_adapter::hpa::replicas::{self, Controller, Limits, Pods, Proposal, Tolerance};
+use serde::Serialize;
+
+use crate::adapter::Adapter;
+use crate::hpa::Hpa;
+use crate::table::{self, Row};
+
+/// The controller's knobs, kube-controller-manager's flags.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// `--horizontal-pod-autoscaler-sync-period` (15s).
+    pub sync_period: Duration,
+    /// `--horizontal-pod-autoscaler-downscale-stabilization` (5m).
+    pub downscale_stabilization: Duration,
+    /// `--horizontal-pod-autoscaler-tolerance` (0.1).
+    pub tolerance: f64,
+}
+
+/// One HPA's running state.
+#[derive(Debug)]
+pub struct HpaState {
+    pub hpa: Hpa,
+    pub scales: bool,
+    created: Instant,
+    controller: Controller,
+    /// Per metric: the last status value (milli), `None` until a good answer.
+    pub current: Vec<Option<i64>>,
+    pub last: Option<SyncRecord>,
+}
+
+/// What one sync of one HPA saw and decided (written to the timeline).
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncRecord {
+    pub name: String,
+    pub scales: bool,
+    pub metrics: Vec<MetricRecord>,
+    /// The controller's desired replicas, or why it could not compute them.
+    pub desired: Option<i32>,
+    pub error: Option<String>,
+    pub targets: String,
+}
+
+/// One metric's answer from the adapter.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricRecord {
+    pub metric: String,
+    pub selector: String,
+    /// The request path on the adapter.
+    pub path: String,
+    /// The items' values, milli units, as the adapter answered.
+    pub items_milli: Vec<i64>,
+    /// Their sum, what the HPA compares (milli).
+    pub usage_milli: Option<i64>,
+    /// `current.averageValue` / `current.value` (milli).
+    pub current_milli: Option<i64>,
+    pub proposal: Option<i32>,
+    pub error: Option<String>,
+}
+
+impl HpaState {
+    pub fn new(hpa: Hpa, scales: bool, settings: &Settings) -> Self {
+        let n = hpa.metrics.len();
+        Self {
+            hpa,
+            scales,
+            created: Instant::now(),
+            controller: Controller::new(settings.downscale_stabilization.as_millis() as i64),
+            current: vec![None; n],
+            last: None,
+        }
+    }
+
+    /// One sync: ask the adapter for every metric, compute proposals, normalise.
+    pub async fn sync(
+        &mut self,
+        adapter: &Adapter,
+        settings: &Settings,
+        now_ms: i64,
+        current: i32,
+        ready: i32,
+    ) -> &SyncRecord {
+        let tol = Tolerance {
+            down: settings.tolerance,
+            up: settings.tolerance,
+        };
+        let pods = Pods {
+            status_replicas: current,
+            ready,
+        };
+        let mut metrics = Vec::new();
+        let mut proposals: Vec<Result<Proposal, String>> = Vec::new();
+        for (i, m) in self.hpa.metrics.iter().enumerate() {
+            let selector = m.label_selector();
+            let path = Adapter::metric_path(&self.hpa.namespace, &m.name, &selector);
+            let answer = adapter
+                .external_metric(&self.hpa.namespace, &m.name, &selector)
+                .await;
+            let record = match answer {
+                Ok(items) => {
+                    let usage = replicas::sum_usage(&items);
+                    let p = replicas::metric_replicas(m.target, usage, pods, tol);
+                    self.current[i] = Some(p.current_milli);
+                    proposals.push(Ok(p));
+                    MetricRecord {
+                        metric: m.name.clone(),
+                        selector,
+                        path,
+                        items_milli: items,
+                        usage_milli: Some(usage),
+                        current_milli: Some(p.current_milli),
+                        proposal: Some(p.replicas),
+                        error: None,
+                    }
+                }
+                Err(e) => {
+                    let e = format!("failed to get {} external metric: {e}", m.name);
+                    proposals.push(Err(e.clone()));
+                    MetricRecord {
+                        metric: m.name.clone(),
+                        selector,
+                        path,
+                        items_milli: Vec::new(),
+                        usage_milli: None,
+                        current_milli: None,
+                        proposal: None,
+                        error: Some(e),
+                    }
+                }
+            };
+            metrics.push(record);
+        }
+        let limits = Limits {
+            min: self.hpa.min,
+            max: self.hpa.max,
+            behavior: None,
+        };
+        let proposal = replicas::combine(current, &proposals);
+        let (desired, error) = match self
+            .controller
+            .reconcile(now_ms, &limits, current, proposal)
+        {
+            Ok(d) => (Some(d.desired), None),
+            Err(e) => (
+                None,
+                Some(format!(
+                    "the HPA was unable to compute the replica count: {e}"
+                )),
+            ),
+        };
+        self.last = Some(SyncRecord {
+            name: self.hpa.name.clone(),
+            scales: self.scales,
+            metrics,
+            desired,
+            error,
+            targets: self.targets(),
+        });
+        self.last.as_ref().expect("just set")
+    }
+
+    /// The TARGETS cell: the first metric, `+ N more...` as kubectl abbreviates.
+    pub fn targets(&self) -> String {
+        let first = self
+            .hpa
+            .metrics
+            .first()
+            .map(|m| table::target_cell(m.target, self.current[0]))
+            .unwrap_or_default();
+        match self.hpa.metrics.len() {
+            0 | 1 => first,
+            n => format!("{first} + {} more...", n - 1),
+        }
+    }
+
+    /// This HPA's `kubectl get hpa` row, with the Deployment's current replicas.
+    pub fn row(&self, replicas: i32) -> Row {
+        Row {
+            name: self.hpa.name.clone(),
+            reference: self.hpa.reference.clone(),
+            targets: self.targets(),
+            min: self.hpa.min,
+            max: self.hpa.max,
+            replicas,
+            age: self.created.elapsed(),
+        }
+    }
+}

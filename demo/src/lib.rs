@@ -1,0 +1,109 @@
+//! `mixerless-demo`: the ASM autoscaling walk-through on one machine, with real parts.
+//!
+//! A Deployment `podinfo` in namespace `test` runs as local replicas, each behind its own
+//! sidecar Envoy loading `dist/mixerless-filter.wasm`; a load tester's sidecar balances `hey`
+//! traffic over them; `mixerless-adapter serve` scrapes every sidecar and answers the external
+//! metrics API for the walk-through's three HPAs; an HPA controller loop with
+//! kube-controller-manager's algorithm scales the Deployment by starting and stopping replicas.
+
+pub mod adapter;
+pub mod backend;
+pub mod chart;
+pub mod controller;
+pub mod envoy;
+pub mod hpa;
+pub mod load;
+pub mod mesh;
+pub mod procs;
+pub mod run;
+pub mod table;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Run the ASM autoscaling walk-through locally: real Envoys with the mixerless filter, real
+/// `hey` traffic, the mixerless adapter's external metrics, and live HPA decisions that start and
+/// stop podinfo replicas. Prints a `kubectl get hpa`-like table while it runs, then writes a
+/// chart and a summary. Ctrl-C stops everything it started.
+///
+/// Durations take units: `500ms`, `30s`, `2m`.
+#[derive(Debug, Parser)]
+#[command(name = "mixerless-demo", version)]
+pub struct Args {
+    /// Replicas of podinfo at start (raised to the scaling HPA's minReplicas).
+    #[arg(long, default_value_t = 1)]
+    pub replicas: usize,
+
+    /// Length of the ramp-up phase (split into --ramp-steps steps of rising rate).
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub ramp: Duration,
+    /// Steps of the ramp.
+    #[arg(long, default_value_t = 3)]
+    pub ramp_steps: u32,
+    /// Length of the steady phase at the full rate.
+    #[arg(long, default_value = "70s", value_parser = humantime::parse_duration)]
+    pub steady: Duration,
+    /// Length of the down phase: a trickle of load while the autoscaler scales back in.
+    #[arg(long, default_value = "80s", value_parser = humantime::parse_duration)]
+    pub down: Duration,
+    /// `hey -c`: concurrent workers.
+    #[arg(short = 'c', long, default_value_t = 2)]
+    pub workers: u32,
+    /// `hey -q`: queries per second per worker at full rate (the walk-through: -c 2 -q 10).
+    #[arg(short = 'q', long, default_value_t = 10.0)]
+    pub qps: f64,
+    /// Queries per second per worker in the down phase (keeps latency queries answerable).
+    #[arg(long, default_value_t = 0.5)]
+    pub down_qps: f64,
+
+    /// Service time of one podinfo request.
+    #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
+    pub latency: Duration,
+    /// Requests one podinfo replica serves at a time (others queue, so load shows in latency).
+    #[arg(long, default_value_t = 1)]
+    pub app_concurrency: usize,
+
+    /// HPA sync period (kube-controller-manager: --horizontal-pod-autoscaler-sync-period, 15s).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub sync_period: Duration,
+    /// Downscale stabilization window (kube-controller-manager: 5m).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub downscale_stabilization: Duration,
+    /// HPA tolerance (kube-controller-manager: 0.1).
+    #[arg(long, default_value_t = 0.1)]
+    pub tolerance: f64,
+    /// The HPA whose decisions scale podinfo; the others are evaluated and shown.
+    #[arg(long, default_value = "podinfo-total")]
+    pub scale_on: String,
+
+    /// The adapter's scrape interval (`serve --scrape-interval`).
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub scrape_interval: Duration,
+    /// Directory of `HorizontalPodAutoscaler-*.yaml` files [default: istio/ if it has them, else demo/hpa]
+    #[arg(long)]
+    pub hpa_dir: Option<PathBuf>,
+    /// Where the chart, timeline, kubeconfig and logs go.
+    #[arg(long, default_value = "target/mixerless-demo")]
+    pub out: PathBuf,
+    /// Loopback port of the adapter's HTTPS API [default: a free port]
+    #[arg(long)]
+    pub adapter_port: Option<u16>,
+    /// Loopback port of the load tester's sidecar [default: a free port]
+    #[arg(long)]
+    pub client_port: Option<u16>,
+
+    /// Envoy binary.
+    #[arg(long, env = "ENVOY_BIN", default_value = ".venv/bin/envoy")]
+    pub envoy: PathBuf,
+    /// The filter module (`make wasm`).
+    #[arg(long, default_value = "dist/mixerless-filter.wasm")]
+    pub filter: PathBuf,
+    /// Envoy stats tags for the filter's labels.
+    #[arg(long, default_value = "istio/envoy/stats_tags.yaml")]
+    pub stats_tags: PathBuf,
+    /// The adapter binary [default: mixerless-adapter next to this program]
+    #[arg(long)]
+    pub adapter_bin: Option<PathBuf>,
+}

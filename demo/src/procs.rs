@@ -1,0 +1,128 @@
+//! Child processes (Envoy, hey, the adapter) that cannot outlive the demo: each runs under
+//! `setpriv --pdeathsig KILL` (the kernel kills it when the demo's main thread dies, even on
+//! SIGKILL), is killed when its handle drops, and logs to a file the user can read.
+
+use std::fs::File;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::process::{Child, Command};
+
+/// What went wrong starting or finding a process; each message says what to run or free.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcError {
+    #[error("{what} not found at {path}: {hint}")]
+    Missing {
+        what: &'static str,
+        path: PathBuf,
+        hint: &'static str,
+    },
+    #[error(
+        "`{0}` is not installed: run `make deps` (it installs util-linux' setpriv, hey and Envoy)"
+    )]
+    NotOnPath(&'static str),
+    #[error("port {0} is in use: free it (`ss -ltnp | grep {port}`) or leave the flag out to pick a free port", port = .0.port())]
+    PortInUse(SocketAddr),
+    #[error("cannot create log file {path}: {source}")]
+    Log {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start {what}: {source}")]
+    Spawn {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+/// A running child process, killed when dropped.
+#[derive(Debug)]
+pub struct Proc {
+    pub name: String,
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// Starts `program args…` under `setpriv --pdeathsig KILL`, stdout and stderr into `log`.
+    pub fn spawn(
+        name: impl Into<String>,
+        program: &Path,
+        args: &[String],
+        log: PathBuf,
+    ) -> Result<Self, ProcError> {
+        let name = name.into();
+        let out = File::create(&log).map_err(|source| ProcError::Log {
+            path: log.clone(),
+            source,
+        })?;
+        let err = out.try_clone().map_err(|source| ProcError::Log {
+            path: log.clone(),
+            source,
+        })?;
+        let child = Command::new("setpriv")
+            .args(["--pdeathsig", "KILL", "--"])
+            .arg(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| ProcError::Spawn {
+                what: format!("{name} ({})", program.display()),
+                source,
+            })?;
+        Ok(Self { name, child, log })
+    }
+
+    /// The exit status if the process has ended.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// The last `n` lines of the log, for error messages.
+    pub fn log_tail(&self, n: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// Kills the process and waits for it, so no zombie or orphan is left.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// A loopback port: `wanted` if it is free (an error naming it if not), else one the kernel picks.
+pub fn loopback_port(wanted: Option<u16>) -> Result<u16, ProcError> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], wanted.unwrap_or(0)));
+    let listener = TcpListener::bind(addr).map_err(|_| ProcError::PortInUse(addr))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|_| ProcError::PortInUse(addr))
+}
+
+/// `name` on `$PATH`, or an error that says to run `make deps`.
+pub fn on_path(name: &'static str) -> Result<PathBuf, ProcError> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .ok_or(ProcError::NotOnPath(name))
+}
+
+/// `path` if it exists, else [`ProcError::Missing`] with `hint`.
+pub fn existing(
+    what: &'static str,
+    path: PathBuf,
+    hint: &'static str,
+) -> Result<PathBuf, ProcError> {
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(ProcError::Missing { what, path, hint })
+    }
+}
