@@ -10,9 +10,15 @@
 //! assert_eq!(mixerless_adapter::quantity::format(10.056).unwrap(), "10056m");
 //! ```
 
+pub mod api;
 pub mod hpa;
+pub mod provider;
 pub mod quantity;
+pub mod querier;
 pub mod selector;
+pub mod server;
+pub mod telemetry;
+pub mod tls;
 
 /// The binary's name, as users type it.
 pub const NAME: &str = "mixerless-adapter";

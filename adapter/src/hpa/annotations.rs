@@ -40,7 +40,8 @@ pub enum AnnotationError {
 }
 
 /// What an empty result becomes: by default an error the HPA sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OnEmpty {
     #[default]
     Error,
@@ -49,7 +50,7 @@ pub enum OnEmpty {
 }
 
 /// One External metric of one HPA, resolved to the PromQL behind it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MetricQuery {
     pub namespace: String,
     pub hpa: String,
@@ -59,6 +60,7 @@ pub struct MetricQuery {
     pub match_labels: BTreeMap<String, String>,
     pub query: String,
     /// `interval`: how often the query is evaluated (else the server default).
+    #[serde(skip)]
     pub interval: Option<Duration>,
     /// `prometheus-server`: this metric's Prometheus instead of the default.
     pub prometheus_server: Option<String>,

@@ -1,0 +1,287 @@
+//! Handlers through `app(state).oneshot(request)`, over a provider with a fake querier.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::Value;
+use tower::ServiceExt;
+
+use super::*;
+use crate::hpa::dir;
+use crate::provider::ProviderConfig;
+use crate::querier::{self, BoxFuture, Querier};
+
+/// Answers `sum(rps)` with 10.056, `vector(0)[0:0]`-like matrix for `matrix`, errors otherwise.
+struct Fake;
+
+impl Querier for Fake {
+    fn instant<'a>(
+        &'a self,
+        q: &'a str,
+        t: i64,
+    ) -> BoxFuture<'a, Result<querier::Value, querier::Error>> {
+        let v = match q {
+            "sum(rps)" => Ok(querier::Value::Scalar { t_ms: t, v: 10.056 }),
+            "sum(big)" => Ok(querier::Value::Scalar { t_ms: t, v: 2.5e6 }),
+            _ => Ok(querier::Value::Vector(vec![])),
+        };
+        Box::pin(async move { v })
+    }
+    fn describe(&self) -> String {
+        "fake".into()
+    }
+}
+
+const HPAS: &str = r#"
+kind: HorizontalPodAutoscaler
+metadata:
+  name: rps
+  namespace: test
+  annotations:
+    metric-config.external.prometheus-query.prometheus/processed-requests-per-second: sum(rps)
+    metric-config.external.prometheus-query.prometheus/big: sum(big)
+spec:
+  maxReplicas: 5
+  metrics:
+  - {type: External, external: {metric: {name: prometheus-query, selector: {matchLabels: {query-name: processed-requests-per-second}}}, target: {type: AverageValue, averageValue: "10"}}}
+  - {type: External, external: {metric: {name: prometheus-query, selector: {matchLabels: {query-name: big}}}, target: {type: Value, value: "10"}}}
+---
+kind: HorizontalPodAutoscaler
+metadata:
+  name: broken
+  namespace: test
+  annotations:
+    metric-config.external.errors.prometheus/query: sum(rate(x[1m])
+    metric-config.external.empty.prometheus/query: sum(nothing)
+spec:
+  maxReplicas: 5
+  metrics:
+  - {type: External, external: {metric: {name: errors, selector: {matchLabels: {type: prometheus}}}}}
+  - {type: External, external: {metric: {name: empty, selector: {matchLabels: {type: prometheus}}}}}
+"#;
+
+async fn state(auth: Auth) -> AppState {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = std::env::temp_dir().join(format!("mixerless-api-test-{}-{n}", std::process::id()));
+    let _ = std::fs::create_dir_all(&tmp);
+    let file = tmp.join("hpa.yaml");
+    std::fs::write(&file, HPAS).unwrap();
+    let snap = dir::load(&tmp);
+    let _ = std::fs::remove_dir_all(&tmp);
+    let telemetry = Arc::new(Telemetry::new());
+    let provider = Arc::new(Provider::new(
+        ProviderConfig::default(),
+        Arc::new(Fake),
+        None,
+        telemetry.clone(),
+    ));
+    provider.set_hpas(&snap);
+    provider.evaluate_due(crate::provider::now_ms()).await;
+    AppState {
+        provider,
+        telemetry,
+        prom: None,
+        targets: None,
+        auth,
+    }
+}
+
+async fn get(state: &AppState, uri: &str, id: Option<&str>) -> (StatusCode, Value) {
+    let mut req = Request::get(uri).body(Body::empty()).unwrap();
+    if let Some(cn) = id {
+        req.extensions_mut().insert(ClientIdentity {
+            common_name: cn.into(),
+        });
+    }
+    let resp = app(state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, body)
+}
+
+const BASE: &str = "/apis/external.metrics.k8s.io/v1beta1";
+
+/// Demonstrates discovery: the group list, the group, and one resource per metric name.
+#[tokio::test]
+async fn discovery_documents() {
+    let s = state(Auth::default()).await;
+    let (code, body) = get(&s, "/apis", None).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(body["kind"], "APIGroupList");
+    assert_eq!(
+        body["groups"][0]["preferredVersion"]["groupVersion"],
+        "external.metrics.k8s.io/v1beta1"
+    );
+    let (_, body) = get(&s, "/apis/external.metrics.k8s.io", None).await;
+    assert_eq!(body["kind"], "APIGroup");
+    let (code, body) = get(&s, BASE, None).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(body["kind"], "APIResourceList");
+    let names: Vec<&str> = body["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["empty", "prometheus-query"],
+        "the unparsable metric is not listed"
+    );
+    assert_eq!(body["resources"][0]["kind"], "ExternalMetricValueList");
+    assert_eq!(body["resources"][0]["namespaced"], true);
+}
+
+/// Demonstrates the value list the HPA reads: canonical Quantity, metricLabels, timestamp.
+#[tokio::test]
+async fn external_metric_value_list() {
+    let s = state(Auth::default()).await;
+    let uri = format!(
+        "{BASE}/namespaces/test/prometheus-query?labelSelector=query-name%3Dprocessed-requests-per-second"
+    );
+    let (code, body) = get(&s, &uri, None).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["kind"], "ExternalMetricValueList");
+    assert_eq!(body["apiVersion"], "external.metrics.k8s.io/v1beta1");
+    assert_eq!(body["metadata"], serde_json::json!({}));
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["metricName"], "prometheus-query");
+    assert_eq!(items[0]["value"], "10056m");
+    assert_eq!(
+        items[0]["metricLabels"]["query-name"],
+        "processed-requests-per-second"
+    );
+    let ts = items[0]["timestamp"].as_str().unwrap();
+    assert!(
+        ts.len() == 20 && ts.ends_with('Z'),
+        "second precision RFC 3339: {ts}"
+    );
+    let (_, body) = get(
+        &s,
+        &format!("{BASE}/namespaces/test/prometheus-query?labelSelector=query-name%20in%20(big)"),
+        None,
+    )
+    .await;
+    assert_eq!(body["items"][0]["value"], "2500k");
+    // No selector: both queries' items, which the HPA would sum.
+    let (_, body) = get(
+        &s,
+        &format!("{BASE}/namespaces/test/prometheus-query"),
+        None,
+    )
+    .await;
+    assert_eq!(body["items"].as_array().unwrap().len(), 2);
+}
+
+/// Demonstrates Status errors: bad selector 400, unknown namespace/metric 404, empty result 500
+/// naming the HPA, unknown path 404.
+#[tokio::test]
+async fn malformed_requests_get_status_errors() {
+    let s = state(Auth::default()).await;
+    let cases = [
+        (
+            format!("{BASE}/namespaces/test/prometheus-query?labelSelector=query-name%20in%20(a"),
+            400,
+            "BadRequest",
+            "invalid labelSelector",
+        ),
+        (
+            format!("{BASE}/namespaces/nope/prometheus-query"),
+            404,
+            "NotFound",
+            "could not find the metric prometheus-query for namespace nope",
+        ),
+        (
+            format!("{BASE}/namespaces/test/nope"),
+            404,
+            "NotFound",
+            "could not find the metric nope",
+        ),
+        (
+            format!("{BASE}/namespaces/test/empty"),
+            500,
+            "InternalError",
+            "HPA test/broken: query returned no series",
+        ),
+        ("/openapi/v2".to_owned(), 404, "NotFound", "/openapi/v2"),
+    ];
+    for (uri, code, reason, message) in cases {
+        let (status, body) = get(&s, &uri, None).await;
+        assert_eq!(status.as_u16(), code, "{uri}: {body}");
+        assert_eq!(body["kind"], "Status");
+        assert_eq!(body["status"], "Failure");
+        assert_eq!(body["code"], code);
+        assert_eq!(body["reason"], reason);
+        assert!(
+            body["message"].as_str().unwrap().contains(message),
+            "{uri}: {body}"
+        );
+    }
+}
+
+/// Demonstrates `/status` (HPA errors named), `/readyz`, `/metrics`, and `/api/v1` without a store.
+#[tokio::test]
+async fn operational_endpoints() {
+    let s = state(Auth::default()).await;
+    let (code, body) = get(&s, "/status", None).await;
+    assert_eq!(code, StatusCode::OK);
+    let broken = body["hpas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "broken")
+        .unwrap();
+    assert!(
+        broken["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("metric errors: query does not parse"),
+        "{broken}"
+    );
+    let rps = body["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["query"] == "sum(rps)")
+        .unwrap();
+    assert_eq!(rps["last"]["quantity"], "10056m");
+    assert_eq!(get(&s, "/readyz", None).await.0, StatusCode::OK);
+    assert_eq!(get(&s, "/healthz", None).await.0, StatusCode::OK);
+    let (_, text) = get(&s, "/metrics", None).await;
+    let text = text.as_str().unwrap().to_owned();
+    assert!(text.contains("mixerless_adapter_hpa_errors 1"), "{text}");
+    assert!(
+        text.contains("mixerless_adapter_query_errors_total 1"),
+        "{text}"
+    );
+    assert_eq!(
+        get(&s, "/api/v1/query?query=up", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+/// Demonstrates client-certificate auth: no certificate 401, a name not allowed 403, the
+/// allowed name served; probes need no certificate.
+#[tokio::test]
+async fn client_certificate_is_required() {
+    let s = state(Auth {
+        require_client_cert: true,
+        allowed_names: vec!["front-proxy-client".into()],
+    })
+    .await;
+    let (code, body) = get(&s, BASE, None).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["reason"], "Unauthorized");
+    let (code, _) = get(&s, BASE, Some("someone-else")).await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    let (code, _) = get(&s, BASE, Some("front-proxy-client")).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(get(&s, "/healthz", None).await.0, StatusCode::OK);
+}

@@ -1,0 +1,437 @@
+//! The HPA queries: evaluates each one in the background at its interval (like
+//! kube-metrics-adapter's collectors), applies the result policy, and answers the external
+//! metrics API from the last outcome. A value older than a few intervals is not served.
+
+pub mod policy;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::hpa::dir::Snapshot;
+use crate::hpa::MetricQuery;
+use crate::querier::Querier;
+use crate::selector::Selector;
+use crate::telemetry::Telemetry;
+
+/// Makes a querier for a per-HPA `prometheus-server` URL.
+pub type RemoteFactory = dyn Fn(&str) -> Result<Arc<dyn Querier>, String> + Send + Sync;
+
+/// How the provider runs.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// Evaluation interval of a query without an `interval` annotation.
+    pub default_interval: Duration,
+    /// A value is served while younger than this many intervals.
+    pub stale_intervals: u32,
+    /// Per-evaluation timeout.
+    pub query_timeout: Duration,
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        Self {
+            default_interval: Duration::from_secs(5),
+            stale_intervals: 3,
+            query_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The last outcome of one query.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum Outcome {
+    Value {
+        value: f64,
+        quantity: String,
+        evaluated_ms: i64,
+    },
+    Error {
+        error: String,
+        evaluated_ms: i64,
+    },
+}
+
+/// One served metric: a query of one HPA and its last outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    #[serde(flatten)]
+    pub query: MetricQuery,
+    /// Where it is evaluated.
+    pub source: String,
+    pub interval_s: f64,
+    pub last: Option<Outcome>,
+    /// The last value served successfully (kept for `/status` after an error).
+    pub last_value: Option<f64>,
+    #[serde(skip)]
+    next_due_ms: i64,
+}
+
+/// One HPA for `/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HpaStatus {
+    pub namespace: String,
+    pub name: String,
+    pub file: String,
+    pub metrics: usize,
+    pub errors: Vec<String>,
+}
+
+/// What the API needs to answer a request, or why it cannot.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LookupError {
+    /// No HPA in the namespace defines the metric.
+    #[error("the server could not find the metric {metric} for namespace {namespace}")]
+    NotFound { namespace: String, metric: String },
+    /// Not evaluated yet, or the last value is too old.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The query failed or its result is not servable.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A value to serve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServedValue {
+    pub metric: String,
+    pub labels: BTreeMap<String, String>,
+    pub quantity: String,
+    pub timestamp_ms: i64,
+}
+
+#[derive(Default)]
+struct State {
+    entries: Vec<Entry>,
+    hpas: Vec<HpaStatus>,
+    file_errors: Vec<(String, String)>,
+}
+
+/// The provider layer.
+pub struct Provider {
+    config: ProviderConfig,
+    default: Arc<dyn Querier>,
+    remote: Option<Box<RemoteFactory>>,
+    remotes: Mutex<HashMap<String, Arc<dyn Querier>>>,
+    state: RwLock<State>,
+    telemetry: Arc<Telemetry>,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Provider {
+    /// A provider evaluating on `default`, with `remote` making queriers for per-HPA servers.
+    pub fn new(
+        config: ProviderConfig,
+        default: Arc<dyn Querier>,
+        remote: Option<Box<RemoteFactory>>,
+        telemetry: Arc<Telemetry>,
+    ) -> Self {
+        Self {
+            config,
+            default,
+            remote,
+            remotes: Mutex::new(HashMap::new()),
+            state: RwLock::new(State::default()),
+            telemetry,
+        }
+    }
+
+    fn querier_for(&self, q: &MetricQuery) -> Result<Arc<dyn Querier>, String> {
+        let Some(url) = &q.prometheus_server else {
+            return Ok(self.default.clone());
+        };
+        let mut remotes = self.remotes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = remotes.get(url) {
+            return Ok(r.clone());
+        }
+        let factory = self
+            .remote
+            .as_ref()
+            .ok_or_else(|| "prometheus-server annotations are not enabled".to_owned())?;
+        let r = factory(url)?;
+        remotes.insert(url.clone(), r.clone());
+        Ok(r)
+    }
+
+    /// Replaces the HPAs; a query that did not change keeps its last outcome. Logs every error.
+    pub fn set_hpas(&self, snap: &Snapshot) {
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let mut old: HashMap<(String, String, String, String), Entry> = state
+            .entries
+            .drain(..)
+            .map(|e| (key(&e.query), e))
+            .collect();
+        let mut hpas = Vec::new();
+        let mut entries = Vec::new();
+        for h in &snap.hpas {
+            for e in &h.errors {
+                tracing::warn!(hpa = %format!("{}/{}", h.namespace, h.name), file = %h.file.display(), "{e}");
+            }
+            let mut errors = h.errors.clone();
+            for q in &h.queries {
+                let source = match self.querier_for(q) {
+                    Ok(r) => r.describe(),
+                    Err(e) => {
+                        let msg = format!("metric {}: {e}", q.metric);
+                        tracing::warn!(hpa = %format!("{}/{}", h.namespace, h.name), "{msg}");
+                        errors.push(msg);
+                        continue;
+                    }
+                };
+                let interval = q.interval.unwrap_or(self.config.default_interval);
+                let entry = match old.remove(&key(q)) {
+                    Some(prev) if prev.query == *q => prev,
+                    _ => Entry {
+                        query: q.clone(),
+                        source,
+                        interval_s: interval.as_secs_f64(),
+                        last: None,
+                        last_value: None,
+                        next_due_ms: 0,
+                    },
+                };
+                entries.push(entry);
+            }
+            hpas.push(HpaStatus {
+                namespace: h.namespace.clone(),
+                name: h.name.clone(),
+                file: h.file.display().to_string(),
+                metrics: h.queries.len(),
+                errors,
+            });
+        }
+        for f in &snap.file_errors {
+            tracing::warn!(file = %f.file.display(), "{}", f.error);
+        }
+        tracing::info!(
+            hpas = hpas.len(),
+            queries = entries.len(),
+            errors = hpas.iter().map(|h| h.errors.len()).sum::<usize>() + snap.file_errors.len(),
+            "loaded HPAs"
+        );
+        self.telemetry.hpa_errors.set(
+            (hpas.iter().map(|h| h.errors.len()).sum::<usize>() + snap.file_errors.len()) as i64,
+        );
+        state.entries = entries;
+        state.hpas = hpas;
+        state.file_errors = snap
+            .file_errors
+            .iter()
+            .map(|f| (f.file.display().to_string(), f.error.clone()))
+            .collect();
+    }
+
+    /// The metric names the embedded store must keep: those read by queries evaluated here.
+    pub fn embedded_queries(&self) -> Vec<String> {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        state
+            .entries
+            .iter()
+            .filter(|e| e.query.prometheus_server.is_none())
+            .map(|e| e.query.query.clone())
+            .collect()
+    }
+
+    /// Evaluates every query that is due; returns how many ran.
+    pub async fn evaluate_due(&self, now: i64) -> usize {
+        let due: Vec<(usize, MetricQuery)> = {
+            let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+            state
+                .entries
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.next_due_ms <= now)
+                .map(|(i, e)| (i, e.query.clone()))
+                .collect()
+        };
+        let evals = due.iter().map(|(_, q)| self.evaluate(q, now));
+        let outcomes = futures_util::future::join_all(evals).await;
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        for ((i, q), outcome) in due.iter().zip(outcomes) {
+            // The entries may have been replaced by a reload meanwhile.
+            let Some(e) = state.entries.get_mut(*i).filter(|e| e.query == *q) else {
+                continue;
+            };
+            let interval = q.interval.unwrap_or(self.config.default_interval);
+            e.next_due_ms = now + interval.as_millis() as i64;
+            if let Outcome::Value { value, .. } = &outcome {
+                e.last_value = Some(*value);
+            }
+            if let (Outcome::Error { error, .. }, prev) = (&outcome, &e.last) {
+                let repeated = matches!(prev, Some(Outcome::Error { error: p, .. }) if p == error);
+                if !repeated {
+                    tracing::warn!(hpa = %format!("{}/{}", q.namespace, q.hpa), metric = %q.metric, "{error}");
+                }
+            }
+            e.last = Some(outcome);
+        }
+        due.len()
+    }
+
+    async fn evaluate(&self, q: &MetricQuery, now: i64) -> Outcome {
+        let started = std::time::Instant::now();
+        let result = match self.querier_for(q) {
+            Err(e) => Err(e),
+            Ok(querier) => {
+                match tokio::time::timeout(
+                    self.config.query_timeout,
+                    querier.instant(&q.query, now),
+                )
+                .await
+                {
+                    Err(_) => Err(format!(
+                        "query timed out after {:?}",
+                        self.config.query_timeout
+                    )),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Ok(Ok(v)) => policy::apply(&v, q.on_empty).map_err(|e| e.to_string()),
+                }
+            }
+        };
+        self.telemetry
+            .query_duration
+            .observe(started.elapsed().as_secs_f64());
+        match result {
+            Ok((value, quantity)) => Outcome::Value {
+                value,
+                quantity,
+                evaluated_ms: now,
+            },
+            Err(error) => {
+                self.telemetry.query_errors.inc();
+                Outcome::Error {
+                    error,
+                    evaluated_ms: now,
+                }
+            }
+        }
+    }
+
+    /// Runs the evaluation loop forever.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            self.evaluate_due(now_ms()).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The metric names the API lists in discovery.
+    pub fn metric_names(&self) -> BTreeSet<String> {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        state
+            .entries
+            .iter()
+            .map(|e| e.query.metric.clone())
+            .collect()
+    }
+
+    /// Whether every query has an outcome (for `/readyz`).
+    pub fn all_evaluated(&self) -> bool {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        state.entries.iter().all(|e| e.last.is_some())
+    }
+
+    /// The values for one API request: every entry of `metric` in `namespace` whose labels match.
+    pub fn lookup(
+        &self,
+        namespace: &str,
+        metric: &str,
+        selector: &Selector,
+        now: i64,
+    ) -> Result<Vec<ServedValue>, LookupError> {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        let mut known = false;
+        let mut out: Vec<(ServedValue, &str)> = Vec::new();
+        for e in &state.entries {
+            let q = &e.query;
+            if q.namespace != namespace || q.metric != metric {
+                continue;
+            }
+            known = true;
+            if !selector.matches(&q.match_labels) {
+                continue;
+            }
+            let who = format!("metric {metric} of HPA {namespace}/{}", q.hpa);
+            let stale_ms = (e.interval_s * 1000.0) as i64 * i64::from(self.config.stale_intervals);
+            let (quantity, at) = match &e.last {
+                None => {
+                    return Err(LookupError::Unavailable(format!(
+                        "{who}: not evaluated yet"
+                    )))
+                }
+                Some(Outcome::Error { error, .. }) => {
+                    return Err(LookupError::Failed(format!("{who}: {error}")))
+                }
+                Some(Outcome::Value {
+                    quantity,
+                    evaluated_ms,
+                    ..
+                }) => (quantity, *evaluated_ms),
+            };
+            if now - at > stale_ms {
+                return Err(LookupError::Unavailable(format!(
+                    "{who}: last value is {}s old (evaluation stalled)",
+                    (now - at) / 1000
+                )));
+            }
+            // Two HPAs with the same metric and labels: one value if they agree on the query.
+            if let Some((prev, prev_query)) = out.iter().find(|(v, _)| v.labels == q.match_labels) {
+                if *prev_query != q.query {
+                    return Err(LookupError::Failed(format!(
+                        "{who}: another HPA defines {metric} with the same labels {:?} and a different query",
+                        prev.labels
+                    )));
+                }
+                continue;
+            }
+            out.push((
+                ServedValue {
+                    metric: metric.to_owned(),
+                    labels: q.match_labels.clone(),
+                    quantity: quantity.clone(),
+                    timestamp_ms: at,
+                },
+                &q.query,
+            ));
+        }
+        if !known {
+            return Err(LookupError::NotFound {
+                namespace: namespace.to_owned(),
+                metric: metric.to_owned(),
+            });
+        }
+        Ok(out.into_iter().map(|(v, _)| v).collect())
+    }
+
+    /// HPAs, their errors and every query's last outcome, for `/status`.
+    pub fn status(&self) -> serde_json::Value {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        serde_json::json!({
+            "hpas": state.hpas,
+            "file_errors": state.file_errors.iter()
+                .map(|(f, e)| serde_json::json!({"file": f, "error": e})).collect::<Vec<_>>(),
+            "metrics": state.entries,
+        })
+    }
+}
+
+fn key(q: &MetricQuery) -> (String, String, String, String) {
+    (
+        q.namespace.clone(),
+        q.hpa.clone(),
+        q.metric.clone(),
+        format!("{:?}", q.match_labels),
+    )
+}
+
+#[cfg(test)]
+#[path = "provider/tests.rs"]
+mod tests;

@@ -1,0 +1,170 @@
+//! The provider over a fake querier (one layer alone); the real queriers are tested end to end.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::hpa::dir::LoadedHpa;
+use crate::hpa::{manifest, OnEmpty};
+use crate::querier::{BoxFuture, Error, Querier, Sample, Value};
+
+/// Answers each query from a fixed table; unknown queries fail.
+struct Table(Vec<(&'static str, Value)>);
+
+impl Querier for Table {
+    fn instant<'a>(&'a self, query: &'a str, _t: i64) -> BoxFuture<'a, Result<Value, Error>> {
+        let v = self
+            .0
+            .iter()
+            .find(|(q, _)| *q == query)
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| Error::Query(format!("unknown {query}")));
+        Box::pin(async move { v })
+    }
+    fn describe(&self) -> String {
+        "table".into()
+    }
+}
+
+fn one(v: f64) -> Value {
+    Value::Vector(vec![Sample {
+        labels: Default::default(),
+        t_ms: 0,
+        v,
+    }])
+}
+
+fn query(hpa: &str, metric: &str, labels: &[(&str, &str)], q: &str) -> MetricQuery {
+    MetricQuery {
+        namespace: "test".into(),
+        hpa: hpa.into(),
+        metric: metric.into(),
+        match_labels: labels
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect(),
+        query: q.into(),
+        interval: None,
+        prometheus_server: None,
+        on_empty: OnEmpty::Error,
+    }
+}
+
+fn snapshot(queries: Vec<MetricQuery>) -> Snapshot {
+    Snapshot {
+        hpas: queries
+            .into_iter()
+            .map(|q| LoadedHpa {
+                file: "hpa.yaml".into(),
+                namespace: q.namespace.clone(),
+                name: q.hpa.clone(),
+                hpa: manifest::Hpa::default(),
+                queries: vec![q],
+                errors: vec![],
+            })
+            .collect(),
+        file_errors: vec![],
+    }
+}
+
+fn provider() -> Provider {
+    let table = Table(vec![
+        ("rps", one(10.056)),
+        ("empty", Value::Vector(vec![])),
+        ("nan", one(f64::NAN)),
+    ]);
+    Provider::new(
+        ProviderConfig::default(),
+        Arc::new(table),
+        None,
+        Arc::new(Telemetry::new()),
+    )
+}
+
+fn sel(s: &str) -> Selector {
+    crate::selector::parse(s).unwrap()
+}
+
+/// Demonstrates serving: values by namespace, metric and selector; 404 for unknown metrics;
+/// errors for queries whose results the policy refuses; unavailable before the first evaluation.
+#[tokio::test]
+async fn serves_values_and_errors() {
+    let p = provider();
+    p.set_hpas(&snapshot(vec![
+        query("a", "rps", &[("type", "prometheus")], "rps"),
+        query("b", "prometheus-query", &[("query-name", "empty")], "empty"),
+        query("c", "prometheus-query", &[("query-name", "nan")], "nan"),
+        query(
+            "d",
+            "prometheus-query",
+            &[("query-name", "broken")],
+            "broken",
+        ),
+    ]));
+    let t = 1_000_000;
+    assert!(matches!(
+        p.lookup("test", "rps", &sel(""), t),
+        Err(LookupError::Unavailable(m)) if m.contains("not evaluated yet")
+    ));
+    assert_eq!(p.evaluate_due(t).await, 4);
+    let v = p.lookup("test", "rps", &sel("type=prometheus"), t).unwrap();
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].quantity, "10056m");
+    assert_eq!(v[0].timestamp_ms, t);
+    assert!(p
+        .lookup("test", "rps", &sel("type=other"), t)
+        .unwrap()
+        .is_empty());
+    assert!(matches!(
+        p.lookup("other", "rps", &sel(""), t),
+        Err(LookupError::NotFound { .. })
+    ));
+    let err = |s: &str| match p.lookup("test", "prometheus-query", &sel(s), t) {
+        Err(LookupError::Failed(m)) => m,
+        other => panic!("{s}: {other:?}"),
+    };
+    assert!(err("query-name=empty").contains("HPA test/b: query returned no series"));
+    assert!(err("query-name=nan").contains("NaN"));
+    assert!(err("query-name=broken").contains("unknown broken"));
+    assert_eq!(p.metric_names().len(), 2);
+    assert!(p.all_evaluated());
+}
+
+/// Demonstrates that a value older than three intervals is not served, and that an evaluation
+/// makes it fresh again.
+#[tokio::test]
+async fn stale_values_are_not_served() {
+    let p = provider();
+    p.set_hpas(&snapshot(vec![query("a", "rps", &[], "rps")]));
+    p.evaluate_due(0).await;
+    assert!(p.lookup("test", "rps", &sel(""), 15_000).is_ok());
+    assert!(matches!(
+        p.lookup("test", "rps", &sel(""), 15_001),
+        Err(LookupError::Unavailable(m)) if m.contains("15s old")
+    ));
+    assert_eq!(
+        p.evaluate_due(4_000).await,
+        0,
+        "not due before its interval"
+    );
+    assert_eq!(p.evaluate_due(20_000).await, 1);
+    assert!(p.lookup("test", "rps", &sel(""), 30_000).is_ok());
+}
+
+/// Demonstrates that a reload keeps the outcome of an unchanged query and drops removed ones.
+#[tokio::test]
+async fn reload_keeps_unchanged_queries() {
+    let p = provider();
+    p.set_hpas(&snapshot(vec![query("a", "rps", &[], "rps")]));
+    p.evaluate_due(0).await;
+    p.set_hpas(&snapshot(vec![
+        query("a", "rps", &[], "rps"),
+        query("b", "other", &[], "empty"),
+    ]));
+    assert!(p.lookup("test", "rps", &sel(""), 1).is_ok());
+    assert!(!p.all_evaluated());
+    p.set_hpas(&snapshot(vec![query("b", "other", &[], "empty")]));
+    assert!(matches!(
+        p.lookup("test", "rps", &sel(""), 1),
+        Err(LookupError::NotFound { .. })
+    ));
+}

@@ -1,0 +1,148 @@
+//! The adapter's own metrics, served on `/metrics` (prometheus-client).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Labels of a per-target metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetLabels {
+    pub target: String,
+}
+
+/// Labels of a scrape error.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScrapeErrorLabels {
+    pub target: String,
+    /// `timeout`, `connect`, `http_status`, `too_large`, `parse`.
+    pub reason: String,
+}
+
+/// Labels of an API request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub path: String,
+    pub code: String,
+}
+
+/// Every metric the adapter reports about itself.
+pub struct Telemetry {
+    registry: Registry,
+    pub scrape_duration: Family<TargetLabels, Histogram>,
+    pub scrape_errors: Family<ScrapeErrorLabels, Counter>,
+    pub query_duration: Histogram,
+    pub query_errors: Counter,
+    pub series: Gauge,
+    pub samples: Gauge,
+    pub hpa_errors: Gauge,
+    pub requests: Family<RequestLabels, Counter>,
+    pub request_duration: Histogram,
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Telemetry")
+    }
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Telemetry {
+    /// Registers every metric under the `mixerless_adapter` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("mixerless_adapter");
+        let scrape_duration = Family::<TargetLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 14))
+        });
+        let scrape_errors = Family::<ScrapeErrorLabels, Counter>::default();
+        let query_duration = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        let query_errors = Counter::default();
+        let series = Gauge::default();
+        let samples = Gauge::default();
+        let hpa_errors = Gauge::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let request_duration = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        registry.register(
+            "scrape_duration_seconds",
+            "Duration of each target's scrapes, ingestion included",
+            scrape_duration.clone(),
+        );
+        registry.register(
+            "scrape_errors",
+            "Failed scrapes by target and reason",
+            scrape_errors.clone(),
+        );
+        registry.register(
+            "query_duration_seconds",
+            "Duration of HPA query evaluations",
+            query_duration.clone(),
+        );
+        registry.register(
+            "query_errors",
+            "HPA query evaluations that produced no servable value",
+            query_errors.clone(),
+        );
+        registry.register(
+            "store_series",
+            "Series in the embedded store",
+            series.clone(),
+        );
+        registry.register(
+            "store_samples",
+            "Samples in the embedded store",
+            samples.clone(),
+        );
+        registry.register(
+            "hpa_errors",
+            "Problems found in the loaded HPAs (annotations, files)",
+            hpa_errors.clone(),
+        );
+        registry.register(
+            "http_requests",
+            "HTTP requests served by route and status code",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer HTTP requests",
+            request_duration.clone(),
+        );
+        Self {
+            registry,
+            scrape_duration,
+            scrape_errors,
+            query_duration,
+            query_errors,
+            series,
+            samples,
+            hpa_errors,
+            requests,
+            request_duration,
+        }
+    }
+
+    /// The text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Counts a failed scrape.
+    pub fn scrape_error(&self, target: &str, reason: &str) {
+        self.scrape_errors
+            .get_or_create(&ScrapeErrorLabels {
+                target: target.to_owned(),
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+}
