@@ -17,7 +17,7 @@ HAVE_NEXTEST  := $(shell cargo nextest --version >/dev/null 2>&1 && echo yes)
 
 export ENVOY_BIN := $(CURDIR)/$(VENV)/bin/envoy
 
-.PHONY: help deps wasm test lint fmt unit unit-wasm e2e bench clean
+.PHONY: help deps wasm demo test lint fmt unit unit-wasm e2e bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,7 +42,15 @@ lint: ## rustfmt check, clippy -D warnings (native and wasm32-wasip1)
 unit-wasm: ## the filter's host-free unit tests, compiled to wasm32-wasip1 and run in wasmtime
 	cargo test -p mixerless-filter --lib --target $(WASM_TARGET)
 
+# The binaries that end-to-end tests run as processes (the demo test runs both).
+E2E_BINS      := -p mixerless-adapter -p mixerless-demo
+
+demo: deps wasm ## the walk-through locally: real Envoys, hey load, the adapter, live HPA decisions (DEMO_FLAGS='--steady 2m')
+	cargo build $(E2E_BINS)
+	target/debug/mixerless-demo $(DEMO_FLAGS)
+
 test: deps lint wasm unit-wasm ## everything: deps, lint, wasm, unit tests (native and wasm), end-to-end
+	cargo build $(E2E_BINS)
 ifeq ($(HAVE_NEXTEST),yes)
 	cargo test --doc $(NATIVE)
 	cargo nextest run --no-fail-fast $(NATIVE)

@@ -22,7 +22,7 @@ pub enum ProcError {
         "`{0}` is not installed: run `make deps` (it installs util-linux' setpriv, hey and Envoy)"
     )]
     NotOnPath(&'static str),
-    #[error("port {0} is in use: free it (`ss -ltnp | grep {port}`) or leave the flag out to pick a free port", port = .0.port())]
+    #[error("{0} is already in use: free it (see `ss -ltnp 'sport = :{port}'`) or leave out the port flag to pick a free port", port = .0.port())]
     PortInUse(SocketAddr),
     #[error("cannot create log file {path}: {source}")]
     Log {
@@ -69,6 +69,9 @@ impl Proc {
             .stdout(out)
             .stderr(err)
             .kill_on_drop(true)
+            // Its own process group: a terminal's Ctrl-C reaches the demo, which stops its
+            // children in order, instead of every child dying on its own at once.
+            .process_group(0)
             .spawn()
             .map_err(|source| ProcError::Spawn {
                 what: format!("{name} ({})", program.display()),
