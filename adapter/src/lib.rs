@@ -11,10 +11,12 @@
 //! ```
 
 pub mod api;
+pub mod cli;
 pub mod hpa;
 pub mod provider;
 pub mod quantity;
 pub mod querier;
+pub mod scrape;
 pub mod selector;
 pub mod server;
 pub mod telemetry;

@@ -1,6 +1,7 @@
 //! `mixerless-adapter`: parses flags and hands over to the library.
 
 use clap::Parser;
+use mixerless_adapter::cli;
 
 /// Serve Kubernetes external metrics (external.metrics.k8s.io/v1beta1) computed from the Istio
 /// request metrics that mixerless' Envoy filter emits, for HPAs that scale on requests per
@@ -12,9 +13,20 @@ use clap::Parser;
 /// `serve` (the external metrics API) and `explain` (what an HPA would do).
 #[derive(Debug, Parser)]
 #[command(name = mixerless_adapter::NAME, version)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    Serve(Box<cli::serve::Args>),
+    Explain(cli::explain::Args),
+}
 
 fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    Ok(())
+    match Cli::parse().command {
+        Command::Serve(args) => cli::serve::run(*args),
+        Command::Explain(args) => cli::explain::run(args),
+    }
 }

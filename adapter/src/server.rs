@@ -67,3 +67,7 @@ pub async fn serve(listener: TcpListener, tls: Arc<ServerConfig>, app: Router) {
         });
     }
 }
+
+#[cfg(test)]
+#[path = "server/tests.rs"]
+mod tests;

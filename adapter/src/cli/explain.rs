@@ -1,0 +1,317 @@
+//! `mixerless-adapter explain`: what kube-controller-manager would do with an HPA right now.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args as ClapArgs;
+
+use crate::hpa::manifest::{quantity_text, Hpa, MetricSpec};
+use crate::hpa::replicas::{
+    combine, metric_replicas, Controller, Pods, Proposal, Target, Tolerance,
+};
+use crate::provider::policy;
+use crate::quantity;
+use crate::querier::remote::{Remote, RemoteConfig};
+use crate::querier::Querier;
+
+/// Print a `kubectl get hpa`-style line per HPA in FILE, with the replica count
+/// kube-controller-manager would choose on its next sync (tolerance 0.1, Value vs
+/// AverageValue, min/max, several metrics, scale-up limit; from an empty history, so the
+/// 5-minute scale-down stabilisation window is not applied).
+///
+/// Values come from a running adapter (`--adapter`, the same API the HPA reads) or from
+/// `--prometheus-url` (the HPA's queries evaluated there and formatted as the adapter would).
+#[derive(Debug, Clone, ClapArgs)]
+pub struct Args {
+    /// File of HorizontalPodAutoscaler manifests (multi-document YAML or JSON).
+    #[arg(long, value_name = "FILE")]
+    pub hpa: PathBuf,
+    /// Current replicas of the scale target (default: minReplicas).
+    #[arg(long)]
+    pub replicas: Option<i32>,
+    /// Base URL of a running adapter.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "https://127.0.0.1:6443",
+        conflicts_with = "prometheus_url"
+    )]
+    pub adapter: String,
+    /// Evaluate the queries on this Prometheus-compatible API instead of asking an adapter.
+    #[arg(long, value_name = "URL")]
+    pub prometheus_url: Option<String>,
+    /// PEM CA to verify the adapter's certificate (default: not verified, as the aggregator
+    /// with insecureSkipTLSVerify).
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate and key (one file) for an adapter that requires one.
+    #[arg(long, value_name = "PATH")]
+    pub client_cert: Option<PathBuf>,
+}
+
+/// Prints the table; fails only if nothing can be read at all.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the tokio runtime")?;
+    let text = std::fs::read_to_string(&args.hpa)
+        .with_context(|| format!("read {}", args.hpa.display()))?;
+    let hpas = crate::hpa::manifest::parse_all(&text)
+        .with_context(|| format!("parse {}", args.hpa.display()))?;
+    anyhow::ensure!(
+        !hpas.is_empty(),
+        "{} holds no HorizontalPodAutoscaler",
+        args.hpa.display()
+    );
+    let source = Source::new(&args)?;
+    let mut rows = vec![[
+        "NAMESPACE",
+        "NAME",
+        "REFERENCE",
+        "TARGETS",
+        "MINPODS",
+        "MAXPODS",
+        "REPLICAS",
+        "DESIRED",
+    ]
+    .map(String::from)
+    .to_vec()];
+    let mut notes = Vec::new();
+    for hpa in &hpas {
+        let (row, mut n) = rt.block_on(explain_one(hpa, args.replicas, &source));
+        rows.push(row);
+        notes.append(&mut n);
+    }
+    print!("{}", table(&rows));
+    for n in notes {
+        println!("{n}");
+    }
+    Ok(())
+}
+
+enum Source {
+    Adapter {
+        base: String,
+        client: reqwest::Client,
+    },
+    Prometheus(Remote),
+}
+
+impl Source {
+    fn new(args: &Args) -> anyhow::Result<Self> {
+        if let Some(url) = &args.prometheus_url {
+            return Ok(Self::Prometheus(Remote::new(RemoteConfig {
+                url: url.clone(),
+                timeout: Duration::from_secs(10),
+                ..RemoteConfig::default()
+            })?));
+        }
+        let mut b = reqwest::Client::builder().timeout(Duration::from_secs(10));
+        match &args.ca_file {
+            Some(ca) => {
+                for c in reqwest::Certificate::from_pem_bundle(&std::fs::read(ca)?)? {
+                    b = b.add_root_certificate(c);
+                }
+            }
+            None => b = b.danger_accept_invalid_certs(true),
+        }
+        if let Some(p) = &args.client_cert {
+            b = b.identity(reqwest::Identity::from_pem(&std::fs::read(p)?)?);
+        }
+        Ok(Self::Adapter {
+            base: args.adapter.trim_end_matches('/').to_owned(),
+            client: b.build()?,
+        })
+    }
+
+    /// The summed milli value the HPA would read for one External metric.
+    async fn usage(&self, hpa: &Hpa, m: &MetricSpec) -> Result<i64, String> {
+        let ext = m.external.as_ref().ok_or("no external block")?;
+        match self {
+            Self::Prometheus(remote) => {
+                let (queries, errors) = crate::hpa::external_queries(hpa);
+                let q = queries
+                    .iter()
+                    .find(|q| {
+                        q.metric == ext.metric.name
+                            && Some(&q.match_labels)
+                                == ext.metric.selector.as_ref().map(|s| &s.match_labels)
+                    })
+                    .ok_or_else(|| {
+                        errors
+                            .first()
+                            .map_or("no query for this metric".into(), ToString::to_string)
+                    })?;
+                let v = remote
+                    .instant(&q.query, crate::provider::now_ms())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let (value, _) = policy::apply(&v, q.on_empty).map_err(|e| e.to_string())?;
+                quantity::to_milli(value).map_err(|e| e.to_string())
+            }
+            Self::Adapter { base, client } => {
+                let selector = ext.metric.selector.as_ref().map(|s| {
+                    s.match_labels
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                });
+                let mut url = format!(
+                    "{base}/apis/external.metrics.k8s.io/v1beta1/namespaces/{}/{}",
+                    hpa.namespace(),
+                    ext.metric.name
+                );
+                if let Some(s) = selector.filter(|s| !s.is_empty()) {
+                    url.push_str("?labelSelector=");
+                    url.push_str(
+                        &form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>(),
+                    );
+                }
+                let resp = client.get(&url).send().await.map_err(|e| e.to_string())?;
+                let body: serde_json::Value = resp.json().await.map_err(|e| e.to_string())?;
+                if body["kind"] == "Status" {
+                    return Err(body["message"].as_str().unwrap_or("error").to_owned());
+                }
+                let items = body["items"].as_array().ok_or("no items")?;
+                if items.is_empty() {
+                    return Err("no metrics returned from external metrics API".into());
+                }
+                let milli: Option<Vec<i64>> = items
+                    .iter()
+                    .map(|i| i["value"].as_str().and_then(quantity::parse_milli))
+                    .collect();
+                Ok(crate::hpa::replicas::sum_usage(
+                    &milli.ok_or("unparsable value")?,
+                ))
+            }
+        }
+    }
+}
+
+async fn explain_one(
+    hpa: &Hpa,
+    replicas: Option<i32>,
+    source: &Source,
+) -> (Vec<String>, Vec<String>) {
+    let limits = hpa.limits();
+    let current = replicas.unwrap_or(limits.min.max(1));
+    let mut targets = Vec::new();
+    let mut proposals: Vec<Result<Proposal, String>> = Vec::new();
+    let mut notes = Vec::new();
+    for m in &hpa.spec.metrics {
+        let Some(ext) = m.external.as_ref().filter(|_| m.kind == "External") else {
+            notes.push(format!(
+                "{}: {} metric not evaluated (only External)",
+                hpa.key(),
+                m.kind
+            ));
+            continue;
+        };
+        let (target, text) = match ext.target.kind.as_str() {
+            "Value" => (
+                ext.target
+                    .value
+                    .as_ref()
+                    .and_then(quantity_text)
+                    .and_then(|s| quantity::parse_milli(&s))
+                    .map(Target::Value),
+                "",
+            ),
+            _ => (
+                ext.target
+                    .average_value
+                    .as_ref()
+                    .and_then(quantity_text)
+                    .and_then(|s| quantity::parse_milli(&s))
+                    .map(Target::AverageValue),
+                " (avg)",
+            ),
+        };
+        let Some(target) = target else {
+            notes.push(format!(
+                "{} {}: target has no value",
+                hpa.key(),
+                ext.metric.name
+            ));
+            proposals.push(Err("no target value".into()));
+            continue;
+        };
+        let target_milli = match target {
+            Target::Value(v) | Target::AverageValue(v) => v,
+        };
+        match source.usage(hpa, m).await {
+            Ok(usage) => {
+                let p = metric_replicas(target, usage, Pods::all(current), Tolerance::default());
+                targets.push(format!(
+                    "{}/{}{text}",
+                    quantity::format_milli(p.current_milli),
+                    quantity::format_milli(target_milli)
+                ));
+                proposals.push(Ok(p));
+            }
+            Err(e) => {
+                targets.push(format!(
+                    "<unknown>/{}{text}",
+                    quantity::format_milli(target_milli)
+                ));
+                notes.push(format!("{} {}: {e}", hpa.key(), ext.metric.name));
+                proposals.push(Err(e));
+            }
+        }
+    }
+    let decision = Controller::new(0).reconcile(0, &limits, current, combine(current, &proposals));
+    let desired = match decision {
+        Ok(d) => format!("{} ({:?})", d.desired, d.reason),
+        Err(e) => {
+            notes.push(format!("{}: no scaling: {e}", hpa.key()));
+            format!("{current} (unchanged)")
+        }
+    };
+    let reference = format!(
+        "{}/{}",
+        hpa.spec.scale_target_ref.kind, hpa.spec.scale_target_ref.name
+    );
+    (
+        vec![
+            hpa.namespace().to_owned(),
+            hpa.metadata.name.clone(),
+            reference,
+            if targets.is_empty() {
+                "<none>".into()
+            } else {
+                targets.join(", ")
+            },
+            limits.min.to_string(),
+            limits.max.to_string(),
+            current.to_string(),
+            desired,
+        ],
+        notes,
+    )
+}
+
+fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map_or(0, String::len))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(line.join("   ").trim_end());
+        out.push('\n');
+    }
+    out
+}

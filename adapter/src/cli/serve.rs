@@ -1,0 +1,283 @@
+//! `mixerless-adapter serve`: the external metrics API for HPAs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args as ClapArgs;
+
+use crate::api::{self, AppState, Auth};
+use crate::hpa::dir;
+use crate::provider::{Provider, ProviderConfig, RemoteFactory};
+use crate::querier::remote::{Remote, RemoteConfig};
+use crate::querier::Querier;
+use crate::scrape::{self, ScrapeConfig, Scraper};
+use crate::telemetry::Telemetry;
+
+/// Serve `external.metrics.k8s.io/v1beta1` for the HPAs in `--hpa-dir`.
+///
+/// Embedded (default): scrape the sidecars given by `--target` and `--file-sd`, keep
+/// `--retention` of samples in memory, and evaluate each HPA's PromQL every `--query-interval`
+/// (or its `interval` annotation). Remote: with `--prometheus-url`, evaluate the same queries
+/// against a Prometheus-compatible API instead. The API is served over HTTPS on `--listen`.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct Args {
+    /// Scrape this URL (repeatable), e.g. http://10.0.0.7:15090/stats/prometheus.
+    #[arg(long = "target", value_name = "URL")]
+    pub targets: Vec<String>,
+    /// Prometheus file_sd file (JSON or YAML) of host:port targets, re-read when it changes
+    /// (repeatable). `__metrics_path__` defaults to /stats/prometheus, `__scheme__` to http.
+    #[arg(long = "file-sd", value_name = "PATH")]
+    pub file_sd: Vec<PathBuf>,
+    /// Directory of HorizontalPodAutoscaler manifests (*.yaml, *.yml, *.json) carrying
+    /// kube-metrics-adapter annotations; re-read when a file changes.
+    #[arg(long, value_name = "DIR")]
+    pub hpa_dir: PathBuf,
+    /// Evaluate queries on this Prometheus-compatible API instead of scraping
+    /// (Prometheus, Thanos, Mimir, VictoriaMetrics).
+    #[arg(long, value_name = "URL")]
+    pub prometheus_url: Option<String>,
+    /// Bearer token for --prometheus-url, read from this file on every query.
+    #[arg(long, value_name = "PATH")]
+    pub prometheus_bearer_token_file: Option<PathBuf>,
+    /// PEM CA bundle to trust for an https --prometheus-url (and per-HPA servers).
+    #[arg(long, value_name = "PATH")]
+    pub prometheus_ca_file: Option<PathBuf>,
+    /// HTTPS address of the API.
+    #[arg(long, default_value = "0.0.0.0:6443", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// PEM certificate (chain) to serve; without it a self-signed one is made at start.
+    #[arg(long, value_name = "PATH", requires = "tls_private_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of --tls-cert-file.
+    #[arg(long, value_name = "PATH", requires = "tls_cert_file")]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// Only serve clients presenting a certificate signed by this CA (the aggregator's front
+    /// proxy); /healthz, /livez and /readyz stay open for probes.
+    #[arg(long, value_name = "PATH")]
+    pub requestheader_client_ca_file: Option<PathBuf>,
+    /// Common names allowed in client certificates (comma-separated; empty: any).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    pub requestheader_allowed_names: Vec<String>,
+    /// How often each target is scraped.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub scrape_interval: Duration,
+    /// Per-scrape timeout (connect, headers and body).
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub scrape_timeout: Duration,
+    /// Scrapes running at the same time, at most.
+    #[arg(long, default_value_t = 64)]
+    pub scrape_concurrency: usize,
+    /// Largest scrape body accepted, in bytes; a larger one fails that scrape.
+    #[arg(long, default_value_t = 16 << 20)]
+    pub scrape_body_limit: usize,
+    /// `job` label of targets that name none.
+    #[arg(long, default_value = "envoy-stats")]
+    pub job: String,
+    /// How long samples are kept in memory (the longest range a query may read).
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub retention: Duration,
+    /// How often a query without an `interval` annotation is evaluated (default: the scrape
+    /// interval; kube-metrics-adapter uses 60s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub query_interval: Option<Duration>,
+    /// Timeout of one query evaluation.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub query_timeout: Duration,
+    /// A value older than this many query intervals is not served (the HPA sees an error).
+    #[arg(long, default_value_t = 3)]
+    pub stale_intervals: u32,
+    /// Also write the self-signed certificate's PEM here (for clients that pin it).
+    #[arg(long, value_name = "PATH")]
+    pub write_self_signed_cert: Option<PathBuf>,
+}
+
+/// Runs the server until interrupted.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    crate::cli::init_logging();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the tokio runtime")?;
+    rt.block_on(serve(args))
+}
+
+fn remote_config(args: &Args, url: &str, with_auth: bool) -> RemoteConfig {
+    RemoteConfig {
+        url: url.to_owned(),
+        bearer_token_file: if with_auth {
+            args.prometheus_bearer_token_file.clone()
+        } else {
+            None
+        },
+        ca_file: args.prometheus_ca_file.clone(),
+        timeout: args.query_timeout,
+    }
+}
+
+/// The default querier, the `/api/v1` backend and the scrape sink.
+type Sources = (
+    Arc<dyn Querier>,
+    Option<Arc<dyn api::PromBackend>>,
+    Option<Arc<PendingEmbedded>>,
+);
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.hpa_dir.is_dir(),
+        "--hpa-dir {} is not a directory",
+        args.hpa_dir.display()
+    );
+    let telemetry = Arc::new(Telemetry::new());
+    let static_targets = args
+        .targets
+        .iter()
+        .map(|u| scrape::file_sd::from_url(u, &args.job))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    #[allow(unreachable_code)]
+    let (default, prom, sink): Sources = match &args.prometheus_url {
+        Some(url) => {
+            anyhow::ensure!(
+                    static_targets.is_empty() && args.file_sd.is_empty(),
+                    "--target and --file-sd scrape into the embedded store; with --prometheus-url nothing is scraped"
+                );
+            (
+                Arc::new(Remote::new(remote_config(&args, url, true))?),
+                None,
+                None,
+            )
+        }
+        None => {
+            // EMBEDDED-PENDING
+            anyhow::bail!("embedded mode pending engine");
+        }
+    };
+    // Per-HPA `prometheus-server` annotations get no bearer token, like kube-metrics-adapter.
+    let factory_args = args.clone();
+    let factory: Box<RemoteFactory> = Box::new(move |url: &str| {
+        Remote::new(remote_config(&factory_args, url, false))
+            .map(|r| Arc::new(r) as Arc<dyn Querier>)
+            .map_err(|e| e.to_string())
+    });
+    let provider = Arc::new(Provider::new(
+        ProviderConfig {
+            default_interval: args.query_interval.unwrap_or(args.scrape_interval),
+            stale_intervals: args.stale_intervals,
+            query_timeout: args.query_timeout,
+        },
+        default,
+        Some(factory),
+        telemetry.clone(),
+    ));
+
+    let scraper = sink.as_ref().map(|s| {
+        Arc::new(Scraper::new(
+            ScrapeConfig {
+                interval: args.scrape_interval,
+                timeout: args.scrape_timeout,
+                concurrency: args.scrape_concurrency,
+                body_limit: args.scrape_body_limit,
+                job: args.job.clone(),
+            },
+            s.clone(),
+            telemetry.clone(),
+        ))
+    });
+
+    // HPAs first, so the store knows which metric names to keep before the first scrape.
+    let snap = dir::load(&args.hpa_dir);
+    provider.set_hpas(&snap);
+    if let Some(e) = &sink {
+        e.set_queries(&provider.embedded_queries());
+    }
+    {
+        let provider = provider.clone();
+        let sink = sink.clone();
+        let hpa_dir = args.hpa_dir.clone();
+        tokio::spawn(async move {
+            let mut last = dir::fingerprint(&hpa_dir);
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let now = dir::fingerprint(&hpa_dir);
+                if now != last {
+                    last = now;
+                    provider.set_hpas(&dir::load(&hpa_dir));
+                    if let Some(e) = &sink {
+                        e.set_queries(&provider.embedded_queries());
+                    }
+                }
+            }
+        });
+    }
+    if let Some(s) = &scraper {
+        tokio::spawn(s.clone().watch(static_targets, args.file_sd.clone()));
+    }
+    tokio::spawn(provider.clone().run());
+
+    let identity = match (&args.tls_cert_file, &args.tls_private_key_file) {
+        (Some(c), Some(k)) => crate::tls::load_identity(c, k)?,
+        _ => {
+            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+            let mut names = vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+                "::1".to_owned(),
+            ];
+            if !host.trim().is_empty() {
+                names.push(host.trim().to_owned());
+            }
+            let id = crate::tls::self_signed(&names)?;
+            tracing::info!(?names, "serving a self-signed certificate");
+            if let Some(p) = &args.write_self_signed_cert {
+                std::fs::write(p, &id.cert_pem)
+                    .with_context(|| format!("write {}", p.display()))?;
+            }
+            id
+        }
+    };
+    let tls = crate::tls::server_config(identity, args.requestheader_client_ca_file.as_deref())?;
+    let targets_status: Option<Arc<api::TargetsStatus>> = scraper.clone().map(|s| {
+        let f: Arc<api::TargetsStatus> = Arc::new(move || s.status());
+        f
+    });
+    let state = AppState {
+        provider,
+        telemetry,
+        prom,
+        targets: targets_status,
+        auth: Auth {
+            require_client_cert: args.requestheader_client_ca_file.is_some(),
+            allowed_names: args.requestheader_allowed_names.clone(),
+        },
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listen on {}", args.listen))?;
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        mode = if args.prometheus_url.is_some() { "remote" } else { "embedded" },
+        "serving external.metrics.k8s.io/v1beta1 over HTTPS"
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("install the SIGTERM handler")?;
+    tokio::select! {
+        () = crate::server::serve(listener, tls, api::app(state)) => {}
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
+        _ = term.recv() => tracing::info!("terminated; stopping"),
+    }
+    Ok(())
+}
+
+struct PendingEmbedded;
+impl PendingEmbedded {
+    fn set_queries(&self, _: &[String]) {}
+}
+impl crate::scrape::Sink for PendingEmbedded {
+    fn ingest(&self, _: &[(String, String)], _: i64, _: &[u8]) -> Result<usize, String> {
+        Ok(0)
+    }
+    fn target_down(&self, _: &[(String, String)], _: i64) {}
+}

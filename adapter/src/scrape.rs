@@ -1,0 +1,287 @@
+//! The scraper: one loop per target at the scrape interval (offset per target, like
+//! Prometheus, so scrapes spread over the interval), at most `concurrency` scrapes at a time,
+//! each with a timeout and a body cap. A failed scrape is counted and logged, and the target's
+//! series are marked stale; other targets are unaffected.
+
+pub mod fetch;
+pub mod file_sd;
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+pub use fetch::FetchError;
+pub use file_sd::Target;
+
+use crate::provider::now_ms;
+use crate::telemetry::{TargetLabels, Telemetry};
+
+/// Where scraped bodies go (the embedded store).
+pub trait Sink: Send + Sync + 'static {
+    /// Parses and stores one scrape; returns the number of samples kept.
+    fn ingest(&self, labels: &[(String, String)], t_ms: i64, body: &[u8]) -> Result<usize, String>;
+    /// Marks every series of a target stale (failed scrape, removed target).
+    fn target_down(&self, labels: &[(String, String)], t_ms: i64);
+}
+
+/// How scrapes run.
+#[derive(Debug, Clone)]
+pub struct ScrapeConfig {
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub concurrency: usize,
+    pub body_limit: usize,
+    /// `job` of targets that name none.
+    pub job: String,
+}
+
+impl Default for ScrapeConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(3),
+            concurrency: 64,
+            body_limit: 16 << 20,
+            job: "envoy-stats".into(),
+        }
+    }
+}
+
+/// The last scrape of a target, for `/status`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TargetHealth {
+    pub url: String,
+    pub labels: BTreeMap<String, String>,
+    /// `up`, `down` or `unknown` (not scraped yet).
+    pub health: &'static str,
+    pub last_scrape_ms: i64,
+    pub last_duration_s: f64,
+    pub last_error: Option<String>,
+    pub samples: usize,
+    pub scrapes: u64,
+    pub failures: u64,
+}
+
+struct Running {
+    task: JoinHandle<()>,
+}
+
+/// The scraper.
+pub struct Scraper {
+    config: ScrapeConfig,
+    sink: Arc<dyn Sink>,
+    telemetry: Arc<Telemetry>,
+    client: reqwest::Client,
+    permits: Arc<Semaphore>,
+    health: Arc<Mutex<BTreeMap<Target, TargetHealth>>>,
+    running: Mutex<HashMap<Target, Running>>,
+}
+
+impl Scraper {
+    /// A scraper writing into `sink`.
+    pub fn new(config: ScrapeConfig, sink: Arc<dyn Sink>, telemetry: Arc<Telemetry>) -> Self {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("mixerless-adapter/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(1)
+            .build()
+            .unwrap_or_default();
+        Self {
+            permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
+            config,
+            sink,
+            telemetry,
+            client,
+            health: Arc::new(Mutex::new(BTreeMap::new())),
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Starts loops for new targets and stops those of removed ones (marking their series stale).
+    pub fn set_targets(&self, targets: Vec<Target>) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let wanted: std::collections::HashSet<Target> = targets.into_iter().collect();
+        let gone: Vec<Target> = running
+            .keys()
+            .filter(|t| !wanted.contains(*t))
+            .cloned()
+            .collect();
+        for t in gone {
+            if let Some(r) = running.remove(&t) {
+                r.task.abort();
+            }
+            self.sink.target_down(&t.labels, now_ms());
+            self.health
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&t);
+            tracing::info!(target = %t.url, "target removed");
+        }
+        for t in wanted {
+            if running.contains_key(&t) {
+                continue;
+            }
+            self.health
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(
+                    t.clone(),
+                    TargetHealth {
+                        url: t.url.clone(),
+                        labels: t.labels.iter().cloned().collect(),
+                        health: "unknown",
+                        ..TargetHealth::default()
+                    },
+                );
+            let task = tokio::spawn(target_loop(
+                t.clone(),
+                self.config.clone(),
+                self.sink.clone(),
+                self.telemetry.clone(),
+                self.client.clone(),
+                self.permits.clone(),
+                self.health.clone(),
+            ));
+            running.insert(t, Running { task });
+        }
+    }
+
+    /// Every target's last scrape.
+    pub fn status(&self) -> serde_json::Value {
+        let health = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        serde_json::json!(health.values().collect::<Vec<_>>())
+    }
+
+    /// Number of targets.
+    pub fn target_count(&self) -> usize {
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Reloads `--target` URLs and `--file-sd` files whenever a file changes (polled every
+    /// second: portable, and cheap for a handful of files). A file that fails to load keeps its
+    /// previous targets, as Prometheus does.
+    pub async fn watch(self: Arc<Self>, static_targets: Vec<Target>, files: Vec<PathBuf>) {
+        let mut seen: HashMap<PathBuf, (Option<std::time::SystemTime>, u64)> = HashMap::new();
+        let mut from_files: HashMap<PathBuf, Vec<Target>> = HashMap::new();
+        let mut first = true;
+        loop {
+            let mut changed = first;
+            for f in &files {
+                let meta = std::fs::metadata(f).ok();
+                let stamp = (
+                    meta.as_ref().and_then(|m| m.modified().ok()),
+                    meta.map_or(0, |m| m.len()),
+                );
+                if seen.get(f) == Some(&stamp) {
+                    continue;
+                }
+                seen.insert(f.clone(), stamp);
+                changed = true;
+                match file_sd::load(f, &self.config.job) {
+                    Ok(ts) => {
+                        tracing::info!(file = %f.display(), targets = ts.len(), "loaded file_sd");
+                        from_files.insert(f.clone(), ts);
+                    }
+                    Err(e) => tracing::warn!("{e} (keeping its previous targets)"),
+                }
+            }
+            if changed {
+                let mut all = static_targets.clone();
+                all.extend(from_files.values().flatten().cloned());
+                self.set_targets(all);
+            }
+            first = false;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+impl Drop for Scraper {
+    fn drop(&mut self) {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        for r in running.values() {
+            r.task.abort();
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn target_loop(
+    target: Target,
+    config: ScrapeConfig,
+    sink: Arc<dyn Sink>,
+    telemetry: Arc<Telemetry>,
+    client: reqwest::Client,
+    permits: Arc<Semaphore>,
+    health: Arc<Mutex<BTreeMap<Target, TargetHealth>>>,
+) {
+    // A stable offset within the interval per target, like Prometheus' scrape offsets.
+    let mut h = DefaultHasher::new();
+    target.hash(&mut h);
+    let interval_ms = config.interval.as_millis().max(1) as u64;
+    tokio::time::sleep(Duration::from_millis(h.finish() % interval_ms)).await;
+    let mut ticker = tokio::time::interval(config.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let labels = TargetLabels {
+        target: target.url.clone(),
+    };
+    loop {
+        ticker.tick().await;
+        let Ok(_permit) = permits.acquire().await else {
+            return;
+        };
+        let started = Instant::now();
+        let t_ms = now_ms();
+        let result =
+            match fetch::fetch(&client, &target.url, config.timeout, config.body_limit).await {
+                Ok(body) => sink
+                    .ingest(&target.labels, t_ms, &body)
+                    .map_err(FetchError::Parse),
+                Err(e) => Err(e),
+            };
+        let took = started.elapsed();
+        telemetry
+            .scrape_duration
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+        let mut hl = health.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(entry) = hl.get_mut(&target) else {
+            return;
+        };
+        entry.last_scrape_ms = t_ms;
+        entry.last_duration_s = took.as_secs_f64();
+        entry.scrapes += 1;
+        match result {
+            Ok(samples) => {
+                if entry.health != "up" && entry.failures > 0 {
+                    tracing::info!(target = %target.url, "target is up again");
+                }
+                entry.health = "up";
+                entry.samples = samples;
+                entry.last_error = None;
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                if entry.last_error.as_deref() != Some(msg.as_str()) {
+                    tracing::warn!(target = %target.url, "scrape failed: {msg}");
+                }
+                entry.health = "down";
+                entry.failures += 1;
+                entry.last_error = Some(msg);
+                drop(hl);
+                telemetry.scrape_error(&target.url, e.reason());
+                sink.target_down(&target.labels, t_ms);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "scrape/tests.rs"]
+mod tests;

@@ -1,0 +1,137 @@
+//! The scraper against real local HTTP targets that misbehave, over a recording sink (the
+//! store is tested in the engine, and the whole chain end to end).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::Router;
+
+use super::*;
+
+#[derive(Default)]
+struct Recorder {
+    ingested: Mutex<Vec<String>>,
+    down: Mutex<Vec<String>>,
+}
+
+fn instance(labels: &[(String, String)]) -> String {
+    labels
+        .iter()
+        .find(|(k, _)| k == "instance")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+impl Sink for Recorder {
+    fn ingest(&self, labels: &[(String, String)], _t: i64, body: &[u8]) -> Result<usize, String> {
+        if body.starts_with(b"garbage") {
+            return Err("line 1:1: invalid metric name".into());
+        }
+        self.ingested.lock().unwrap().push(instance(labels));
+        Ok(body.iter().filter(|b| **b == b'\n').count())
+    }
+    fn target_down(&self, labels: &[(String, String)], _t: i64) {
+        self.down.lock().unwrap().push(instance(labels));
+    }
+}
+
+/// Demonstrates that hanging, garbage, 404 and huge targets are counted, logged in the
+/// status, and marked down, while a good target keeps being scraped at its interval.
+#[tokio::test]
+async fn bad_targets_do_not_affect_good_ones() {
+    let routes = Router::new()
+        .route("/ok", get(|| async { "a 1\nb 2\n" }))
+        .route("/garbage", get(|| async { "garbage{{{" }))
+        .route(
+            "/hang",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                "late"
+            }),
+        )
+        .route("/huge", get(|| async { "x 1\n".repeat(300_000) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, routes).await });
+
+    let sink = Arc::new(Recorder::default());
+    let telemetry = Arc::new(Telemetry::new());
+    let scraper = Scraper::new(
+        ScrapeConfig {
+            interval: Duration::from_millis(200),
+            timeout: Duration::from_millis(300),
+            concurrency: 2,
+            body_limit: 1 << 20,
+            job: "test".into(),
+        },
+        sink.clone(),
+        telemetry.clone(),
+    );
+    // Distinct instances (same host:port) via distinct query strings.
+    let url = |p: &str| format!("http://{addr}{p}");
+    let targets: Vec<Target> = ["/ok", "/garbage", "/hang", "/huge", "/missing"]
+        .iter()
+        .map(|p| Target {
+            url: url(p),
+            labels: vec![
+                ("instance".into(), (*p).into()),
+                ("job".into(), "test".into()),
+            ],
+        })
+        .collect();
+    scraper.set_targets(targets);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let status = scraper.status();
+    let by_instance = |i: &str| {
+        status
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["labels"]["instance"] == i)
+            .cloned()
+            .unwrap()
+    };
+    let ok = by_instance("/ok");
+    assert_eq!(ok["health"], "up", "{ok}");
+    assert_eq!(ok["samples"], 2);
+    let ok_scrapes = sink
+        .ingested
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|i| *i == "/ok")
+        .count();
+    assert!(
+        ok_scrapes >= 4,
+        "the good target was scraped only {ok_scrapes} times in 1.5 s"
+    );
+    for (inst, error) in [
+        ("/garbage", "parse: line 1:1: invalid metric name"),
+        ("/hang", "timed out after 300ms"),
+        ("/huge", "body larger than 1048576 bytes"),
+        ("/missing", "HTTP status 404"),
+    ] {
+        let t = by_instance(inst);
+        assert_eq!(t["health"], "down", "{t}");
+        assert_eq!(t["last_error"], error, "{t}");
+        assert!(
+            sink.down.lock().unwrap().iter().any(|i| i == inst),
+            "{inst} not marked down"
+        );
+    }
+    let metrics = telemetry.encode();
+    for reason in ["parse", "timeout", "too_large", "http_status"] {
+        assert!(
+            metrics.contains(&format!("reason=\"{reason}\"")),
+            "no {reason} error counted:\n{metrics}"
+        );
+    }
+
+    // A removed target stops and its series are marked stale.
+    scraper.set_targets(vec![]);
+    assert_eq!(scraper.target_count(), 0);
+    assert!(scraper.status().as_array().unwrap().is_empty());
+    server.abort();
+}
