@@ -46,23 +46,36 @@ pub struct ServeConfig {
     pub file_sd: PathBuf,
     pub hpa_dir: PathBuf,
     pub scrape_interval: Duration,
+    /// Query this Prometheus instead of scraping (`--prometheus-url`).
+    pub prometheus_url: Option<String>,
     pub log: PathBuf,
 }
 
 impl ServeConfig {
     /// The command line, as the demo prints it.
     pub fn args(&self) -> Vec<String> {
-        vec![
+        let mut args: Vec<String> = vec![
             "serve".into(),
             "--listen".into(),
             format!("127.0.0.1:{}", self.port),
-            "--file-sd".into(),
-            self.file_sd.display().to_string(),
             "--hpa-dir".into(),
             self.hpa_dir.display().to_string(),
-            "--scrape-interval".into(),
-            format!("{}ms", self.scrape_interval.as_millis()),
-        ]
+        ];
+        match &self.prometheus_url {
+            None => args.extend([
+                "--file-sd".into(),
+                self.file_sd.display().to_string(),
+                "--scrape-interval".into(),
+                format!("{}ms", self.scrape_interval.as_millis()),
+            ]),
+            Some(url) => args.extend([
+                "--prometheus-url".into(),
+                url.clone(),
+                "--query-interval".into(),
+                format!("{}ms", self.scrape_interval.as_millis()),
+            ]),
+        }
+        args
     }
 }
 

@@ -71,7 +71,13 @@ pub fn svg(title: &str, panels: &[Panel], bands: &[(String, f64, f64)], t_max: f
             .filter_map(|(_, v)| *v)
             .chain(p.guide.iter().map(|(_, v)| *v))
             .fold(0.0_f64, f64::max);
-        let y_max = nice_ceiling(if p.step { max.max(1.0) + 1.0 } else { max });
+        // Counts (replicas) get whole-number gridlines; values get four divisions.
+        let (y_max, divisions) = if p.step {
+            let top = max.max(1.0).ceil() + 1.0;
+            (top, top as u32)
+        } else {
+            (nice_ceiling(max), 4)
+        };
         let y = |v: f64| bottom - PANEL_H * (v / y_max).clamp(0.0, 1.0);
         let _ = writeln!(
             s,
@@ -84,8 +90,8 @@ pub fn svg(title: &str, panels: &[Panel], bands: &[(String, f64, f64)], t_max: f
             top + 16.0,
             esc(&p.title)
         );
-        for k in 0..=4 {
-            let v = y_max * f64::from(k) / 4.0;
+        for k in 0..=divisions {
+            let v = y_max * f64::from(k) / f64::from(divisions);
             let _ = writeln!(
                 s,
                 r##"<line x1="{LEFT}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,

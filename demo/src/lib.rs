@@ -15,6 +15,7 @@ pub mod hpa;
 pub mod load;
 pub mod mesh;
 pub mod procs;
+pub mod prometheus;
 pub mod run;
 pub mod table;
 
@@ -103,6 +104,10 @@ pub struct Args {
     /// Envoy stats tags for the filter's labels.
     #[arg(long, default_value = "istio/envoy/stats_tags.yaml")]
     pub stats_tags: PathBuf,
+    /// Evaluate the HPA queries on a real Prometheus (`prometheus` on $PATH) that scrapes the
+    /// sidecars, through `serve --prometheus-url`, instead of the adapter's embedded store.
+    #[arg(long)]
+    pub prometheus: bool,
     /// The adapter binary [default: mixerless-adapter next to this program]
     #[arg(long)]
     pub adapter_bin: Option<PathBuf>,

@@ -85,9 +85,11 @@ impl Proc {
         self.child.try_wait().ok().flatten()
     }
 
-    /// The last `n` lines of the log, for error messages.
+    /// The last `n` lines of the log, for error messages (a Rust backtrace is left out: the
+    /// error line above it is what the user needs).
     pub fn log_tail(&self, n: usize) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let text = text.split("\nStack backtrace:").next().unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
     }

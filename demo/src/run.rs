@@ -18,6 +18,7 @@ use crate::hpa;
 use crate::load::{self, Driver, Plan, PlanConfig};
 use crate::mesh::{AppConfig, Mesh};
 use crate::procs;
+use crate::prometheus::Prometheus;
 use crate::table;
 use crate::Args;
 
@@ -164,23 +165,44 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
         m = Mesh::start(common, app, initial, client_port) => m?,
         () = interrupts.wait() => return Ok(Outcome::Interrupted),
     };
+    let prometheus = if args.prometheus {
+        let started = tokio::select! {
+            p = Prometheus::start(&mesh_dir, mesh.file_sd(), args.scrape_interval, logs.join("prometheus.log")) => p,
+            () = interrupts.wait() => {
+                mesh.stop().await;
+                return Ok(Outcome::Interrupted);
+            }
+        };
+        match started {
+            Ok(p) => Some(p),
+            Err(e) => {
+                mesh.stop().await;
+                return Err(e.into());
+            }
+        }
+    } else {
+        None
+    };
     let serve = ServeConfig {
         bin: tools.adapter.clone(),
         port: adapter_port,
         file_sd: mesh.file_sd().to_owned(),
         hpa_dir: hpa_copy.clone(),
         scrape_interval: args.scrape_interval,
+        prometheus_url: prometheus.as_ref().map(|p| p.url.clone()),
         log: logs.join("adapter.log"),
     };
     let adapter = tokio::select! {
         a = Adapter::start(&serve) => match a {
             Ok(a) => a,
             Err(e) => {
+                stop_prometheus(prometheus).await;
                 mesh.stop().await;
                 return Err(e.into());
             }
         },
         () = interrupts.wait() => {
+            stop_prometheus(prometheus).await;
             mesh.stop().await;
             return Ok(Outcome::Interrupted);
         }
@@ -216,9 +238,16 @@ pub async fn run(args: Args) -> anyhow::Result<Outcome> {
     } = demo;
     driver.stop().await;
     adapter.proc.stop().await;
+    stop_prometheus(prometheus).await;
     mesh.stop().await;
     let outcome = result?;
     Ok(outcome)
+}
+
+async fn stop_prometheus(p: Option<Prometheus>) {
+    if let Some(p) = p {
+        p.proc.stop().await;
+    }
 }
 
 /// SIGINT (Ctrl-C) and SIGTERM.
@@ -292,6 +321,11 @@ impl Demo {
             self.mesh.client_url(),
             out.join("mesh/eds.json").display()
         );
+        if let Some(url) = &serve.prometheus_url {
+            println!(
+                "  prometheus          {url}  (scrapes every sidecar from the same file_sd file)"
+            );
+        }
         println!(
             "  adapter             {}  (mixerless-adapter {})",
             self.adapter.base,
@@ -437,7 +471,9 @@ impl Demo {
         );
         for h in &self.hpas {
             if let Some(e) = h.last.as_ref().and_then(|r| r.error.as_ref()) {
-                let _ = writeln!(text, "  {}: {e}", h.hpa.name);
+                // The full kube-style message is in the timeline; the adapter's reason is the news.
+                let short = e.rsplit("external metrics API: ").next().unwrap_or(e);
+                let _ = writeln!(text, "  {}: no decision: {short}", h.hpa.name);
             }
         }
         for e in self.events.iter().rev().take(4).rev() {
