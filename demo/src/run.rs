@@ -481,6 +481,12 @@ impl Demo {
         }
         let mut stdout = std::io::stdout().lock();
         if self.tty {
+            // Lines longer than the terminal would wrap and break the redraw in place.
+            let width = terminal_size::terminal_size().map_or(120, |(w, _)| usize::from(w.0));
+            text = text
+                .lines()
+                .map(|l| l.chars().take(width.saturating_sub(1)).collect::<String>() + "\n")
+                .collect();
             if self.drawn_lines > 0 {
                 let _ = write!(stdout, "\x1b[{}A\x1b[J", self.drawn_lines);
             }
