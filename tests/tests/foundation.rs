@@ -57,7 +57,10 @@ fn envoy_dies_with_a_failing_test() -> anyhow::Result<()> {
         tx.send(envoy.pid()).unwrap();
         panic!("a failing test");
     });
-    assert!(failing.join().is_err(), "the test thread should have panicked");
+    assert!(
+        failing.join().is_err(),
+        "the test thread should have panicked"
+    );
     let pid = rx.recv()?;
     assert!(pid > 0);
     // Drop waited for the child, so its /proc entry is gone (or a zombie of no one).
