@@ -13,6 +13,9 @@ pub struct Panel {
     /// A dashed reference line (seconds, value), e.g. target × replicas.
     pub guide: Vec<(f64, f64)>,
     pub guide_label: String,
+    /// A second, grey reference (seconds, value), e.g. the rate `hey` was asked for.
+    pub load: Vec<(f64, f64)>,
+    pub load_label: String,
     /// Draw as steps (replicas) instead of straight segments.
     pub step: bool,
     pub color: &'static str,
@@ -70,6 +73,7 @@ pub fn svg(title: &str, panels: &[Panel], bands: &[(String, f64, f64)], t_max: f
             .iter()
             .filter_map(|(_, v)| *v)
             .chain(p.guide.iter().map(|(_, v)| *v))
+            .chain(p.load.iter().map(|(_, v)| *v))
             .fold(0.0_f64, f64::max);
         // Counts (replicas) get whole-number gridlines; values get four divisions.
         let (y_max, divisions) = if p.step {
@@ -119,6 +123,24 @@ pub fn svg(title: &str, panels: &[Panel], bands: &[(String, f64, f64)], t_max: f
                 LEFT + plot_w - 6.0,
                 top + 16.0,
                 esc(&p.guide_label)
+            );
+        }
+        if !p.load.is_empty() {
+            let pts = steps(&p.load)
+                .iter()
+                .map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v)))
+                .collect::<Vec<_>>();
+            let _ = writeln!(
+                s,
+                r##"<polyline points="{}" fill="none" stroke="#888" stroke-width="1.5" stroke-dasharray="2 3"/>"##,
+                pts.join(" ")
+            );
+            let _ = writeln!(
+                s,
+                r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="#888">{}</text>"##,
+                LEFT + plot_w - 6.0,
+                top + 30.0,
+                esc(&p.load_label)
             );
         }
         // Each run of answered samples is one polyline; gaps stay gaps.
@@ -233,6 +255,8 @@ mod tests {
             ],
             guide: vec![(0.0, 10.0), (10.0, 20.0)],
             guide_label: "target × replicas".into(),
+            load: vec![(0.0, 20.0), (15.0, 1.0)],
+            load_label: "hey's rate".into(),
             step: false,
             color: "#1f77b4",
         };
@@ -250,9 +274,9 @@ mod tests {
             20.0,
         );
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
-        // Two runs for the rps panel (split by the gap), one for replicas; one dashed guide.
+        // Two runs for the rps panel (split by the gap), one for replicas; the guide and the load dashed.
         assert_eq!(svg.matches("stroke-width=\"2\"").count(), 3);
-        assert_eq!(svg.matches("stroke-dasharray").count(), 1);
+        assert_eq!(svg.matches("stroke-dasharray").count(), 2);
         assert!(svg.contains("&lt;podinfo&gt;") && svg.contains(">steady<"));
     }
 

@@ -237,6 +237,14 @@ pub fn totals(summaries: &[(Step, String)]) -> (u64, u64) {
     (total, ok)
 }
 
+/// The 95th percentile latency `hey` measured in one run (`95% in 0.0213 secs`), in seconds.
+pub fn p95(summary: &str) -> Option<f64> {
+    summary.lines().find_map(|l| {
+        let rest = l.trim().strip_prefix("95% in ")?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,5 +298,8 @@ mod tests {
             totals(&[(step.clone(), text.into()), (step, text.into())]),
             (384, 380)
         );
+        let lat = "Latency distribution:\n  90% in 0.0210 secs\n  95% in 0.0413 secs\n";
+        assert_eq!(p95(lat), Some(0.0413));
+        assert_eq!(p95(text), None);
     }
 }

@@ -544,6 +544,22 @@ impl Demo {
             "  replicas    start {}, peak {peak}, end {last}",
             replicas.first().copied().unwrap_or(0)
         );
+        // hey's own view, per phase (the slowest step of each).
+        let mut seen_p95: Vec<(&str, f64)> = Vec::new();
+        for (step, text) in &self.driver.finished {
+            let Some(p) = load::p95(text) else { continue };
+            match seen_p95.iter_mut().find(|(phase, _)| *phase == step.phase) {
+                Some(entry) => entry.1 = entry.1.max(p),
+                None => seen_p95.push((step.phase, p)),
+            }
+        }
+        let seen_p95: Vec<String> = seen_p95
+            .iter()
+            .map(|(phase, p)| format!("{phase} {:.0} ms", p * 1000.0))
+            .collect();
+        if !seen_p95.is_empty() {
+            println!("  hey p95     {}", seen_p95.join(", "));
+        }
         for e in &self.events {
             println!("  scaled      {e}");
         }
@@ -612,6 +628,13 @@ impl Demo {
                 points,
                 guide,
                 guide_label: "target × replicas".into(),
+                // Only a request rate compares with what hey was asked for.
+                load: if m.selector.values().any(|v| v.contains("requests")) {
+                    self.timeline.iter().map(|t| (t.t, t.load_rps)).collect()
+                } else {
+                    Vec::new()
+                },
+                load_label: "hey's rate".into(),
                 step: false,
                 color: colors[i % colors.len()],
             });

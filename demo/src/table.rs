@@ -117,9 +117,9 @@ pub fn progress(phase: &str, done: Duration, len: Duration, width: usize) -> Str
     )
 }
 
-/// `m:ss`.
+/// `m:ss`, to the nearest second.
 pub fn clock(d: Duration) -> String {
-    let s = d.as_secs();
+    let s = (d.as_millis() as u64 + 500) / 1000;
     format!("{}:{:02}", s / 60, s % 60)
 }
 
