@@ -82,6 +82,7 @@ pub struct Scraper {
     permits: Arc<Semaphore>,
     health: Arc<Mutex<BTreeMap<Target, TargetHealth>>>,
     running: Mutex<HashMap<Target, Running>>,
+    sources: Mutex<BTreeMap<String, Vec<Target>>>,
 }
 
 impl Scraper {
@@ -100,7 +101,19 @@ impl Scraper {
             client,
             health: Arc::new(Mutex::new(BTreeMap::new())),
             running: Mutex::new(HashMap::new()),
+            sources: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Replaces the targets of one source (`--target`, a file_sd file, `--kube`) and scrapes
+    /// the union of all sources.
+    pub fn set_source(&self, source: &str, targets: Vec<Target>) {
+        let all: Vec<Target> = {
+            let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+            sources.insert(source.to_owned(), targets);
+            sources.values().flatten().cloned().collect()
+        };
+        self.set_targets(all);
     }
 
     /// Starts loops for new targets and stops those of removed ones (marking their series stale).
@@ -167,11 +180,9 @@ impl Scraper {
     /// second: portable, and cheap for a handful of files). A file that fails to load keeps its
     /// previous targets, as Prometheus does.
     pub async fn watch(self: Arc<Self>, static_targets: Vec<Target>, files: Vec<PathBuf>) {
+        self.set_source("static", static_targets);
         let mut seen: HashMap<PathBuf, (Option<std::time::SystemTime>, u64)> = HashMap::new();
-        let mut from_files: HashMap<PathBuf, Vec<Target>> = HashMap::new();
-        let mut first = true;
         loop {
-            let mut changed = first;
             for f in &files {
                 let meta = std::fs::metadata(f).ok();
                 let stamp = (
@@ -182,21 +193,14 @@ impl Scraper {
                     continue;
                 }
                 seen.insert(f.clone(), stamp);
-                changed = true;
                 match file_sd::load(f, &self.config.job) {
                     Ok(ts) => {
                         tracing::info!(file = %f.display(), targets = ts.len(), "loaded file_sd");
-                        from_files.insert(f.clone(), ts);
+                        self.set_source(&format!("file_sd:{}", f.display()), ts);
                     }
                     Err(e) => tracing::warn!("{e} (keeping its previous targets)"),
                 }
             }
-            if changed {
-                let mut all = static_targets.clone();
-                all.extend(from_files.values().flatten().cloned());
-                self.set_targets(all);
-            }
-            first = false;
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }

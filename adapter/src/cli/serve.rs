@@ -1,5 +1,6 @@
 //! `mixerless-adapter serve`: the external metrics API for HPAs.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,7 +10,8 @@ use anyhow::Context as _;
 use clap::Args as ClapArgs;
 
 use crate::api::{self, AppState, Auth};
-use crate::hpa::dir;
+use crate::hpa::dir::{self, Snapshot};
+use crate::kubernetes::{self, KubeConfig};
 use crate::provider::{Provider, ProviderConfig, RemoteFactory};
 use crate::querier::remote::{Remote, RemoteConfig};
 use crate::querier::Querier;
@@ -33,8 +35,28 @@ pub struct Args {
     pub file_sd: Vec<PathBuf>,
     /// Directory of HorizontalPodAutoscaler manifests (*.yaml, *.yml, *.json) carrying
     /// kube-metrics-adapter annotations; re-read when a file changes.
-    #[arg(long, value_name = "DIR")]
-    pub hpa_dir: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "kube")]
+    pub hpa_dir: Option<PathBuf>,
+    /// In a cluster: scrape the pods that run an Istio sidecar and read autoscaling/v2 HPAs
+    /// from the API server (in-cluster service account or $KUBECONFIG); annotation problems
+    /// become Warning Events on the HPA.
+    #[arg(long)]
+    pub kube: bool,
+    /// With --kube: only these namespaces (comma-separated; default all).
+    #[arg(long, value_delimiter = ',', value_name = "NS")]
+    pub kube_namespace: Vec<String>,
+    /// With --kube: only pods matching this label selector (e.g. app=podinfo).
+    #[arg(long, default_value = "", value_name = "SELECTOR")]
+    pub kube_pod_selector: String,
+    /// With --kube: the sidecar's metrics port, 15020 (merged) or 15090 (Envoy's own).
+    #[arg(long, default_value_t = 15020)]
+    pub kube_metrics_port: u16,
+    /// With --kube: the path on that port.
+    #[arg(long, default_value = "/stats/prometheus")]
+    pub kube_metrics_path: String,
+    /// With --kube: how often pods and HPAs are listed again.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub kube_resync: Duration,
     /// Evaluate queries on this Prometheus-compatible API instead of scraping
     /// (Prometheus, Thanos, Mimir, VictoriaMetrics).
     #[arg(long, value_name = "URL")]
@@ -125,11 +147,15 @@ type Sources = (
 );
 
 async fn serve(args: Args) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.hpa_dir.is_dir(),
-        "--hpa-dir {} is not a directory",
-        args.hpa_dir.display()
-    );
+    if let Some(dir) = &args.hpa_dir {
+        anyhow::ensure!(
+            dir.is_dir(),
+            "--hpa-dir {} is not a directory",
+            dir.display()
+        );
+    }
+    // kube-rs' TLS uses the process-wide rustls provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let telemetry = Arc::new(Telemetry::new());
     let static_targets = args
         .targets
@@ -188,26 +214,48 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     });
 
     // HPAs first, so the store knows which metric names to keep before the first scrape.
-    let snap = dir::load(&args.hpa_dir);
-    provider.set_hpas(&snap);
-    if let Some(e) = &sink {
-        e.set_queries(&provider.embedded_queries());
-    }
-    {
+    let kube = if args.kube {
+        let cfg = KubeConfig {
+            namespaces: args.kube_namespace.clone(),
+            pod_selector: args.kube_pod_selector.clone(),
+            port: args.kube_metrics_port,
+            path: args.kube_metrics_path.clone(),
+            resync: args.kube_resync,
+        };
+        Some((crate::kubernetes::client().await?, cfg))
+    } else {
+        None
+    };
+    let mut hpas = HpaSources {
+        dir: args.hpa_dir.clone(),
+        kube,
+        dir_fingerprint: None,
+        kube_snapshot: Snapshot::default(),
+        kube_fingerprint: String::new(),
+        next_kube: std::time::Instant::now(),
+        reported: HashSet::new(),
+    };
+    let apply = {
         let provider = provider.clone();
         let sink = sink.clone();
-        let hpa_dir = args.hpa_dir.clone();
+        move |snap: Snapshot| {
+            provider.set_hpas(&snap);
+            if let Some(e) = &sink {
+                e.set_queries(&provider.embedded_queries());
+            }
+        }
+    };
+    if let Some(snap) = hpas.refresh(scraper.as_deref(), &args.job).await {
+        apply(snap);
+    }
+    {
+        let scraper = scraper.clone();
+        let job = args.job.clone();
         tokio::spawn(async move {
-            let mut last = dir::fingerprint(&hpa_dir);
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                let now = dir::fingerprint(&hpa_dir);
-                if now != last {
-                    last = now;
-                    provider.set_hpas(&dir::load(&hpa_dir));
-                    if let Some(e) = &sink {
-                        e.set_queries(&provider.embedded_queries());
-                    }
+                if let Some(snap) = hpas.refresh(scraper.as_deref(), &job).await {
+                    apply(snap);
                 }
             }
         });
@@ -280,4 +328,75 @@ impl crate::scrape::Sink for PendingEmbedded {
         Ok(0)
     }
     fn target_down(&self, _: &[(String, String)], _: i64) {}
+}
+
+/// Where HPAs come from: `--hpa-dir` (re-read when a file changes) and `--kube` (listed every
+/// `--kube-resync`, which also re-discovers pods and posts Events for new problems).
+struct HpaSources {
+    dir: Option<PathBuf>,
+    kube: Option<(::kube::Client, KubeConfig)>,
+    dir_fingerprint: Option<Vec<(PathBuf, u64, Option<std::time::SystemTime>)>>,
+    kube_snapshot: Snapshot,
+    kube_fingerprint: String,
+    next_kube: std::time::Instant,
+    reported: HashSet<String>,
+}
+
+impl HpaSources {
+    /// The merged snapshot when something changed.
+    async fn refresh(&mut self, scraper: Option<&Scraper>, job: &str) -> Option<Snapshot> {
+        let mut changed = false;
+        if let Some(dir) = &self.dir {
+            let fp = dir::fingerprint(dir);
+            if self.dir_fingerprint.as_ref() != Some(&fp) {
+                self.dir_fingerprint = Some(fp);
+                changed = true;
+            }
+        }
+        if let Some((client, cfg)) = &self.kube {
+            if std::time::Instant::now() >= self.next_kube {
+                self.next_kube = std::time::Instant::now() + cfg.resync;
+                match kubernetes::hpas::list(client, cfg).await {
+                    Ok(snap) => {
+                        let fp = format!(
+                            "{:?}",
+                            snap.hpas
+                                .iter()
+                                .map(|h| (&h.namespace, &h.name, &h.queries, &h.errors))
+                                .collect::<Vec<_>>()
+                        );
+                        if fp != self.kube_fingerprint {
+                            self.kube_fingerprint = fp;
+                            self.kube_snapshot = snap;
+                            changed = true;
+                        }
+                        if let Err(e) = kubernetes::events::report(
+                            client,
+                            &self.kube_snapshot,
+                            &mut self.reported,
+                        )
+                        .await
+                        {
+                            tracing::warn!("post events: {e}");
+                        }
+                    }
+                    Err(e) => tracing::warn!("list HPAs: {e} (keeping the previous ones)"),
+                }
+                if let Some(s) = scraper {
+                    match kubernetes::pods::discover(client, cfg, job).await {
+                        Ok(targets) => s.set_source("kube", targets),
+                        Err(e) => tracing::warn!("list pods: {e} (keeping the previous targets)"),
+                    }
+                }
+            }
+        }
+        if !changed {
+            return None;
+        }
+        let mut snap = self.dir.as_deref().map(dir::load).unwrap_or_default();
+        snap.hpas.extend(self.kube_snapshot.hpas.iter().cloned());
+        snap.file_errors
+            .extend(self.kube_snapshot.file_errors.iter().cloned());
+        Some(snap)
+    }
 }
