@@ -222,7 +222,7 @@ clusters:
     insecure-skip-tls-verify: true
 users:
 - name: demo
-  user: {{}}
+  user: {{token: mixerless-demo}}
 contexts:
 - name: mixerless-demo
   context: {{cluster: mixerless-demo, user: demo, namespace: test}}
