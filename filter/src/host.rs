@@ -10,6 +10,13 @@ pub enum MetricKind {
     Histogram,
 }
 
+/// Which header map of the current stream a header call works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Headers {
+    Request,
+    Response,
+}
+
 /// A hostcall that did not succeed, naming the call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostError {
@@ -36,6 +43,10 @@ pub trait Host {
     fn define_metric(&self, kind: MetricKind, name: &str) -> Result<u32, HostError>;
     /// Adds to a counter.
     fn increment_metric(&self, id: u32, offset: i64) -> Result<(), HostError>;
-    /// Records a value into a histogram.
+    /// Records a value into a histogram (or sets a gauge).
     fn record_metric(&self, id: u32, value: u64) -> Result<(), HostError>;
+    /// Reads a header of the current stream; `Ok(None)` when absent.
+    fn header(&self, map: Headers, name: &str) -> Result<Option<String>, HostError>;
+    /// Sets (replaces) a header of the current stream; `None` removes it.
+    fn set_header(&self, map: Headers, name: &str, value: Option<&str>) -> Result<(), HostError>;
 }

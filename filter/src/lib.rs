@@ -4,13 +4,15 @@
 //! the `mixerless-filter-wasm` crate implements [`Host`] over `proxy_wasm::hostcalls`.
 //!
 //! ```
-//! use mixerless_filter::{config::PluginConfig, fake::FakeHost, Plugin};
+//! use mixerless_filter::{fake::FakeHost, Plugin, Stream};
 //!
 //! let host = FakeHost::default();
 //! let mut plugin = Plugin::configure(&host, br#"{"reporter": "destination"}"#).unwrap();
-//! plugin.on_log(&host);
+//! let mut stream = Stream::default();
+//! plugin.on_request_headers(&host, &mut stream);
+//! plugin.on_response_headers(&host, &mut stream);
+//! plugin.on_log(&host, &mut stream);
 //! assert_eq!(host.counter("istio_requests_total"), 1);
-//! # let _ = PluginConfig::default();
 //! ```
 #![deny(
     clippy::unwrap_used,
@@ -20,9 +22,18 @@
 )]
 
 pub mod config;
+pub mod derive;
+pub mod encode;
+pub mod expr;
 pub mod fake;
+pub mod flags;
 pub mod host;
+pub mod labels;
+pub mod metrics;
+pub mod node;
+pub mod peer;
 mod plugin;
+pub mod request;
 
-pub use host::{Host, HostError, MetricKind};
-pub use plugin::Plugin;
+pub use host::{Headers, Host, HostError, MetricKind};
+pub use plugin::{Plugin, Stream};

@@ -1,57 +1,223 @@
-//! The per-VM plugin: configured once, then called at the end of every stream.
+//! The per-VM plugin: configured once, then called for the headers and at the end of every
+//! stream.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
-use crate::config::{ConfigError, PluginConfig, Reporter};
-use crate::host::{Host, MetricKind};
+use crate::config::{ConfigError, PluginConfig, Reporter, ReporterSetting};
+use crate::derive::{derive, Values};
+use crate::host::{Headers, Host};
+use crate::metrics::Metrics;
+use crate::node::Node;
+use crate::peer::{Peer, PeerCache, ID_HEADER, METADATA_HEADER};
+use crate::request::{endpoint_workload, Request, Service};
+
+/// Malformed peer headers logged per VM before the rest are only counted.
+const MAX_BAD_HEADER_LOGS: u32 = 100;
+
+/// What a stream remembers between its callbacks.
+#[derive(Debug, Default)]
+pub struct Stream {
+    downstream: Option<Rc<Peer>>,
+    upstream: Option<Rc<Peer>>,
+    /// The request carried exchange headers, so the response answers with ours.
+    asked: bool,
+    grpc: bool,
+    authority: String,
+}
 
 /// A configured plugin instance (one per Envoy worker VM).
 #[derive(Debug)]
 pub struct Plugin {
     reporter: Reporter,
-    /// Metric ids by encoded stat name, so a label tuple is defined once.
-    ids: HashMap<String, u32>,
+    use_host: bool,
+    exchange: bool,
+    node: Node,
+    metrics: Metrics,
+    peers: PeerCache,
+    services: HashMap<String, Option<Rc<Service>>>,
+    values: Values,
+    bad_headers: u32,
 }
 
 impl Plugin {
-    /// Parses the plugin configuration and reads what is fixed for the VM's lifetime.
+    /// Parses the plugin configuration and reads what is fixed for the VM's lifetime (node
+    /// metadata, listener direction).
     pub fn configure(host: &dyn Host, config: &[u8]) -> Result<Self, ConfigError> {
         let config = PluginConfig::parse(config)?;
-        let reporter = config
-            .reporter
-            .unwrap_or_else(|| reporter_from_direction(host));
+        let reporter = match config.reporter {
+            Some(ReporterSetting::Source) => Reporter::Source,
+            Some(ReporterSetting::Destination) => Reporter::Destination,
+            Some(ReporterSetting::Waypoint) => Reporter::Waypoint,
+            Some(ReporterSetting::Unspecified) | None => reporter_from_direction(host),
+        };
+        let node = Node::read(host).map_err(|e| ConfigError::Field {
+            field: "node metadata".into(),
+            reason: e.to_string(),
+        })?;
+        let metrics = Metrics::new(&config, reporter).map_err(|e| ConfigError::Field {
+            field: "metrics".into(),
+            reason: e.to_string(),
+        })?;
+        log::info!(
+            "mixerless: reporter={} workload={}.{} metadata_exchange={} max_series={}",
+            reporter.as_str(),
+            node.me.workload,
+            node.me.namespace,
+            config.metadata_exchange,
+            config.max_series
+        );
         Ok(Self {
             reporter,
-            ids: HashMap::new(),
+            use_host: !config.disable_host_header_fallback,
+            exchange: config.metadata_exchange,
+            node,
+            metrics,
+            peers: PeerCache::new(config.max_peer_cache_size),
+            services: HashMap::new(),
+            values: Default::default(),
+            bad_headers: 0,
         })
     }
 
-    /// Records one finished request.
-    pub fn on_log(&mut self, host: &dyn Host) {
-        let name = format!(
-            "reporter=.={};.;istio_requests_total",
-            self.reporter.as_str()
+    /// The reporter this VM labels its metrics with.
+    pub fn reporter(&self) -> Reporter {
+        self.reporter
+    }
+
+    /// Distinct label sets defined so far.
+    pub fn series(&self) -> usize {
+        self.metrics.series()
+    }
+
+    /// Request headers: remember the protocol and Host; send our metadata (outbound) or read
+    /// and strip the peer's (inbound, waypoint).
+    pub fn on_request_headers(&mut self, host: &dyn Host, stream: &mut Stream) {
+        stream.grpc = matches!(
+            host.header(Headers::Request, "content-type"),
+            Ok(Some(ct)) if ct.starts_with("application/grpc")
         );
-        let id = match self.ids.get(&name) {
-            Some(id) => *id,
-            None => match host.define_metric(MetricKind::Counter, &name) {
-                Ok(id) => *self.ids.entry(name).or_insert(id),
-                Err(e) => {
-                    log::warn!("{e}");
-                    return;
-                }
-            },
+        if self.use_host {
+            stream.authority = host
+                .header(Headers::Request, ":authority")
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+        }
+        if !self.exchange {
+            return;
+        }
+        let result = match self.reporter {
+            Reporter::Source => self.send(host, Headers::Request),
+            Reporter::Destination | Reporter::Waypoint => {
+                let peer = self.receive(host, Headers::Request);
+                stream.asked = peer.is_some();
+                stream.downstream = peer.flatten();
+                Ok(())
+            }
         };
-        if let Err(e) = host.increment_metric(id, 1) {
-            log::warn!("{e}");
+        if let Err(e) = result {
+            log::warn!("mixerless: {e}");
+        }
+    }
+
+    /// Response headers: read and strip the upstream peer's metadata (outbound, waypoint) or
+    /// answer a peer that asked (inbound).
+    pub fn on_response_headers(&mut self, host: &dyn Host, stream: &mut Stream) {
+        if !self.exchange {
+            return;
+        }
+        match self.reporter {
+            Reporter::Source | Reporter::Waypoint => {
+                stream.upstream = self.receive(host, Headers::Response).flatten();
+            }
+            Reporter::Destination if stream.asked => {
+                if let Err(e) = self.send(host, Headers::Response) {
+                    log::warn!("mixerless: {e}");
+                }
+            }
+            Reporter::Destination => {}
+        }
+    }
+
+    /// Records one finished request.
+    pub fn on_log(&mut self, host: &dyn Host, stream: &mut Stream) {
+        let authority = std::mem::take(&mut stream.authority);
+        let req = Request::read(
+            host,
+            self.reporter,
+            stream.grpc,
+            authority,
+            &mut self.services,
+        );
+        if self.reporter != Reporter::Destination && stream.upstream.is_none() {
+            // No exchange answer: istiod's endpoint metadata names the upstream workload.
+            stream.upstream = host
+                .property(&["xds", "upstream_host_metadata"])
+                .ok()
+                .flatten()
+                .and_then(|b| endpoint_workload(&b))
+                .and_then(|w| Peer::from_endpoint(&w))
+                .map(Rc::new);
+        }
+        derive(
+            &mut self.values,
+            self.reporter,
+            &self.node.me,
+            stream.downstream.as_deref(),
+            stream.upstream.as_deref(),
+            &req,
+            self.use_host,
+        );
+        self.metrics.record(host, &self.values, &req);
+    }
+
+    fn send(&self, host: &dyn Host, map: Headers) -> Result<(), crate::host::HostError> {
+        host.set_header(map, METADATA_HEADER, Some(&self.node.exchange_header))?;
+        host.set_header(map, ID_HEADER, Some(&self.node.id))
+    }
+
+    /// `None`: no exchange headers. `Some(None)`: present but unusable (logged). Both headers
+    /// are removed, so the application never sees them.
+    fn receive(&mut self, host: &dyn Host, map: Headers) -> Option<Option<Rc<Peer>>> {
+        let value = host.header(map, METADATA_HEADER).ok().flatten();
+        let id = host.header(map, ID_HEADER).ok().flatten();
+        if value.is_none() && id.is_none() {
+            return None;
+        }
+        for name in [METADATA_HEADER, ID_HEADER] {
+            if let Err(e) = host.set_header(map, name, None) {
+                log::warn!("mixerless: {e}");
+            }
+        }
+        let value = value?;
+        match self.peers.get_or_decode(&value) {
+            Ok(peer) => Some(Some(peer)),
+            Err(e) => {
+                self.bad_headers = self.bad_headers.saturating_add(1);
+                if self.bad_headers <= MAX_BAD_HEADER_LOGS {
+                    log::warn!(
+                        "mixerless: ignoring {METADATA_HEADER} from `{}`: {e}; peer labels are unknown",
+                        id.as_deref().unwrap_or("-")
+                    );
+                    if self.bad_headers == MAX_BAD_HEADER_LOGS {
+                        log::warn!("mixerless: further malformed peer headers are not logged");
+                    }
+                }
+                Some(None)
+            }
         }
     }
 }
 
-/// Envoy's `xds.listener_direction`: 1 is INBOUND (destination), 2 is OUTBOUND (source).
+/// Envoy's `xds.listener_direction`: 1 is INBOUND (destination); OUTBOUND (2) and UNSPECIFIED
+/// (0, gateways) report as source, as Istio does.
 fn reporter_from_direction(host: &dyn Host) -> Reporter {
     match host.property(&["xds", "listener_direction"]) {
-        Ok(Some(bytes)) if bytes.first() == Some(&2) => Reporter::Source,
-        _ => Reporter::Destination,
+        Ok(Some(bytes)) if bytes.first() == Some(&1) => Reporter::Destination,
+        _ => Reporter::Source,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,8 +1,8 @@
 //! [`Host`] over `proxy_wasm::hostcalls`: the only place the filter calls Envoy.
 
-use mixerless_filter::{Host, HostError, MetricKind};
+use mixerless_filter::{Headers, Host, HostError, MetricKind};
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{MetricType, Status};
+use proxy_wasm::types::{MapType, MetricType, Status};
 
 /// The host of the running VM.
 pub(crate) struct WasmHost;
@@ -11,6 +11,13 @@ fn failed(call: &'static str, status: Status) -> HostError {
     HostError {
         call,
         status: format!("{status:?}"),
+    }
+}
+
+fn map(headers: Headers) -> MapType {
+    match headers {
+        Headers::Request => MapType::HttpRequestHeaders,
+        Headers::Response => MapType::HttpResponseHeaders,
     }
 }
 
@@ -34,5 +41,18 @@ impl Host for WasmHost {
 
     fn record_metric(&self, id: u32, value: u64) -> Result<(), HostError> {
         hostcalls::record_metric(id, value).map_err(|s| failed("record_metric", s))
+    }
+
+    fn header(&self, headers: Headers, name: &str) -> Result<Option<String>, HostError> {
+        hostcalls::get_map_value(map(headers), name).map_err(|s| failed("get_map_value", s))
+    }
+
+    fn set_header(
+        &self,
+        headers: Headers,
+        name: &str,
+        value: Option<&str>,
+    ) -> Result<(), HostError> {
+        hostcalls::set_map_value(map(headers), name, value).map_err(|s| failed("set_map_value", s))
     }
 }

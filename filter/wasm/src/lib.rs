@@ -16,9 +16,9 @@ mod host;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use mixerless_filter::Plugin;
+use mixerless_filter::{Plugin, Stream as StreamState};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType, LogLevel};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel};
 
 use crate::host::WasmHost;
 
@@ -62,6 +62,7 @@ impl RootContext for Root {
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Stream {
             plugin: Rc::clone(&self.plugin),
+            state: StreamState::default(),
         }))
     }
 
@@ -73,16 +74,33 @@ impl RootContext for Root {
 /// One HTTP stream.
 struct Stream {
     plugin: Rc<RefCell<Option<Plugin>>>,
+    state: StreamState,
+}
+
+impl Stream {
+    /// Runs `f` on the configured plugin; never blocks the stream, whatever happens.
+    fn with(&mut self, f: impl FnOnce(&mut Plugin, &mut StreamState)) -> Action {
+        if let Ok(mut plugin) = self.plugin.try_borrow_mut() {
+            if let Some(plugin) = plugin.as_mut() {
+                f(plugin, &mut self.state);
+            }
+        }
+        Action::Continue
+    }
 }
 
 impl Context for Stream {}
 
 impl HttpContext for Stream {
+    fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        self.with(|p, s| p.on_request_headers(&WasmHost, s))
+    }
+
+    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        self.with(|p, s| p.on_response_headers(&WasmHost, s))
+    }
+
     fn on_log(&mut self) {
-        if let Ok(mut plugin) = self.plugin.try_borrow_mut() {
-            if let Some(plugin) = plugin.as_mut() {
-                plugin.on_log(&WasmHost);
-            }
-        }
+        self.with(|p, s| p.on_log(&WasmHost, s));
     }
 }

@@ -1,0 +1,307 @@
+//! The peer workload: who is on the other side of a request, from Istio's metadata exchange
+//! headers or from upstream endpoint metadata.
+
+pub mod base64;
+mod cache;
+pub mod wire;
+
+use self::wire::{Struct, Value, WireError};
+
+pub use self::cache::PeerCache;
+
+/// Header carrying the peer's metadata: base64 of a serialized `google.protobuf.Struct`.
+pub const METADATA_HEADER: &str = "x-envoy-peer-metadata";
+/// Header carrying the peer's Envoy node id.
+pub const ID_HEADER: &str = "x-envoy-peer-metadata-id";
+/// Longest exchange header accepted (Istio's own are a few hundred bytes).
+pub const MAX_HEADER_LEN: usize = 8192;
+/// Longest value accepted in a field the labels use.
+pub const MAX_FIELD_LEN: usize = 512;
+
+const CANONICAL_NAME: &str = "service.istio.io/canonical-name";
+const CANONICAL_REVISION: &str = "service.istio.io/canonical-revision";
+
+/// Why a peer header could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeerError {
+    /// Longer than [`MAX_HEADER_LEN`].
+    #[error("peer metadata header is {0} bytes, more than {MAX_HEADER_LEN}")]
+    TooLong(usize),
+    /// Not base64.
+    #[error("peer metadata header is not base64")]
+    Base64,
+    /// Not a protobuf Struct.
+    #[error("peer metadata is not a protobuf Struct: {0}")]
+    Wire(#[from] WireError),
+    /// A field longer than [`MAX_FIELD_LEN`].
+    #[error("peer metadata field {0} is longer than {MAX_FIELD_LEN} bytes")]
+    Oversized(&'static str),
+}
+
+/// The workload facts labels use; an empty string means unknown.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Peer {
+    pub name: String,
+    pub workload: String,
+    pub namespace: String,
+    pub cluster: String,
+    pub identity: String,
+    pub app: String,
+    pub version: String,
+    pub canonical_service: String,
+    pub canonical_revision: String,
+}
+
+impl Peer {
+    /// Decodes an `x-envoy-peer-metadata` header value.
+    pub fn from_header(value: &str) -> Result<Self, PeerError> {
+        if value.len() > MAX_HEADER_LEN {
+            return Err(PeerError::TooLong(value.len()));
+        }
+        let bytes = base64::decode(value.trim()).ok_or(PeerError::Base64)?;
+        Self::from_struct(&Struct::decode(&bytes)?)
+    }
+
+    /// Reads both Struct shapes: Istio's node-metadata shape (`WORKLOAD_NAME`, `NAMESPACE`,
+    /// `LABELS`, ... as the native exchange and the WASM-era plugin send) and the peer-object
+    /// shape (`workload`, `namespace`, `service`, `revision`, ...). Unknown keys are ignored.
+    pub fn from_struct(s: &Struct) -> Result<Self, PeerError> {
+        let field = |key: &'static str, from: Option<&str>| -> Result<String, PeerError> {
+            let v = from.unwrap_or_default();
+            if v.len() > MAX_FIELD_LEN {
+                return Err(PeerError::Oversized(key));
+            }
+            Ok(v.to_owned())
+        };
+        let labels = s.child("LABELS");
+        let label = |k: &str| labels.and_then(|l| l.str(k));
+        let upper =
+            s.get("WORKLOAD_NAME").is_some() || s.get("NAMESPACE").is_some() || labels.is_some();
+        if upper {
+            Ok(Self {
+                name: field("NAME", s.str("NAME"))?,
+                workload: field("WORKLOAD_NAME", s.str("WORKLOAD_NAME"))?,
+                namespace: field("NAMESPACE", s.str("NAMESPACE"))?,
+                cluster: field("CLUSTER_ID", s.str("CLUSTER_ID"))?,
+                identity: field("IDENTITY", s.str("IDENTITY"))?,
+                // Istio prefers the recommended Kubernetes labels over app/version for a peer.
+                app: field(
+                    "LABELS.app",
+                    label("app.kubernetes.io/name").or(label("app")),
+                )?,
+                version: field(
+                    "LABELS.version",
+                    label("app.kubernetes.io/version").or(label("version")),
+                )?,
+                canonical_service: field("LABELS.canonical-name", label(CANONICAL_NAME))?,
+                canonical_revision: field("LABELS.canonical-revision", label(CANONICAL_REVISION))?,
+            })
+        } else {
+            Ok(Self {
+                name: field("name", s.str("name"))?,
+                workload: field("workload", s.str("workload"))?,
+                namespace: field("namespace", s.str("namespace"))?,
+                cluster: field("cluster", s.str("cluster"))?,
+                identity: field("identity", s.str("identity"))?,
+                app: field("app", s.str("app"))?,
+                version: field("version", s.str("version"))?,
+                canonical_service: field("service", s.str("service"))?,
+                canonical_revision: field("revision", s.str("revision"))?,
+            })
+        }
+    }
+
+    /// Reads upstream endpoint metadata `istio.workload` =
+    /// `workload;namespace;canonical_service;canonical_revision;cluster` (four parts accepted, as
+    /// the WASM-era plugin did). It carries no app or version.
+    pub fn from_endpoint(value: &str) -> Option<Self> {
+        let mut parts = value.split(';');
+        let mut next = || parts.next().map(str::to_owned);
+        let workload = next()?;
+        let namespace = next()?;
+        let canonical_service = next()?;
+        let canonical_revision = next()?;
+        let cluster = next().unwrap_or_default();
+        if value.len() > MAX_FIELD_LEN * 4 {
+            return None;
+        }
+        Some(Self {
+            workload,
+            namespace,
+            canonical_service,
+            canonical_revision,
+            cluster,
+            ..Self::default()
+        })
+    }
+
+    /// The Struct this proxy sends about itself, in the shape Istio's native exchange sends
+    /// (`NAME`, `NAMESPACE`, `WORKLOAD_NAME`, `CLUSTER_ID`, `IDENTITY`, `OWNER`, `LABELS`...);
+    /// `extra` holds further top-level string fields (`OWNER`, `REGION`, ...) and `labels` the
+    /// label map entries to send. Empty values are left out.
+    pub fn to_struct(&self, extra: &[(&str, &str)], labels: &[(&str, &str)]) -> Struct {
+        let mut fields = Vec::new();
+        let mut put = |k: &str, v: &str| {
+            if !v.is_empty() {
+                fields.push((k.to_owned(), Value::String(v.to_owned())));
+            }
+        };
+        put("NAME", &self.name);
+        put("NAMESPACE", &self.namespace);
+        put("WORKLOAD_NAME", &self.workload);
+        put("CLUSTER_ID", &self.cluster);
+        put("IDENTITY", &self.identity);
+        for (k, v) in extra {
+            put(k, v);
+        }
+        let labels: Vec<(String, Value)> = labels
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned())))
+            .collect();
+        if !labels.is_empty() {
+            fields.push(("LABELS".to_owned(), Value::Struct(Struct(labels))));
+        }
+        Struct(fields)
+    }
+
+    /// The namespace in a SPIFFE identity (`spiffe://td/ns/<ns>/sa/<sa>`), if any.
+    pub fn namespace_of(principal: &str) -> Option<&str> {
+        let rest = principal.split_once("/ns/")?.1;
+        let ns = rest.split('/').next()?;
+        (!ns.is_empty()).then_some(ns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(pairs: &[(&str, Value)]) -> Struct {
+        Struct(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+        )
+    }
+    fn sv(s: &str) -> Value {
+        Value::String(s.into())
+    }
+
+    /// Demonstrates that what we send is read back as the same peer (codec round trip through
+    /// base64 and protobuf).
+    #[test]
+    fn header_round_trip() {
+        let me = Peer {
+            name: "ratings-v1-abc".into(),
+            workload: "ratings-v1".into(),
+            namespace: "default".into(),
+            cluster: "server-cluster".into(),
+            identity: String::new(),
+            app: "ratings".into(),
+            version: "v1".into(),
+            canonical_service: "ratings".into(),
+            canonical_revision: "version-1".into(),
+        };
+        let s = me.to_struct(
+            &[(
+                "OWNER",
+                "kubernetes://apis/apps/v1/namespaces/default/deployments/ratings-v1",
+            )],
+            &[
+                (CANONICAL_NAME, "ratings"),
+                (CANONICAL_REVISION, "version-1"),
+                ("app", "ratings"),
+                ("version", "v1"),
+            ],
+        );
+        let header = base64::encode(&s.encode());
+        assert_eq!(Peer::from_header(&header).unwrap(), me);
+        assert_eq!(Peer::from_header(header.trim_end_matches('=')).unwrap(), me);
+    }
+
+    /// Demonstrates both Struct shapes and the label precedence a WASM-era sender needs.
+    #[test]
+    fn reads_both_shapes() {
+        let wasm_era = st(&[
+            ("WORKLOAD_NAME", sv("productpage-v1")),
+            ("NAMESPACE", sv("default")),
+            ("MESH_ID", sv("mesh1")),
+            ("ISTIO_VERSION", sv("1.5-dev")),
+            ("APP_CONTAINERS", Value::List(vec![sv("app")])),
+            (
+                "LABELS",
+                Value::Struct(st(&[
+                    ("app", sv("productpage")),
+                    ("app.kubernetes.io/name", sv("pp")),
+                    ("version", sv("v1")),
+                    ("pod-template-hash", sv("84975bc778")),
+                ])),
+            ),
+        ]);
+        let p = Peer::from_struct(&wasm_era).unwrap();
+        assert_eq!(
+            (p.workload.as_str(), p.app.as_str(), p.version.as_str()),
+            ("productpage-v1", "pp", "v1")
+        );
+        assert_eq!(p.canonical_service, "");
+        let object = st(&[
+            ("workload", sv("ratings-v1")),
+            ("namespace", sv("default")),
+            ("service", sv("ratings")),
+            ("revision", sv("version-1")),
+            ("cluster", sv("c1")),
+            ("type", sv("deployment")),
+        ]);
+        let p = Peer::from_struct(&object).unwrap();
+        assert_eq!(
+            (
+                p.workload.as_str(),
+                p.canonical_service.as_str(),
+                p.canonical_revision.as_str()
+            ),
+            ("ratings-v1", "ratings", "version-1")
+        );
+    }
+
+    /// Demonstrates that malformed headers are errors that name the problem.
+    #[test]
+    fn rejects_malformed_headers() {
+        let long = "A".repeat(MAX_HEADER_LEN + 4);
+        let huge = st(&[("WORKLOAD_NAME", sv(&"w".repeat(MAX_FIELD_LEN + 1)))]);
+        let truncated = {
+            let mut b = st(&[("NAMESPACE", sv("default"))]).encode();
+            b.truncate(b.len() - 3);
+            base64::encode(&b)
+        };
+        let cases: [(&str, PeerError); 4] = [
+            ("!!not base64!!", PeerError::Base64),
+            (&long, PeerError::TooLong(MAX_HEADER_LEN + 4)),
+            (&truncated, PeerError::Wire(WireError::Truncated(2))),
+            (
+                &base64::encode(&huge.encode()),
+                PeerError::Oversized("WORKLOAD_NAME"),
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(Peer::from_header(input).unwrap_err(), want);
+        }
+    }
+
+    /// Demonstrates the endpoint-metadata fallback and SPIFFE namespaces.
+    #[test]
+    fn endpoint_metadata_and_spiffe() {
+        let p = Peer::from_endpoint("ratings-v1;default;ratings;version-1;server-cluster").unwrap();
+        assert_eq!(p.cluster, "server-cluster");
+        assert_eq!(p.canonical_revision, "version-1");
+        assert_eq!(p.app, "");
+        assert_eq!(Peer::from_endpoint("a;b;c;d").unwrap().cluster, "");
+        assert_eq!(Peer::from_endpoint("a;b;c"), None);
+        assert_eq!(
+            Peer::namespace_of("spiffe://cluster.local/ns/default/sa/client"),
+            Some("default")
+        );
+        assert_eq!(Peer::namespace_of("spiffe://cluster.local/sa/x"), None);
+    }
+}

@@ -1,0 +1,85 @@
+//! Decoded peers per worker VM, bounded like Istio's (500 entries, a quarter evicted when full).
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::{Peer, PeerError};
+
+/// Decoded peers keyed by the raw header value, so a changed peer is never served stale.
+#[derive(Debug)]
+pub struct PeerCache {
+    peers: HashMap<String, Rc<Peer>>,
+    capacity: usize,
+}
+
+impl PeerCache {
+    /// An empty cache holding at most `capacity` peers.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            peers: HashMap::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// The peer for an `x-envoy-peer-metadata` value, decoding it on a miss. Failures are not
+    /// cached (they are rare and each gets its own log line upstream).
+    pub fn get_or_decode(&mut self, header: &str) -> Result<Rc<Peer>, PeerError> {
+        if let Some(p) = self.peers.get(header) {
+            return Ok(Rc::clone(p));
+        }
+        let peer = Rc::new(Peer::from_header(header)?);
+        if self.peers.len() >= self.capacity {
+            let evict: Vec<String> = self
+                .peers
+                .keys()
+                .take(self.capacity.div_ceil(4))
+                .cloned()
+                .collect();
+            for k in evict {
+                self.peers.remove(&k);
+            }
+        }
+        self.peers.insert(header.to_owned(), Rc::clone(&peer));
+        Ok(peer)
+    }
+
+    /// How many peers are cached.
+    pub fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{base64, wire::Value};
+    use super::*;
+
+    fn header(workload: &str) -> String {
+        let s = super::super::wire::Struct(vec![(
+            "WORKLOAD_NAME".into(),
+            Value::String(workload.into()),
+        )]);
+        base64::encode(&s.encode())
+    }
+
+    /// Demonstrates that the cache hits on the same header, stays bounded, and does not keep
+    /// failures.
+    #[test]
+    fn bounded_and_hits() {
+        let mut c = PeerCache::new(8);
+        let a = c.get_or_decode(&header("a")).unwrap();
+        let again = c.get_or_decode(&header("a")).unwrap();
+        assert!(Rc::ptr_eq(&a, &again));
+        for i in 0..100 {
+            c.get_or_decode(&header(&format!("w{i}"))).unwrap();
+            assert!(c.len() <= 8);
+        }
+        assert!(c.get_or_decode("%%%").is_err());
+        assert!(c.len() <= 8 && !c.is_empty());
+    }
+}
