@@ -1,0 +1,408 @@
+//! The evaluator: walks the AST at one timestamp; range queries repeat it per step.
+
+use std::collections::BTreeMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use promql_parser::label::{MatchOp as PMatchOp, Matcher as PMatcher};
+use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
+use rustc_hash::FxHashMap;
+
+use super::value::{Sample, Series, Value};
+use super::{aggregate, binary, functions, EngineOptions, Error, Result};
+use crate::labels::Labels;
+use crate::store::{is_stale, Matcher, Store};
+
+/// An instant-vector element during evaluation; `drop_name` marks a `__name__` that is removed
+/// when the result leaves the engine (Prometheus' delayed name removal).
+#[derive(Clone, Debug)]
+pub(super) struct Elem {
+    pub(super) labels: Labels,
+    pub(super) t: i64,
+    pub(super) v: f64,
+    pub(super) drop_name: bool,
+}
+
+/// A range-vector series during evaluation.
+#[derive(Clone, Debug)]
+pub(super) struct RangeSeries {
+    pub(super) labels: Labels,
+    pub(super) points: Vec<(i64, f64)>,
+    pub(super) drop_name: bool,
+}
+
+/// Intermediate values.
+#[derive(Clone, Debug)]
+pub(super) enum Val {
+    Scalar(f64),
+    Vector(Vec<Elem>),
+    Matrix(Vec<RangeSeries>),
+    Str(String),
+}
+
+impl Val {
+    pub(super) fn type_name(&self) -> &'static str {
+        match self {
+            Val::Scalar(_) => "scalar",
+            Val::Vector(_) => "instant vector",
+            Val::Matrix(_) => "range vector",
+            Val::Str(_) => "string",
+        }
+    }
+}
+
+pub(super) struct Evaluator<'a> {
+    store: &'a Store,
+    pub(super) opts: &'a EngineOptions,
+    /// Query start and end (for `@ start()` / `@ end()`).
+    start: i64,
+    end: i64,
+    samples: usize,
+    started: Instant,
+    matchers: FxHashMap<usize, Vec<Vec<Matcher>>>,
+}
+
+impl<'a> Evaluator<'a> {
+    pub(super) fn new(store: &'a Store, opts: &'a EngineOptions, start: i64, end: i64) -> Self {
+        Evaluator {
+            store,
+            opts,
+            start,
+            end,
+            samples: 0,
+            started: Instant::now(),
+            matchers: FxHashMap::default(),
+        }
+    }
+
+    pub(super) fn instant(&mut self, ast: &Expr, t: i64) -> Result<Value> {
+        Ok(match self.eval(ast, t)? {
+            Val::Scalar(v) => Value::Scalar { t, v },
+            Val::Str(v) => Value::String { t, v },
+            Val::Vector(v) => Value::Vector(
+                finish_vector(v)?
+                    .into_iter()
+                    .map(|(labels, v)| Sample { labels, t, v })
+                    .collect(),
+            ),
+            Val::Matrix(m) => {
+                let mut out: Vec<Series> = Vec::with_capacity(m.len());
+                for s in m {
+                    let labels = if s.drop_name {
+                        s.labels.without_name()
+                    } else {
+                        s.labels
+                    };
+                    out.push(Series {
+                        labels,
+                        points: s.points,
+                    });
+                }
+                check_unique(out.iter().map(|s| &s.labels))?;
+                Value::Matrix(out)
+            }
+        })
+    }
+
+    pub(super) fn range(&mut self, ast: &Expr, start: i64, end: i64, step: i64) -> Result<Value> {
+        let mut series: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
+        let mut t = start;
+        while t <= end {
+            match self.eval(ast, t)? {
+                Val::Scalar(v) => series.entry(Labels::default()).or_default().push((t, v)),
+                Val::Vector(v) => {
+                    for (labels, v) in finish_vector(v)? {
+                        series.entry(labels).or_default().push((t, v));
+                    }
+                }
+                other => {
+                    return Err(Error::Eval(format!(
+                        "invalid expression type \"{}\" for range query, must be scalar or instant vector",
+                        other.type_name()
+                    )))
+                }
+            }
+            t += step;
+        }
+        Ok(Value::Matrix(
+            series
+                .into_iter()
+                .map(|(labels, points)| Series { labels, points })
+                .collect(),
+        ))
+    }
+
+    pub(super) fn eval(&mut self, e: &Expr, t: i64) -> Result<Val> {
+        match e {
+            Expr::NumberLiteral(n) => Ok(Val::Scalar(n.val)),
+            Expr::StringLiteral(s) => Ok(Val::Str(s.val.clone())),
+            Expr::Paren(p) => self.eval(&p.expr, t),
+            Expr::Unary(u) => match self.eval(&u.expr, t)? {
+                Val::Scalar(v) => Ok(Val::Scalar(-v)),
+                Val::Vector(mut v) => {
+                    for el in &mut v {
+                        el.v = -el.v;
+                        el.drop_name = true;
+                    }
+                    Ok(Val::Vector(v))
+                }
+                other => Err(Error::Eval(format!(
+                    "unary minus on a {}",
+                    other.type_name()
+                ))),
+            },
+            Expr::VectorSelector(vs) => self.vector_selector(vs, t).map(Val::Vector),
+            Expr::MatrixSelector(ms) => self
+                .matrix_selector(&ms.vs, ms.range.as_millis() as i64, t)
+                .map(Val::Matrix),
+            Expr::Subquery(sq) => self.subquery(sq, t).map(Val::Matrix),
+            Expr::Call(c) => functions::call(self, c, t),
+            Expr::Aggregate(a) => aggregate::eval(self, a, t),
+            Expr::Binary(b) => binary::eval(self, b, t),
+            Expr::Extension(_) => Err(Error::Unsupported("extension expressions".into())),
+        }
+    }
+
+    pub(super) fn eval_scalar(&mut self, e: &Expr, t: i64, what: &str) -> Result<f64> {
+        match self.eval(e, t)? {
+            Val::Scalar(v) => Ok(v),
+            other => Err(Error::Eval(format!(
+                "{what}: expected scalar, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    pub(super) fn eval_vector(&mut self, e: &Expr, t: i64) -> Result<Vec<Elem>> {
+        match self.eval(e, t)? {
+            Val::Vector(v) => Ok(v),
+            other => Err(Error::Eval(format!(
+                "expected instant vector, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    pub(super) fn eval_matrix(&mut self, e: &Expr, t: i64) -> Result<Vec<RangeSeries>> {
+        match self.eval(e, t)? {
+            Val::Matrix(v) => Ok(v),
+            other => Err(Error::Eval(format!(
+                "expected range vector, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    /// The time a selector reads at: `@` first, then `offset`.
+    pub(super) fn selector_time(
+        &self,
+        at: &Option<AtModifier>,
+        offset: &Option<Offset>,
+        t: i64,
+    ) -> i64 {
+        let base = match at {
+            None => t,
+            Some(AtModifier::Start) => self.start,
+            Some(AtModifier::End) => self.end,
+            Some(AtModifier::At(st)) => system_time_ms(*st),
+        };
+        match offset {
+            None => base,
+            Some(Offset::Pos(d)) => base - d.as_millis() as i64,
+            Some(Offset::Neg(d)) => base + d.as_millis() as i64,
+        }
+    }
+
+    fn matchers(&mut self, vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>> {
+        let key = vs as *const VectorSelector as usize;
+        if let Some(m) = self.matchers.get(&key) {
+            return Ok(m.clone());
+        }
+        let mut sets = Vec::new();
+        let name = vs.name.as_ref().map(|n| Matcher::equal("__name__", n));
+        let mut groups: Vec<&Vec<PMatcher>> = vec![&vs.matchers.matchers];
+        groups.extend(vs.matchers.or_matchers.iter());
+        for g in groups {
+            if g.is_empty() && sets.is_empty() && !vs.matchers.or_matchers.is_empty() {
+                continue;
+            }
+            let mut set: Vec<Matcher> = name.iter().cloned().collect();
+            for m in g {
+                set.push(convert_matcher(m)?);
+            }
+            sets.push(set);
+        }
+        self.matchers.insert(key, sets.clone());
+        Ok(sets)
+    }
+
+    fn select(&mut self, vs: &VectorSelector) -> Result<Vec<&'a crate::store::Series>> {
+        if self.started.elapsed() > self.opts.timeout {
+            return Err(Error::Timeout(self.opts.timeout));
+        }
+        let sets = self.matchers(vs)?;
+        let store = self.store;
+        if sets.len() == 1 {
+            return Ok(store.select(&sets[0]));
+        }
+        let mut out: Vec<&crate::store::Series> = Vec::new();
+        for set in &sets {
+            for s in store.select(set) {
+                if !out.iter().any(|o| std::ptr::eq(*o, s)) {
+                    out.push(s);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn count(&mut self, n: usize) -> Result<()> {
+        self.samples += n;
+        if self.samples > self.opts.max_samples {
+            return Err(Error::TooManySamples(self.opts.max_samples));
+        }
+        Ok(())
+    }
+
+    fn vector_selector(&mut self, vs: &VectorSelector, t: i64) -> Result<Vec<Elem>> {
+        let at = self.selector_time(&vs.at, &vs.offset, t);
+        let lookback = self.opts.lookback.as_millis() as i64;
+        let mut out = Vec::new();
+        for s in self.select(vs)? {
+            if let Some((ts, v)) = s.last_at_or_before(at) {
+                if ts > at - lookback && !is_stale(v) {
+                    out.push(Elem {
+                        labels: s.labels().clone(),
+                        t: ts,
+                        v,
+                        drop_name: false,
+                    });
+                }
+            }
+        }
+        self.count(out.len())?;
+        Ok(out)
+    }
+
+    fn matrix_selector(
+        &mut self,
+        vs: &VectorSelector,
+        range: i64,
+        t: i64,
+    ) -> Result<Vec<RangeSeries>> {
+        let at = self.selector_time(&vs.at, &vs.offset, t);
+        let mut out = Vec::new();
+        let mut n = 0;
+        for s in self.select(vs)? {
+            let points: Vec<(i64, f64)> =
+                s.range(at - range, at).filter(|p| !is_stale(p.1)).collect();
+            if !points.is_empty() {
+                n += points.len();
+                out.push(RangeSeries {
+                    labels: s.labels().clone(),
+                    points,
+                    drop_name: false,
+                });
+            }
+        }
+        self.count(n)?;
+        Ok(out)
+    }
+
+    fn subquery(&mut self, sq: &SubqueryExpr, t: i64) -> Result<Vec<RangeSeries>> {
+        let end = self.selector_time(&sq.at, &sq.offset, t);
+        let step = sq
+            .step
+            .unwrap_or(self.opts.default_subquery_step)
+            .as_millis() as i64;
+        if step <= 0 {
+            return Err(Error::Eval("zero subquery step".into()));
+        }
+        let start = end - sq.range.as_millis() as i64;
+        let mut ts = start.div_euclid(step) * step;
+        if ts <= start {
+            ts += step;
+        }
+        let mut series: BTreeMap<Labels, RangeSeries> = BTreeMap::new();
+        while ts <= end {
+            match self.eval(&sq.expr, ts)? {
+                Val::Scalar(v) => series
+                    .entry(Labels::default())
+                    .or_insert_with(|| RangeSeries {
+                        labels: Labels::default(),
+                        points: vec![],
+                        drop_name: false,
+                    })
+                    .points
+                    .push((ts, v)),
+                Val::Vector(v) => {
+                    for el in v {
+                        series
+                            .entry(el.labels.clone())
+                            .or_insert_with(|| RangeSeries {
+                                labels: el.labels,
+                                points: vec![],
+                                drop_name: el.drop_name,
+                            })
+                            .points
+                            .push((ts, el.v));
+                    }
+                }
+                other => return Err(Error::Eval(format!("subquery of a {}", other.type_name()))),
+            }
+            ts += step;
+        }
+        Ok(series.into_values().collect())
+    }
+}
+
+/// Removes to-be-dropped names and rejects a vector with two equal label sets.
+pub(super) fn finish_vector(v: Vec<Elem>) -> Result<Vec<(Labels, f64)>> {
+    let out: Vec<(Labels, f64)> = v
+        .into_iter()
+        .map(|e| {
+            (
+                if e.drop_name {
+                    e.labels.without_name()
+                } else {
+                    e.labels
+                },
+                e.v,
+            )
+        })
+        .collect();
+    check_unique(out.iter().map(|(l, _)| l))?;
+    Ok(out)
+}
+
+fn check_unique<'l>(labels: impl Iterator<Item = &'l Labels>) -> Result<()> {
+    let mut seen = rustc_hash::FxHashSet::default();
+    for l in labels {
+        if !seen.insert(l) {
+            return Err(Error::Eval(
+                "vector cannot contain metrics with the same labelset".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn convert_matcher(m: &PMatcher) -> Result<Matcher> {
+    let bad =
+        |e: regex::Error| Error::Parse(format!("invalid regular expression {:?}: {e}", m.value));
+    Ok(match &m.op {
+        PMatchOp::Equal => Matcher::equal(&m.name, &m.value),
+        PMatchOp::NotEqual => Matcher {
+            name: m.name.clone(),
+            op: crate::store::MatchOp::NotEqual(m.value.clone()),
+        },
+        PMatchOp::Re(_) => Matcher::regex(&m.name, &m.value, false).map_err(bad)?,
+        PMatchOp::NotRe(_) => Matcher::regex(&m.name, &m.value, true).map_err(bad)?,
+    })
+}
+
+pub(super) fn system_time_ms(st: SystemTime) -> i64 {
+    match st.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    }
+}

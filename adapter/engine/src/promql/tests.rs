@@ -1,0 +1,143 @@
+//! Evaluator tests on the HPA query shapes, with hand-computed expectations.
+
+use super::*;
+use crate::store::{Store, StoreConfig};
+
+fn store_with(bodies: &[(i64, &str)]) -> Store {
+    let mut s = Store::new(StoreConfig::default());
+    let target = [
+        ("job".to_string(), "app".to_string()),
+        ("instance".to_string(), "a:15020".to_string()),
+    ];
+    for (t, b) in bodies {
+        let r = s.ingest(&target, *t, b.as_bytes()).unwrap();
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+    }
+    s
+}
+
+fn vector(v: Value) -> Vec<Sample> {
+    match v {
+        Value::Vector(v) => v,
+        other => panic!("expected a vector, got {other:?}"),
+    }
+}
+
+/// Demonstrates that sum(rate()) over a counter scraped every 15 s is the per-second increase.
+#[test]
+fn rps() {
+    let bodies: Vec<(i64, String)> = (0..=8)
+        .map(|i| (i * 15_000, format!("# TYPE istio_requests_total counter\nistio_requests_total{{destination_workload=\"app\",response_code=\"200\"}} {}\n", 100 + i * 30)))
+        .collect();
+    let refs: Vec<(i64, &str)> = bodies.iter().map(|(t, b)| (*t, b.as_str())).collect();
+    let s = store_with(&refs);
+    let e = Engine::default();
+    let v = vector(
+        e.instant(
+            &s,
+            r#"sum(rate(istio_requests_total{destination_workload="app"}[1m]))"#,
+            120_000,
+        )
+        .unwrap(),
+    );
+    assert_eq!(v.len(), 1);
+    assert!(v[0].labels.is_empty());
+    // Samples at 75,90,105,120 s in (60,120]: increase 90 over 45 s; the 15 s gap to the window
+    // start is under 1.1 × the 15 s interval, so it is extrapolated in full: 90 × 60/45 / 60 s.
+    assert!(almost_equal(v[0].v, 2.0, 1e-12), "{}", v[0].v);
+}
+
+/// Demonstrates the average-latency ratio and the P95 over classic buckets.
+#[test]
+fn latency_ratio_and_p95() {
+    let body = |i: i64| {
+        format!(
+            "# TYPE lat histogram\nlat_bucket{{le=\"10\"}} {}\nlat_bucket{{le=\"100\"}} {}\nlat_bucket{{le=\"+Inf\"}} {}\nlat_sum {}\nlat_count {}\n",
+            50 * i,
+            90 * i,
+            100 * i,
+            2000 * i,
+            100 * i
+        )
+    };
+    let bodies: Vec<(i64, String)> = (0..=4).map(|i| (i * 15_000, body(i))).collect();
+    let refs: Vec<(i64, &str)> = bodies.iter().map(|(t, b)| (*t, b.as_str())).collect();
+    let s = store_with(&refs);
+    let e = Engine::default();
+    let avg = vector(
+        e.instant(
+            &s,
+            "sum(rate(lat_sum[1m]))/sum(rate(lat_count[1m]))",
+            60_000,
+        )
+        .unwrap(),
+    );
+    assert!(almost_equal(avg[0].v, 20.0, 1e-12), "{}", avg[0].v);
+    let p80 = vector(
+        e.instant(
+            &s,
+            "histogram_quantile(0.8, sum(rate(lat_bucket[1m])) by (le))",
+            60_000,
+        )
+        .unwrap(),
+    );
+    // rank 80 of 100 lies in (10,100] holding 40 of them, 30 above 50: 10 + 90 * 30/40.
+    assert!(
+        almost_equal(p80[0].v, 10.0 + 90.0 * 30.0 / 40.0, 1e-12),
+        "{}",
+        p80[0].v
+    );
+    let p99 = vector(
+        e.instant(
+            &s,
+            "histogram_quantile(0.99, sum(rate(lat_bucket[1m])) by (le))",
+            60_000,
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        p99[0].v, 100.0,
+        "the +Inf bucket answers the second-highest bound"
+    );
+}
+
+/// Demonstrates that bad queries give errors naming the problem.
+#[test]
+fn errors_name_the_problem() {
+    let s = Store::new(StoreConfig::default());
+    let e = Engine::default();
+    let err = e.instant(&s, "sum(rate(x[1m]", 0).unwrap_err();
+    assert!(matches!(err, Error::Parse(_)), "{err}");
+    let err = e.instant(&s, "histogram_count(x)", 0).unwrap_err();
+    assert_eq!(err.to_string(), "unsupported: function histogram_count()");
+    let err = e.instant(&s, "nosuchfn(x)", 0).unwrap_err();
+    assert!(err.to_string().contains("nosuchfn"), "{err}");
+    assert_eq!(
+        metric_names(r#"sum(rate(a[1m])) / on() b + c{x="y"}"#)
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec!["a", "b", "c"]
+    );
+    assert!(metric_names(r#"{__name__=~"a.*"}"#).is_err());
+}
+
+/// Demonstrates the API JSON shape Prometheus' /api/v1/query returns.
+#[test]
+fn api_json() {
+    let v = Value::Vector(vec![Sample {
+        labels: Labels::new([("a", "b")]),
+        t: 1_500,
+        v: f64::INFINITY,
+    }]);
+    assert_eq!(
+        v.to_api_json().to_string(),
+        r#"{"result":[{"metric":{"a":"b"},"value":[1.5,"+Inf"]}],"resultType":"vector"}"#
+    );
+    assert_eq!(
+        Value::Scalar { t: 0, v: 0.1 }.to_api_json()["result"][1],
+        "0.1"
+    );
+}
+
+use crate::labels::Labels;

@@ -1,0 +1,418 @@
+//! In-memory series store: per-series sample windows, retention, staleness, a series cap and an
+//! optional metric-name filter. A plain struct; callers share it behind a lock.
+
+mod matcher;
+mod series;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+pub use matcher::{MatchOp, Matcher};
+pub use series::{is_stale, Series, STALE_NAN};
+
+use crate::exposition::{self, ParseOptions};
+use crate::labels::{Labels, METRIC_NAME};
+
+/// Store limits.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// Samples older than this (relative to the newest scrape) are dropped.
+    pub retention: Duration,
+    /// New series beyond this many are refused (counted in [`IngestReport::dropped_series_limit`]).
+    pub max_series: usize,
+    /// When set, only samples of these metric names are kept.
+    pub metric_filter: Option<HashSet<String>>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            retention: Duration::from_secs(600),
+            max_series: 1_000_000,
+            metric_filter: None,
+        }
+    }
+}
+
+/// Store errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The scrape body was rejected (strict mode).
+    #[error("scrape body: {0}")]
+    Parse(#[from] exposition::Error),
+    /// The series cap is reached.
+    #[error("series limit of {0} reached")]
+    SeriesLimit(usize),
+    /// A sample not newer than the series' last one.
+    #[error("out-of-order sample for {0} at {1} ms")]
+    OutOfOrder(String, i64),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What one ingest did.
+#[derive(Debug, Default)]
+pub struct IngestReport {
+    /// Samples appended.
+    pub samples: usize,
+    /// Series created.
+    pub new_series: usize,
+    /// Stale markers written for series missing from this scrape.
+    pub stale_marked: usize,
+    /// Samples dropped by the metric filter.
+    pub dropped_filtered: usize,
+    /// Samples dropped because the series cap was reached.
+    pub dropped_series_limit: usize,
+    /// Samples dropped because they were not newer than the series' last sample.
+    pub out_of_order: usize,
+    /// Samples dropped because their series appeared earlier in the same body.
+    pub duplicates: usize,
+    /// Bad lines (first 100), each naming line and column.
+    pub errors: Vec<exposition::Error>,
+    /// Number of bad lines.
+    pub error_count: usize,
+}
+
+type SeriesId = u64;
+/// Cache entry for a series the filter refused, so it is not looked at again.
+const FILTERED: SeriesId = u64::MAX;
+
+#[derive(Default)]
+struct Target {
+    /// Raw series text as the target writes it → series; saves building labels on every scrape.
+    cache: FxHashMap<Box<[u8]>, SeriesId>,
+    /// Series written by the last scrape (stale-marked when missing from the next).
+    active: Vec<SeriesId>,
+}
+
+/// The series store.
+#[derive(Default)]
+pub struct Store {
+    config: StoreConfig,
+    series: FxHashMap<SeriesId, Series>,
+    by_labels: FxHashMap<Labels, SeriesId>,
+    by_name: FxHashMap<Arc<str>, Vec<SeriesId>>,
+    targets: FxHashMap<Labels, Target>,
+    interner: FxHashSet<Arc<str>>,
+    next_id: SeriesId,
+    generation: u64,
+    last_gc: i64,
+    samples: usize,
+}
+
+impl Store {
+    /// An empty store.
+    pub fn new(config: StoreConfig) -> Store {
+        Store {
+            config,
+            ..Store::default()
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// Replaces the metric filter; series already stored stay until retention drops them.
+    pub fn set_metric_filter(&mut self, filter: Option<HashSet<String>>) {
+        self.config.metric_filter = filter;
+        for t in self.targets.values_mut() {
+            t.cache.retain(|_, id| *id != FILTERED);
+        }
+    }
+
+    /// Parses a scrape of one target and appends its samples at `scrape_ms` (or their own
+    /// timestamps); series of that target missing from this scrape get a stale marker.
+    pub fn ingest(
+        &mut self,
+        target_labels: &[(String, String)],
+        scrape_ms: i64,
+        body: &[u8],
+    ) -> Result<IngestReport> {
+        self.ingest_with(target_labels, scrape_ms, body, &ParseOptions::default())
+    }
+
+    /// [`Store::ingest`] with explicit parse options (strict mode, format).
+    pub fn ingest_with(
+        &mut self,
+        target_labels: &[(String, String)],
+        scrape_ms: i64,
+        body: &[u8],
+        opts: &ParseOptions,
+    ) -> Result<IngestReport> {
+        self.generation += 1;
+        let generation = self.generation;
+        let tkey = Labels::new(target_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let mut target = self.targets.remove(&tkey).unwrap_or_default();
+        let mut report = IngestReport::default();
+        let mut seen: Vec<SeriesId> = Vec::with_capacity(target.active.len());
+        let res = exposition::parse_each(body, opts, |s| {
+            let id = match target.cache.get(s.series) {
+                Some(&id) if id == FILTERED || self.series.contains_key(&id) => id,
+                _ => {
+                    let id = self.resolve(&tkey, s, &mut report);
+                    target.cache.insert(s.series.into(), id);
+                    id
+                }
+            };
+            if id == FILTERED {
+                report.dropped_filtered += 1;
+                return;
+            }
+            let Some(series) = self.series.get_mut(&id) else {
+                return;
+            };
+            if series.generation == generation {
+                report.duplicates += 1;
+                report.error_count += 1;
+                if report.errors.len() < 100 {
+                    report.errors.push(exposition::Error::Duplicate {
+                        line: s.line,
+                        series: series.labels.to_string(),
+                    });
+                }
+                return;
+            }
+            series.generation = generation;
+            series.explicit_ts = s.timestamp_ms.is_some();
+            seen.push(id);
+            if series.push(s.timestamp_ms.unwrap_or(scrape_ms), s.value) {
+                report.samples += 1;
+            } else {
+                report.out_of_order += 1;
+            }
+        });
+        let stats = match res {
+            Ok(stats) => stats,
+            Err(e) => {
+                self.targets.insert(tkey, target);
+                return Err(e.into());
+            }
+        };
+        report.error_count += stats.error_count;
+        report.errors.extend(stats.errors);
+        for id in std::mem::take(&mut target.active) {
+            if let Some(s) = self.series.get_mut(&id) {
+                if s.generation != generation
+                    && !s.explicit_ts
+                    && !s.last_is_stale()
+                    && s.push(scrape_ms, f64::from_bits(STALE_NAN))
+                {
+                    report.stale_marked += 1;
+                }
+            }
+        }
+        target.active = seen;
+        self.targets.insert(tkey, target);
+        self.samples += report.samples + report.stale_marked;
+        self.maybe_gc(scrape_ms);
+        Ok(report)
+    }
+
+    /// Writes stale markers at `ms` for every series the target's last scrape wrote.
+    pub fn mark_target_down(&mut self, target_labels: &[(String, String)], ms: i64) {
+        let tkey = Labels::new(target_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let Some(target) = self.targets.get_mut(&tkey) else {
+            return;
+        };
+        for id in std::mem::take(&mut target.active) {
+            if let Some(s) = self.series.get_mut(&id) {
+                if !s.last_is_stale() && s.push(ms, f64::from_bits(STALE_NAN)) {
+                    self.samples += 1;
+                }
+            }
+        }
+    }
+
+    /// Appends one sample to the series with exactly these labels (created if needed).
+    pub fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<()> {
+        let id = match self.by_labels.get(labels) {
+            Some(&id) => id,
+            None => self.create(labels.clone())?,
+        };
+        let series = self
+            .series
+            .get_mut(&id)
+            .ok_or(Error::SeriesLimit(self.config.max_series))?;
+        if !series.push(t, v) {
+            return Err(Error::OutOfOrder(labels.to_string(), t));
+        }
+        self.samples += 1;
+        Ok(())
+    }
+
+    /// Series satisfying all matchers (in no particular order).
+    pub fn select(&self, matchers: &[Matcher]) -> Vec<&Series> {
+        let by_name = matchers.iter().find_map(|m| match &m.op {
+            MatchOp::Equal(v) if m.name == METRIC_NAME => Some(v.as_str()),
+            _ => None,
+        });
+        let ok = |s: &&Series| matchers.iter().all(|m| m.matches(&s.labels));
+        match by_name {
+            Some(name) => self
+                .by_name
+                .get(name)
+                .map(|ids| {
+                    ids.iter()
+                        .filter_map(|id| self.series.get(id))
+                        .filter(ok)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            None => self.series.values().filter(ok).collect(),
+        }
+    }
+
+    /// Drops samples older than the retention before `now_ms` and series left empty.
+    pub fn gc(&mut self, now_ms: i64) {
+        let cutoff = now_ms.saturating_sub(self.config.retention.as_millis() as i64);
+        let mut removed = Vec::new();
+        let mut total = 0;
+        for (id, s) in self.series.iter_mut() {
+            s.trim(cutoff);
+            if s.is_empty() {
+                removed.push(*id);
+            }
+            total += s.len();
+        }
+        for id in removed {
+            if let Some(s) = self.series.remove(&id) {
+                self.by_labels.remove(&s.labels);
+                if let Some(name) = s
+                    .labels
+                    .pairs()
+                    .iter()
+                    .find(|(k, _)| &**k == METRIC_NAME)
+                    .map(|p| p.1.clone())
+                {
+                    if let Some(ids) = self.by_name.get_mut(&name) {
+                        ids.retain(|x| *x != id);
+                        if ids.is_empty() {
+                            self.by_name.remove(&name);
+                        }
+                    }
+                }
+            }
+        }
+        self.interner.retain(|s| Arc::strong_count(s) > 1);
+        self.samples = total;
+        self.last_gc = now_ms;
+    }
+
+    /// Number of series held.
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Number of samples held (stale markers included).
+    pub fn sample_count(&self) -> usize {
+        self.samples
+    }
+
+    /// Approximate heap bytes used by samples, labels and indexes.
+    pub fn memory_bytes(&self) -> usize {
+        let strings: usize = self.interner.iter().map(|s| s.len() + 16).sum();
+        let series: usize = self
+            .series
+            .values()
+            .map(|s| s.heap_bytes() + std::mem::size_of::<Series>() + 64)
+            .sum();
+        let caches: usize = self
+            .targets
+            .values()
+            .map(|t| t.cache.keys().map(|k| k.len() + 32).sum::<usize>())
+            .sum();
+        strings + series + caches + self.by_labels.len() * 48
+    }
+
+    fn maybe_gc(&mut self, now_ms: i64) {
+        let every = (self.config.retention.as_millis() as i64 / 8).max(1000);
+        if now_ms - self.last_gc >= every {
+            self.gc(now_ms);
+        }
+    }
+
+    fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.interner.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = s.into();
+        self.interner.insert(a.clone());
+        a
+    }
+
+    /// Finds or creates the series for a parsed sample of target `tkey`.
+    fn resolve(
+        &mut self,
+        tkey: &Labels,
+        s: &exposition::SampleRef<'_>,
+        report: &mut IngestReport,
+    ) -> SeriesId {
+        if let Some(f) = &self.config.metric_filter {
+            if !f.contains(s.name) {
+                return FILTERED;
+            }
+        }
+        let mut pairs: Vec<(Arc<str>, Arc<str>)> =
+            Vec::with_capacity(s.labels.len() + tkey.len() + 1);
+        pairs.push((self.intern(METRIC_NAME), self.intern(s.name)));
+        for (n, v) in s.labels.iter() {
+            if v.is_empty() {
+                continue;
+            }
+            // Prometheus (honor_labels: false) keeps a clashing scraped label as exported_<name>.
+            let n = if tkey.get(n).is_some() {
+                self.intern(&format!("exported_{n}"))
+            } else {
+                self.intern(n)
+            };
+            pairs.push((n, self.intern(v)));
+        }
+        for (n, v) in tkey.pairs() {
+            pairs.push((self.intern(n), self.intern(v)));
+        }
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        pairs.dedup_by(|a, b| a.0 == b.0);
+        let labels = Labels::from_sorted(pairs);
+        if let Some(&id) = self.by_labels.get(&labels) {
+            return id;
+        }
+        match self.create(labels) {
+            Ok(id) => {
+                report.new_series += 1;
+                id
+            }
+            Err(_) => {
+                report.dropped_series_limit += 1;
+                // Not cached as FILTERED: retried once series expire.
+                SeriesId::MAX - 1
+            }
+        }
+    }
+
+    fn create(&mut self, labels: Labels) -> Result<SeriesId> {
+        if self.series.len() >= self.config.max_series {
+            return Err(Error::SeriesLimit(self.config.max_series));
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        if let Some(name) = labels
+            .pairs()
+            .iter()
+            .find(|(k, _)| &**k == METRIC_NAME)
+            .map(|p| p.1.clone())
+        {
+            self.by_name.entry(name).or_default().push(id);
+        }
+        self.by_labels.insert(labels.clone(), id);
+        self.series.insert(id, Series::new(labels));
+        Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests;

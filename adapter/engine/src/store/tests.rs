@@ -1,0 +1,62 @@
+//! Store tests: staleness, retention, the series cap and the metric filter.
+
+use super::*;
+
+fn target() -> Vec<(String, String)> {
+    vec![("instance".into(), "a".into()), ("job".into(), "j".into())]
+}
+
+/// Demonstrates that a series missing from a scrape gets a stale marker, and target labels apply.
+#[test]
+fn staleness_and_target_labels() {
+    let mut s = Store::new(StoreConfig::default());
+    let r = s.ingest(&target(), 1000, b"a{job=\"x\"} 1\nb 2\n").unwrap();
+    assert_eq!((r.samples, r.new_series), (2, 2));
+    let r = s.ingest(&target(), 2000, b"a{job=\"x\"} 3\n").unwrap();
+    assert_eq!((r.samples, r.stale_marked), (1, 1));
+    let b = s.select(&[Matcher::equal("__name__", "b")]);
+    assert_eq!(b[0].labels().to_string(), r#"b{instance="a", job="j"}"#);
+    assert!(is_stale(b[0].last_at_or_before(2000).unwrap().1));
+    let a = s.select(&[Matcher::equal("exported_job", "x")]);
+    assert_eq!(
+        a[0].range(0, 3000).collect::<Vec<_>>(),
+        vec![(1000, 1.0), (2000, 3.0)]
+    );
+    s.mark_target_down(&target(), 3000);
+    let a = s.select(&[Matcher::equal("__name__", "a")]);
+    assert!(is_stale(a[0].last_at_or_before(3000).unwrap().1));
+    assert_eq!(s.sample_count(), 5);
+}
+
+/// Demonstrates retention, the series cap, the filter and duplicate detection.
+#[test]
+fn limits() {
+    let mut s = Store::new(StoreConfig {
+        retention: Duration::from_secs(10),
+        max_series: 2,
+        metric_filter: Some(["a".to_string(), "b".to_string(), "c".to_string()].into()),
+    });
+    let r = s
+        .ingest(&target(), 0, b"a 1\nb 1\nc 1\nz 1\na 2\n")
+        .unwrap();
+    assert_eq!(
+        (
+            r.samples,
+            r.dropped_series_limit,
+            r.dropped_filtered,
+            r.duplicates
+        ),
+        (2, 1, 1, 1)
+    );
+    assert_eq!(
+        r.errors[0].to_string(),
+        r#"line 5: duplicate series a{instance="a", job="j"}"#
+    );
+    s.ingest(&target(), 20_000, b"a 1\n").unwrap();
+    s.gc(20_000);
+    // b's sample at 0 and its stale marker at 20 s: the old sample is gone, the marker stays.
+    assert_eq!(s.series_count(), 2);
+    assert_eq!(s.sample_count(), 2);
+    s.gc(40_000);
+    assert_eq!(s.series_count(), 0);
+}
