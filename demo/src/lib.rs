@@ -5,6 +5,14 @@
 //! traffic over them; `mixerless-adapter serve` scrapes every sidecar and answers the external
 //! metrics API for the walk-through's three HPAs; an HPA controller loop with
 //! kube-controller-manager's algorithm scales the Deployment by starting and stopping replicas.
+//!
+//! ```
+//! use mixerless_adapter::hpa::replicas::Target;
+//! use mixerless_demo::table::target_cell;
+//!
+//! // The walk-through's `kubectl get hpa` TARGETS cell, from the adapter's answer in milli units.
+//! assert_eq!(target_cell(Target::AverageValue(10_000), Some(10_056)), "10056m/10 (avg)");
+//! ```
 
 pub mod adapter;
 pub mod backend;

@@ -52,8 +52,8 @@ async fn hosts(mesh: &Mesh, n: usize) -> BTreeSet<String> {
     seen
 }
 
-/// Requests a sidecar's inbound filter counted (`reporter="destination"`), from its admin port.
-async fn served(admin_port: u16) -> f64 {
+/// The `istio_requests_total` lines a sidecar exposes.
+async fn request_lines(admin_port: u16) -> Vec<String> {
     let text = reqwest::get(format!("http://127.0.0.1:{admin_port}/stats/prometheus"))
         .await
         .unwrap()
@@ -61,15 +61,23 @@ async fn served(admin_port: u16) -> f64 {
         .await
         .unwrap();
     text.lines()
-        .filter(|l| {
-            l.starts_with("istio_requests_total{") && l.contains(r#"reporter="destination""#)
-        })
+        .filter(|l| l.starts_with("istio_requests_total{"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Sum of the `istio_requests_total` lines that carry every label in `labels`.
+fn count(lines: &[String], labels: &[&str]) -> f64 {
+    lines
+        .iter()
+        .filter(|l| labels.iter().all(|p| l.contains(p)))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
 
 /// Demonstrates that scaling 1 → 3 → 1 replicas changes who answers through the client sidecar
-/// without restarting it, and that each replica's sidecar counts the requests it served.
+/// without restarting it, and that client and server sidecars report each request with the
+/// other side's workload (metadata exchange), as in a mesh.
 #[tokio::test(flavor = "current_thread")]
 async fn client_sidecar_follows_replica_changes() {
     let dir = tempfile::tempdir().unwrap();
@@ -99,15 +107,37 @@ async fn client_sidecar_follows_replica_changes() {
         "all three replicas answer through the client sidecar"
     );
 
-    // Stats flush every second; each replica's sidecar counted what it served.
+    // Stats flush every second. Each replica's sidecar counted what it served as the
+    // destination, knowing the caller from the peer metadata the client sidecar sent; the client
+    // sidecar counted as the source, knowing podinfo's app label from the metadata sent back.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     for r in &mesh.replicas {
-        assert!(
-            served(r.sidecar.admin_port).await >= 1.0,
-            "{} counted its requests",
-            r.pod
+        let lines = request_lines(r.sidecar.admin_port).await;
+        let served = count(
+            &lines,
+            &[
+                r#"reporter="destination""#,
+                r#"source_workload="loadtester""#,
+                r#"destination_workload="podinfo""#,
+                r#"destination_workload_namespace="test""#,
+            ],
         );
+        assert!(served >= 1.0, "{} counted its requests: {lines:?}", r.pod);
     }
+    let lines = request_lines(mesh.client.admin_port).await;
+    let sent = count(
+        &lines,
+        &[
+            r#"reporter="source""#,
+            r#"source_workload="loadtester""#,
+            r#"destination_app="podinfo""#,
+            r#"destination_service="podinfo.test.svc.cluster.local""#,
+        ],
+    );
+    assert!(
+        sent >= 18.0,
+        "the client sidecar counted what it sent: {lines:?}"
+    );
 
     mesh.scale_to(1).await.unwrap();
     assert_eq!(hosts(&mesh, 12).await, BTreeSet::from([first]));
