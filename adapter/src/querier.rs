@@ -1,7 +1,7 @@
 //! PromQL evaluation behind one trait: the embedded store and engine, or a remote
 //! Prometheus-compatible HTTP API. The provider and `explain` only see [`Querier`].
 
-// pub mod embedded; (arrives with the engine)
+pub mod embedded;
 pub mod remote;
 
 use std::collections::BTreeMap;

@@ -143,7 +143,7 @@ fn remote_config(args: &Args, url: &str, with_auth: bool) -> RemoteConfig {
 type Sources = (
     Arc<dyn Querier>,
     Option<Arc<dyn api::PromBackend>>,
-    Option<Arc<PendingEmbedded>>,
+    Option<Arc<crate::querier::embedded::Embedded>>,
 );
 
 async fn serve(args: Args) -> anyhow::Result<()> {
@@ -163,7 +163,6 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .map(|u| scrape::file_sd::from_url(u, &args.job))
         .collect::<Result<Vec<_>, _>>()?;
 
-    #[allow(unreachable_code)]
     let (default, prom, sink): Sources = match &args.prometheus_url {
         Some(url) => {
             anyhow::ensure!(
@@ -177,8 +176,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             )
         }
         None => {
-            // EMBEDDED-PENDING
-            anyhow::bail!("embedded mode pending engine");
+            let embedded = Arc::new(crate::querier::embedded::Embedded::new(
+                args.retention,
+                telemetry.clone(),
+            ));
+            (embedded.clone(), Some(embedded.clone()), Some(embedded))
         }
     };
     // Per-HPA `prometheus-server` annotations get no bearer token, like kube-metrics-adapter.
@@ -317,17 +319,6 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         _ = term.recv() => tracing::info!("terminated; stopping"),
     }
     Ok(())
-}
-
-struct PendingEmbedded;
-impl PendingEmbedded {
-    fn set_queries(&self, _: &[String]) {}
-}
-impl crate::scrape::Sink for PendingEmbedded {
-    fn ingest(&self, _: &[(String, String)], _: i64, _: &[u8]) -> Result<usize, String> {
-        Ok(0)
-    }
-    fn target_down(&self, _: &[(String, String)], _: i64) {}
 }
 
 /// Where HPAs come from: `--hpa-dir` (re-read when a file changes) and `--kube` (listed every

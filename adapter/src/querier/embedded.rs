@@ -1,0 +1,222 @@
+//! The embedded store and PromQL engine (`mixerless-engine`) as a [`Querier`], a scrape
+//! [`Sink`] and a [`PromBackend`]. The store is a plain struct behind one `RwLock`: scrapes
+//! take the write lock briefly per target, queries share the read lock.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use mixerless_engine::exposition::ParseOptions;
+use mixerless_engine::promql::{self, Engine, EngineOptions};
+use mixerless_engine::store::{Store, StoreConfig};
+
+use super::{from_api_json, BoxFuture, Error, Querier, Value};
+use crate::api::PromBackend;
+use crate::scrape::Sink;
+use crate::telemetry::Telemetry;
+
+/// The embedded store and engine.
+pub struct Embedded {
+    store: RwLock<Store>,
+    engine: Engine,
+    telemetry: Arc<Telemetry>,
+}
+
+impl Embedded {
+    /// An empty store keeping `retention` of samples; it stores nothing until
+    /// [`Embedded::set_queries`] names the metrics that queries read.
+    pub fn new(retention: Duration, telemetry: Arc<Telemetry>) -> Self {
+        let store = Store::new(StoreConfig {
+            retention,
+            max_series: 1_000_000,
+            metric_filter: Some(HashSet::new()),
+        });
+        Self {
+            store: RwLock::new(store),
+            engine: Engine::new(EngineOptions::default()),
+            telemetry,
+        }
+    }
+
+    /// Keeps only the metric names `queries` read (`promql::metric_names`); a query that
+    /// does not parse adds none (its HPA already reports the error).
+    pub fn set_queries(&self, queries: &[String]) {
+        let mut names: HashSet<String> = HashSet::new();
+        for q in queries {
+            if let Ok(n) = promql::metric_names(q) {
+                names.extend(n);
+            }
+        }
+        tracing::info!(metrics = ?names.iter().collect::<BTreeSet<_>>(), "store keeps these metric names");
+        self.store
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .set_metric_filter(Some(names));
+    }
+
+    fn eval(&self, expr: &str, time_ms: i64) -> Result<serde_json::Value, String> {
+        let store = self.store.read().unwrap_or_else(|e| e.into_inner());
+        self.engine
+            .instant(&store, expr, time_ms)
+            .map(|v| v.to_api_json())
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Querier for Embedded {
+    fn instant<'a>(&'a self, query: &'a str, time_ms: i64) -> BoxFuture<'a, Result<Value, Error>> {
+        let result = self
+            .eval(query, time_ms)
+            .map_err(Error::Query)
+            .and_then(|data| from_api_json(&data));
+        Box::pin(async move { result })
+    }
+
+    fn describe(&self) -> String {
+        "embedded store".into()
+    }
+}
+
+impl Sink for Embedded {
+    fn ingest(&self, labels: &[(String, String)], t_ms: i64, body: &[u8]) -> Result<usize, String> {
+        let mut store = self.store.write().unwrap_or_else(|e| e.into_inner());
+        // Strict, as Prometheus: a body with a bad line fails the whole scrape (and the
+        // scraper then marks the target's series stale).
+        let opts = ParseOptions {
+            strict: true,
+            ..ParseOptions::default()
+        };
+        let report = store
+            .ingest_with(labels, t_ms, body, &opts)
+            .map_err(|e| e.to_string())?;
+        self.telemetry.series.set(store.series_count() as i64);
+        self.telemetry.samples.set(store.sample_count() as i64);
+        Ok(report.samples)
+    }
+
+    fn target_down(&self, labels: &[(String, String)], t_ms: i64) {
+        let mut store = self.store.write().unwrap_or_else(|e| e.into_inner());
+        store.mark_target_down(labels, t_ms);
+    }
+}
+
+impl PromBackend for Embedded {
+    fn query(&self, expr: &str, time_ms: i64) -> Result<serde_json::Value, String> {
+        self.eval(expr, time_ms)
+    }
+
+    fn query_range(
+        &self,
+        expr: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<serde_json::Value, String> {
+        let store = self.store.read().unwrap_or_else(|e| e.into_inner());
+        self.engine
+            .range(&store, expr, start_ms, end_ms, step_ms)
+            .map(|v| v.to_api_json())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Series are found by evaluating each selector as a range vector over `[start, end]`,
+    /// which returns every matching series with its full label set.
+    fn series(
+        &self,
+        matchers: &[String],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<BTreeMap<String, String>>, String> {
+        let range_s = ((end_ms - start_ms) / 1000).max(1);
+        let mut out: BTreeSet<BTreeMap<String, String>> = BTreeSet::new();
+        for m in matchers {
+            let data = self.eval(&format!("{m}[{range_s}s]"), end_ms)?;
+            if let Some(result) = data.get("result").and_then(|r| r.as_array()) {
+                for s in result {
+                    if let Some(metric) = s.get("metric").and_then(|m| m.as_object()) {
+                        out.insert(
+                            metric
+                                .iter()
+                                .map(|(k, v)| {
+                                    (k.clone(), v.as_str().unwrap_or_default().to_owned())
+                                })
+                                .collect(),
+                        );
+                    }
+                }
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(instance: &str) -> Vec<(String, String)> {
+        vec![
+            ("instance".into(), instance.into()),
+            ("job".into(), "envoy-stats".into()),
+        ]
+    }
+
+    /// Demonstrates the glue to the engine: only metric names the queries read are stored,
+    /// a bad body fails the whole scrape, instant queries come back as [`Value`]s, a target
+    /// marked down stops counting, and `/api/v1/series` finds series with their labels.
+    #[tokio::test]
+    async fn stores_queries_and_lists_series() {
+        let e = Embedded::new(Duration::from_secs(600), Arc::new(Telemetry::new()));
+        e.set_queries(&["sum(rate(requests_total[1m]))".into()]);
+        let body = |n: u32| {
+            format!("# TYPE requests_total counter\nrequests_total{{code=\"200\"}} {n}\nother_total 5\n")
+        };
+        let t0 = 1_700_000_000_000;
+        for inst in ["a:1", "b:1"] {
+            for k in 0..4u32 {
+                let kept = e
+                    .ingest(
+                        &labels(inst),
+                        t0 + i64::from(k) * 5_000,
+                        body(k * 10).as_bytes(),
+                    )
+                    .unwrap();
+                assert_eq!(kept, 1, "other_total is not read by any query");
+            }
+        }
+        let err = e
+            .ingest(&labels("a:1"), t0 + 20_000, b"requests_total{ 1\n")
+            .unwrap_err();
+        assert!(err.contains("line 1"), "{err}");
+
+        let v = e
+            .instant("sum(rate(requests_total[1m]))", t0 + 15_000)
+            .await
+            .unwrap();
+        let Value::Vector(s) = v else { panic!("{v:?}") };
+        assert_eq!(s.len(), 1);
+        // Each target: 0 → 30 over the last 15 s of the minute; no extrapolation past the
+        // counter's zero or the last sample, so 30 / 60 s per target, 1/s together.
+        assert!((s[0].v - 1.0).abs() < 1e-9, "{}", s[0].v);
+        let v = e.instant("requests_total", t0 + 15_000).await.unwrap();
+        assert!(matches!(v, Value::Vector(ref s) if s.len() == 2), "{v:?}");
+
+        e.target_down(&labels("b:1"), t0 + 16_000);
+        let v = e.instant("requests_total", t0 + 17_000).await.unwrap();
+        assert!(
+            matches!(v, Value::Vector(ref s) if s.len() == 1),
+            "stale after down: {v:?}"
+        );
+
+        let series = e
+            .series(&["requests_total".into()], t0, t0 + 15_000)
+            .unwrap();
+        assert_eq!(series.len(), 2);
+        assert_eq!(
+            series[0].get("__name__").map(String::as_str),
+            Some("requests_total")
+        );
+        assert_eq!(series[0].get("instance").map(String::as_str), Some("a:1"));
+        assert!(e.query("sum(", t0).is_err());
+    }
+}
