@@ -81,18 +81,27 @@ impl fmt::Display for Summary {
 pub fn run(text: &str) -> Vec<CaseResult> {
     let engine = Engine::new(EngineOptions::default());
     let mut store = Store::new(StoreConfig { max_series: usize::MAX, ..StoreConfig::default() });
-    let mut native: std::collections::BTreeSet<String> = Default::default();
+    let mut unsupported: std::collections::BTreeMap<String, String> = Default::default();
     let mut out = Vec::new();
     for cmd in script::parse(text) {
         match cmd {
             Command::Clear => {
                 store = Store::new(StoreConfig { max_series: usize::MAX, ..StoreConfig::default() });
-                native.clear();
+                unsupported.clear();
             }
-            Command::Load { series, .. } => {
+            Command::Load { series, nhcb, .. } => {
                 for s in series {
-                    if s.native {
-                        native.insert(s.labels.name().unwrap_or("").to_string());
+                    let name = s.labels.name().unwrap_or("").to_string();
+                    if nhcb {
+                        // load_with_nhcb also creates a native histogram named without the suffix.
+                        for suffix in ["_bucket", "_count", "_sum"] {
+                            if let Some(base) = name.strip_suffix(suffix) {
+                                unsupported.insert(base.to_string(), "native histograms with custom buckets".into());
+                            }
+                        }
+                    }
+                    if let Some(why) = &s.unsupported {
+                        unsupported.insert(name, why.clone());
                     }
                     for (t, v) in s.points {
                         // Overlapping loads of one series keep the first point, as Go's
@@ -102,7 +111,7 @@ pub fn run(text: &str) -> Vec<CaseResult> {
                 }
             }
             Command::Eval(e) => {
-                let outcome = check::eval_case(&engine, &store, &native, &e);
+                let outcome = check::eval_case(&engine, &store, &unsupported, &e);
                 out.push(CaseResult { line: e.line, expr: e.expr.clone(), outcome });
             }
             Command::Invalid { line, msg } => {

@@ -228,7 +228,8 @@ impl Store {
         }
     }
 
-    /// Appends one sample to the series with exactly these labels (created if needed).
+    /// Appends one sample to the series with exactly these labels (created if needed); a
+    /// sample at the series' last timestamp replaces it.
     pub fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<()> {
         let id = match self.by_labels.get(labels) {
             Some(&id) => id,
@@ -238,6 +239,10 @@ impl Store {
             .series
             .get_mut(&id)
             .ok_or(Error::SeriesLimit(self.config.max_series))?;
+        if let Some(last) = series.samples.back_mut().filter(|s| s.0 == t) {
+            last.1 = v;
+            return Ok(());
+        }
         if !series.push(t, v) {
             return Err(Error::OutOfOrder(labels.to_string(), t));
         }

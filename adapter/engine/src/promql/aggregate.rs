@@ -16,6 +16,12 @@ use crate::labels::{Labels, METRIC_NAME};
 
 pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<Val> {
     let op = a.op.id();
+    if !matches!(
+        op,
+        T_SUM | T_AVG | T_COUNT | T_GROUP | T_MIN | T_MAX | T_STDVAR | T_STDDEV | T_QUANTILE | T_TOPK | T_BOTTOMK | T_COUNT_VALUES
+    ) {
+        return Err(Error::Unsupported(format!("aggregation {}", a.op)));
+    }
     let param = match &a.param {
         Some(p) => Some(ev.eval(p, t)?),
         None => None,
@@ -144,7 +150,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
             T_QUANTILE => quantile(q, &mut vals),
             _ => return Err(Error::Unsupported(format!("aggregation {}", a.op))),
         };
-        let drop_name = keeps_name && members.first().is_some_and(|e| e.drop_name);
+        let drop_name = keeps_name && members.iter().any(|e| e.drop_name);
         out.push(Elem {
             labels,
             t,

@@ -43,6 +43,11 @@ fn apply(op: TokenId, l: f64, r: f64) -> Result<(f64, bool)> {
 
 pub(super) fn eval(ev: &mut Evaluator<'_>, b: &BinaryExpr, t: i64) -> Result<Val> {
     let op = b.op.id();
+    if let Some(m) = &b.modifier {
+        if m.fill_values.lhs.is_some() || m.fill_values.rhs.is_some() {
+            return Err(Error::Unsupported("fill modifiers (fill, fill_left, fill_right)".into()));
+        }
+    }
     let lhs = ev.eval(&b.lhs, t)?;
     let rhs = ev.eval(&b.rhs, t)?;
     let return_bool = b.return_bool();
@@ -174,7 +179,7 @@ fn vector_vector(
         }
         right.insert(sig, i);
     }
-    let mut matched: FxHashMap<Labels, FxHashSet<Labels>> = FxHashMap::default();
+    let mut matched = Matched::default();
     let mut out = Vec::new();
     for e in many {
         let sig = signature(&matching, &e.labels);
@@ -182,6 +187,14 @@ fn vector_vector(
         let o = &one[j];
         let (fl, fr) = if swapped { (o.v, e.v) } else { (e.v, o.v) };
         let (mut val, keep) = apply(op, fl, fr)?;
+        if one_to_one {
+            // Checked before filtering, so a comparison cannot hide a many-to-one match.
+            if !matched.insert_one(&sig) {
+                return Err(Error::Eval(
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
+                ));
+            }
+        }
         if return_bool {
             val = f64::from(u8::from(keep));
         } else if !keep {
@@ -209,30 +222,11 @@ fn vector_vector(
         for ln in &include {
             labels = labels.with(ln, o.labels.get(ln).unwrap_or(""));
         }
-        let entry = matched.entry(sig);
-        let exists = matches!(entry, std::collections::hash_map::Entry::Occupied(_));
-        let set = entry.or_default();
-        if one_to_one {
-            if exists {
-                return Err(Error::Eval(
-                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
-                ));
+        if !one_to_one {
+            let key = if drop_name { labels.without_name() } else { labels.clone() };
+            if !matched.0.entry(sig).or_default().insert(key) {
+                return Err(Error::Eval("multiple matches for labels: grouping labels must ensure unique matches".into()));
             }
-        } else {
-            let key = if drop_name {
-                labels.without_name()
-            } else {
-                labels.clone()
-            };
-            if !set.insert(key) {
-                return Err(Error::Eval(
-                    "multiple matches for labels: grouping labels must ensure unique matches"
-                        .into(),
-                ));
-            }
-        }
-        if one_to_one {
-            set.insert(Labels::default());
         }
         out.push(Elem {
             labels,
@@ -242,4 +236,19 @@ fn vector_vector(
         });
     }
     Ok(Val::Vector(out))
+}
+
+/// Match groups seen so far: result label sets per signature (many-to-one), or presence.
+#[derive(Default)]
+struct Matched(FxHashMap<Labels, FxHashSet<Labels>>);
+
+impl Matched {
+    /// Records a one-to-one match; false if the signature matched before.
+    fn insert_one(&mut self, sig: &Labels) -> bool {
+        if self.0.contains_key(sig) {
+            return false;
+        }
+        self.0.insert(sig.clone(), FxHashSet::default());
+        true
+    }
 }

@@ -88,7 +88,13 @@ pub(super) fn quantile(q: f64, vals: &mut [f64]) -> f64 {
     if q > 1.0 {
         return f64::INFINITY;
     }
-    vals.sort_by(|a, b| a.total_cmp(b));
+    // Go's sort.Float64s puts NaN first.
+    vals.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        _ => a.total_cmp(b),
+    });
     let n = vals.len() as f64;
     let rank = q * (n - 1.0);
     let lower = rank.floor().max(0.0);
@@ -304,6 +310,9 @@ fn quantile_over_time(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
 fn mad_over_time(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
     over_matrix(ev, c, 0, t, false, |p| {
         let mut v = values(p);
+        if v.iter().any(|x| x.is_nan()) {
+            return Some(f64::NAN);
+        }
         let med = quantile(0.5, &mut v);
         let mut dev: Vec<f64> = v.iter().map(|x| (x - med).abs()).collect();
         Some(quantile(0.5, &mut dev))
@@ -491,14 +500,19 @@ fn absent_labels(e: &Expr) -> Labels {
     };
     let mut pairs: Vec<(String, String)> = Vec::new();
     let mut dup: Vec<String> = Vec::new();
+    let mut names: Vec<&str> = Vec::new();
     for m in &vs.matchers.matchers {
-        if m.name == METRIC_NAME || !matches!(m.op, promql_parser::label::MatchOp::Equal) {
+        if m.name == METRIC_NAME {
             continue;
         }
-        if pairs.iter().any(|(n, _)| *n == m.name) {
+        // A label named by more than one matcher is left out.
+        if names.contains(&m.name.as_str()) {
             dup.push(m.name.clone());
         }
-        pairs.push((m.name.clone(), m.value.clone()));
+        names.push(&m.name);
+        if matches!(m.op, promql_parser::label::MatchOp::Equal) {
+            pairs.push((m.name.clone(), m.value.clone()));
+        }
     }
     pairs.retain(|(n, _)| !dup.contains(n));
     Labels::new(pairs)

@@ -1,6 +1,6 @@
 //! Running one `eval` and comparing its result with the expectation.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use super::script::{Eval, Expected};
 use super::Outcome;
@@ -11,22 +11,24 @@ use crate::store::Store;
 /// The tolerance of the Go harness (util/almost, ε = 1e-6).
 const EPSILON: f64 = 1e-6;
 
-pub(super) fn eval_case(engine: &Engine, store: &Store, native: &BTreeSet<String>, e: &Eval) -> Outcome {
+pub(super) fn eval_case(engine: &Engine, store: &Store, unsupported: &BTreeMap<String, String>, e: &Eval) -> Outcome {
     if let Some(m) = &e.unreadable {
         return Outcome::Failed(format!("unreadable expectation: {m}"));
     }
     if e.expected.iter().any(|x| x.native) {
         return Outcome::Skipped("expects native histogram values".into());
     }
-    if !native.is_empty() {
+    if !unsupported.is_empty() {
         match crate::promql::metric_names(&e.expr) {
-            Ok(names) if names.iter().any(|n| native.contains(n)) => {
-                return Outcome::Skipped("reads native histogram series".into())
+            Ok(names) => {
+                if let Some(why) = names.iter().find_map(|n| unsupported.get(n)) {
+                    return Outcome::Skipped(format!("reads a series with {why}"));
+                }
             }
             Err(Error::NoMetricName(_)) => {
-                return Outcome::Skipped("may read native histogram series (selector without a metric name)".into())
+                return Outcome::Skipped("may read series this engine cannot load (selector without a metric name)".into())
             }
-            _ => {}
+            Err(_) => {}
         }
     }
     let res = match e.range {

@@ -10,8 +10,8 @@ pub struct LoadSeries {
     pub labels: Labels,
     /// Expanded points.
     pub points: Vec<(i64, f64)>,
-    /// The line had native histogram points (not loaded).
-    pub native: bool,
+    /// Why some points could not be loaded (native histograms, start timestamps), if so.
+    pub unsupported: Option<String>,
 }
 
 /// An expected series: values per step (`None` where `_`).
@@ -50,6 +50,8 @@ pub enum Command {
         step: i64,
         /// Series.
         series: Vec<LoadSeries>,
+        /// `load_with_nhcb`: classic histograms also become native ones.
+        nhcb: bool,
     },
     /// `clear`
     Clear,
@@ -284,32 +286,45 @@ pub(super) fn parse(text: &str) -> Vec<Command> {
                 let mut series = Vec::new();
                 for (ln, sl) in b {
                     let (desc, toks) = split_series(sl);
-                    let labels = match parse_labels(&desc) {
+                    let mut unsupported = None;
+                    // `series@st`: a start timestamp per sample, which this engine does not hold.
+                    let parsed = match desc.split_once('@') {
+                        Some((d, _)) if parse_labels(&desc).is_err() => {
+                            unsupported = Some("start timestamps (@st)".to_string());
+                            parse_labels(d)
+                        }
+                        _ => parse_labels(&desc),
+                    };
+                    if parsed.as_ref().is_ok_and(|l| l.iter().any(|(n, _)| n.starts_with("__") && n != "__name__")) {
+                        unsupported = Some("type and unit labels (__type__, __unit__)".to_string());
+                    }
+                    let labels = match parsed {
                         Ok(l) => l,
                         Err(msg) => {
                             out.push(Command::Invalid { line: ln, msg });
                             continue;
                         }
                     };
-                    // Load float points; native histogram points are left out and the series marked.
-                    let mut native = false;
+                    // Load float points; points this engine cannot hold are left out and the
+                    // series marked, so that evals reading it are skipped.
                     let mut vals = Vec::new();
                     for t in &toks {
                         match expand(std::slice::from_ref(t)) {
                             Ok(v) => vals.extend(v),
                             Err(_) if t.starts_with("{{") => {
-                                native = true;
+                                unsupported = Some("native histogram samples".into());
                                 vals.push(None);
                             }
                             Err(msg) => {
-                                out.push(Command::Invalid { line: ln, msg });
+                                unsupported = Some(format!("series notation not supported: {msg}"));
+                                vals.push(None);
                             }
                         }
                     }
                     let points = vals.iter().enumerate().filter_map(|(k, v)| v.map(|v| (k as i64 * step, v))).collect();
-                    series.push(LoadSeries { labels, points, native });
+                    series.push(LoadSeries { labels, points, unsupported });
                 }
-                out.push(Command::Load { step, series });
+                out.push(Command::Load { step, series, nhcb: cmd == "load_with_nhcb" });
             }
             "eval" | "eval_fail" | "eval_ordered" | "eval_warn" | "eval_info" => {
                 let mut e = Eval { line: lineno, ..Eval::default() };
