@@ -50,7 +50,8 @@ struct Group {
     families: Vec<Family>,
     /// Metric ids (one per family) by the label tuple's values joined with `\x1f`.
     ids: HashMap<String, Vec<u32>>,
-    overflow: Option<Vec<u32>>,
+    /// The overflow series' ids, per reporter.
+    overflow: [Option<Vec<u32>>; 3],
 }
 
 /// All families of one VM and their id caches.
@@ -59,9 +60,6 @@ pub struct Metrics {
     groups: Vec<Group>,
     max_series: usize,
     series: usize,
-    /// Labels whose value is the same for every request of this proxy (kept in the overflow
-    /// series, so per-workload totals stay right).
-    local: [bool; 25],
     overflow_counter: Option<u32>,
     overflowed: bool,
     key: String,
@@ -82,7 +80,7 @@ fn apply(plan: &mut Plan, m: &MetricConfig) -> Result<(), crate::expr::ExprError
 
 impl Metrics {
     /// Builds the families of a checked configuration.
-    pub fn new(config: &PluginConfig, reporter: Reporter) -> Result<Self, crate::expr::ExprError> {
+    pub fn new(config: &PluginConfig) -> Result<Self, crate::expr::ExprError> {
         let standard = [
             ("requests_total", MetricKind::Counter, Measure::Count),
             (
@@ -169,43 +167,14 @@ impl Metrics {
                     plan,
                     families: vec![family],
                     ids: HashMap::new(),
-                    overflow: None,
+                    overflow: [None, None, None],
                 }),
-            }
-        }
-        let local_idx: &[usize] = match reporter {
-            Reporter::Source => &[
-                idx::SOURCE_WORKLOAD,
-                idx::SOURCE_CANONICAL_SERVICE,
-                idx::SOURCE_CANONICAL_REVISION,
-                idx::SOURCE_WORKLOAD_NAMESPACE,
-                idx::SOURCE_APP,
-                idx::SOURCE_VERSION,
-                idx::SOURCE_CLUSTER,
-            ],
-            Reporter::Destination => &[
-                idx::DESTINATION_WORKLOAD,
-                idx::DESTINATION_WORKLOAD_NAMESPACE,
-                idx::DESTINATION_APP,
-                idx::DESTINATION_VERSION,
-                idx::DESTINATION_CANONICAL_SERVICE,
-                idx::DESTINATION_CANONICAL_REVISION,
-                idx::DESTINATION_SERVICE_NAMESPACE,
-                idx::DESTINATION_CLUSTER,
-            ],
-            Reporter::Waypoint => &[],
-        };
-        let mut local = [false; 25];
-        for i in local_idx.iter().copied().chain([idx::REPORTER]) {
-            if let Some(l) = local.get_mut(i) {
-                *l = true;
             }
         }
         Ok(Self {
             groups,
             max_series: config.max_series,
             series: 0,
-            local,
             overflow_counter: None,
             overflowed: false,
             key: String::with_capacity(512),
@@ -219,10 +188,10 @@ impl Metrics {
     }
 
     /// Records one request with its standard label `values`.
-    pub fn record(&mut self, host: &dyn Host, values: &Values, req: &Request) {
+    pub fn record(&mut self, host: &dyn Host, reporter: Reporter, values: &Values, req: &Request) {
         for g in 0..self.groups.len() {
-            if let Err(e) = self.record_group(host, g, values, req) {
-                log::warn!("mixerless: {e}");
+            if let Err(e) = self.record_group(host, g, reporter, values, req) {
+                log::warn!("{e}");
             }
         }
     }
@@ -231,6 +200,7 @@ impl Metrics {
         &mut self,
         host: &dyn Host,
         g: usize,
+        reporter: Reporter,
         values: &Values,
         req: &Request,
     ) -> Result<(), crate::host::HostError> {
@@ -283,7 +253,7 @@ impl Metrics {
                 if !self.overflowed {
                     self.overflowed = true;
                     log::warn!(
-                        "mixerless: more than {} label sets; further new ones are counted with `{OVERFLOW_VALUE}` labels and in {OVERFLOW_METRIC}",
+                        "more than {} label sets; further new ones are counted with `{OVERFLOW_VALUE}` labels and in {OVERFLOW_METRIC}",
                         self.max_series
                     );
                 }
@@ -296,14 +266,16 @@ impl Metrics {
                     }
                 };
                 host.increment_metric(counter, 1)?;
-                if group.overflow.is_none() {
+                let r = reporter as usize;
+                let local = local_labels(reporter);
+                if group.overflow.get(r).is_some_and(Option::is_none) {
                     let tags: Vec<(&str, &str)> = group
                         .plan
                         .0
                         .iter()
                         .map(|(name, source)| {
                             let v = match source {
-                                Source::Standard(i) if self.local.get(*i) == Some(&true) => {
+                                Source::Standard(i) if local.contains(i) => {
                                     values.get(*i).map(String::as_str).unwrap_or_default()
                                 }
                                 _ => OVERFLOW_VALUE,
@@ -311,11 +283,14 @@ impl Metrics {
                             (name.as_str(), v)
                         })
                         .collect();
-                    group.overflow = Some(define(host, &group.families, &tags)?);
+                    let ids = define(host, &group.families, &tags)?;
+                    if let Some(slot) = group.overflow.get_mut(r) {
+                        *slot = Some(ids);
+                    }
                 }
-                match &group.overflow {
-                    Some(ids) => ids,
-                    None => return Ok(()),
+                match group.overflow.get(r) {
+                    Some(Some(ids)) => ids,
+                    _ => return Ok(()),
                 }
             }
         };
@@ -337,6 +312,35 @@ impl Metrics {
             }
         }
         Ok(())
+    }
+}
+
+/// Labels whose value is the same for every request of a proxy with this reporter; the overflow
+/// series keeps them, so per-workload totals stay right.
+fn local_labels(reporter: Reporter) -> &'static [usize] {
+    match reporter {
+        Reporter::Source => &[
+            idx::REPORTER,
+            idx::SOURCE_WORKLOAD,
+            idx::SOURCE_CANONICAL_SERVICE,
+            idx::SOURCE_CANONICAL_REVISION,
+            idx::SOURCE_WORKLOAD_NAMESPACE,
+            idx::SOURCE_APP,
+            idx::SOURCE_VERSION,
+            idx::SOURCE_CLUSTER,
+        ],
+        Reporter::Destination => &[
+            idx::REPORTER,
+            idx::DESTINATION_WORKLOAD,
+            idx::DESTINATION_WORKLOAD_NAMESPACE,
+            idx::DESTINATION_APP,
+            idx::DESTINATION_VERSION,
+            idx::DESTINATION_CANONICAL_SERVICE,
+            idx::DESTINATION_CANONICAL_REVISION,
+            idx::DESTINATION_SERVICE_NAMESPACE,
+            idx::DESTINATION_CLUSTER,
+        ],
+        Reporter::Waypoint => &[idx::REPORTER],
     }
 }
 

@@ -18,6 +18,8 @@ const MAX_BAD_HEADER_LOGS: u32 = 100;
 /// What a stream remembers between its callbacks.
 #[derive(Debug, Default)]
 pub struct Stream {
+    /// Decided at the stream's first callback (the listener direction is a stream property).
+    reporter: Option<Reporter>,
     downstream: Option<Rc<Peer>>,
     upstream: Option<Rc<Peer>>,
     /// The request carried exchange headers, so the response answers with ours.
@@ -29,7 +31,8 @@ pub struct Stream {
 /// A configured plugin instance (one per Envoy worker VM).
 #[derive(Debug)]
 pub struct Plugin {
-    reporter: Reporter,
+    /// The configured reporter; `None` follows each stream's listener direction.
+    reporter: Option<Reporter>,
     use_host: bool,
     exchange: bool,
     node: Node,
@@ -46,22 +49,23 @@ impl Plugin {
     pub fn configure(host: &dyn Host, config: &[u8]) -> Result<Self, ConfigError> {
         let config = PluginConfig::parse(config)?;
         let reporter = match config.reporter {
-            Some(ReporterSetting::Source) => Reporter::Source,
-            Some(ReporterSetting::Destination) => Reporter::Destination,
-            Some(ReporterSetting::Waypoint) => Reporter::Waypoint,
-            Some(ReporterSetting::Unspecified) | None => reporter_from_direction(host),
+            Some(ReporterSetting::Source) => Some(Reporter::Source),
+            Some(ReporterSetting::Destination) => Some(Reporter::Destination),
+            Some(ReporterSetting::Waypoint) => Some(Reporter::Waypoint),
+            // The listener direction is not readable at configure time: read it per stream.
+            Some(ReporterSetting::Unspecified) | None => None,
         };
         let node = Node::read(host).map_err(|e| ConfigError::Field {
             field: "node metadata".into(),
             reason: e.to_string(),
         })?;
-        let metrics = Metrics::new(&config, reporter).map_err(|e| ConfigError::Field {
+        let metrics = Metrics::new(&config).map_err(|e| ConfigError::Field {
             field: "metrics".into(),
             reason: e.to_string(),
         })?;
         log::info!(
-            "mixerless: reporter={} workload={}.{} metadata_exchange={} max_series={}",
-            reporter.as_str(),
+            "reporter={} workload={}.{} metadata_exchange={} max_series={}",
+            reporter.map_or("from listener direction", Reporter::as_str),
             node.me.workload,
             node.me.namespace,
             config.metadata_exchange,
@@ -80,9 +84,14 @@ impl Plugin {
         })
     }
 
-    /// The reporter this VM labels its metrics with.
-    pub fn reporter(&self) -> Reporter {
-        self.reporter
+    /// The reporter of a stream: the configured one, else from `xds.listener_direction`.
+    pub fn reporter(&self, host: &dyn Host, stream: &mut Stream) -> Reporter {
+        if let Some(r) = self.reporter.or(stream.reporter) {
+            return r;
+        }
+        let r = reporter_from_direction(host);
+        stream.reporter = Some(r);
+        r
     }
 
     /// Distinct label sets defined so far.
@@ -93,6 +102,7 @@ impl Plugin {
     /// Request headers: remember the protocol and Host; send our metadata (outbound) or read
     /// and strip the peer's (inbound, waypoint).
     pub fn on_request_headers(&mut self, host: &dyn Host, stream: &mut Stream) {
+        let reporter = self.reporter(host, stream);
         stream.grpc = matches!(
             host.header(Headers::Request, "content-type"),
             Ok(Some(ct)) if ct.starts_with("application/grpc")
@@ -107,7 +117,7 @@ impl Plugin {
         if !self.exchange {
             return;
         }
-        let result = match self.reporter {
+        let result = match reporter {
             Reporter::Source => self.send(host, Headers::Request),
             Reporter::Destination | Reporter::Waypoint => {
                 let peer = self.receive(host, Headers::Request);
@@ -117,7 +127,7 @@ impl Plugin {
             }
         };
         if let Err(e) = result {
-            log::warn!("mixerless: {e}");
+            log::warn!("{e}");
         }
     }
 
@@ -127,13 +137,13 @@ impl Plugin {
         if !self.exchange {
             return;
         }
-        match self.reporter {
+        match self.reporter(host, stream) {
             Reporter::Source | Reporter::Waypoint => {
                 stream.upstream = self.receive(host, Headers::Response).flatten();
             }
             Reporter::Destination if stream.asked => {
                 if let Err(e) = self.send(host, Headers::Response) {
-                    log::warn!("mixerless: {e}");
+                    log::warn!("{e}");
                 }
             }
             Reporter::Destination => {}
@@ -142,15 +152,10 @@ impl Plugin {
 
     /// Records one finished request.
     pub fn on_log(&mut self, host: &dyn Host, stream: &mut Stream) {
+        let reporter = self.reporter(host, stream);
         let authority = std::mem::take(&mut stream.authority);
-        let req = Request::read(
-            host,
-            self.reporter,
-            stream.grpc,
-            authority,
-            &mut self.services,
-        );
-        if self.reporter != Reporter::Destination && stream.upstream.is_none() {
+        let req = Request::read(host, reporter, stream.grpc, authority, &mut self.services);
+        if reporter != Reporter::Destination && stream.upstream.is_none() {
             // No exchange answer: istiod's endpoint metadata names the upstream workload.
             stream.upstream = host
                 .property(&["xds", "upstream_host_metadata"])
@@ -162,14 +167,14 @@ impl Plugin {
         }
         derive(
             &mut self.values,
-            self.reporter,
+            reporter,
             &self.node.me,
             stream.downstream.as_deref(),
             stream.upstream.as_deref(),
             &req,
             self.use_host,
         );
-        self.metrics.record(host, &self.values, &req);
+        self.metrics.record(host, reporter, &self.values, &req);
     }
 
     fn send(&self, host: &dyn Host, map: Headers) -> Result<(), crate::host::HostError> {
@@ -187,7 +192,7 @@ impl Plugin {
         }
         for name in [METADATA_HEADER, ID_HEADER] {
             if let Err(e) = host.set_header(map, name, None) {
-                log::warn!("mixerless: {e}");
+                log::warn!("{e}");
             }
         }
         let value = value?;
@@ -197,11 +202,11 @@ impl Plugin {
                 self.bad_headers = self.bad_headers.saturating_add(1);
                 if self.bad_headers <= MAX_BAD_HEADER_LOGS {
                     log::warn!(
-                        "mixerless: ignoring {METADATA_HEADER} from `{}`: {e}; peer labels are unknown",
+                        "ignoring {METADATA_HEADER} from `{}`: {e}; peer labels are unknown",
                         id.as_deref().unwrap_or("-")
                     );
                     if self.bad_headers == MAX_BAD_HEADER_LOGS {
-                        log::warn!("mixerless: further malformed peer headers are not logged");
+                        log::warn!("further malformed peer headers are not logged");
                     }
                 }
                 Some(None)

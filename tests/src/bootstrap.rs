@@ -18,6 +18,13 @@ pub enum Route {
     },
     /// Forwarded to a cluster, with the prefix rewritten to `/`.
     Cluster { prefix: String, cluster: String },
+    /// Like `Direct`, plus response headers (e.g. `grpc-status` for a gRPC answer).
+    DirectWithHeaders {
+        prefix: String,
+        status: u16,
+        body: String,
+        headers: Vec<(String, String)>,
+    },
 }
 
 /// What goes into a test Envoy's bootstrap.
@@ -37,6 +44,10 @@ pub struct Bootstrap {
     pub routes: Vec<Route>,
     /// Static clusters: name and loopback port.
     pub clusters: Vec<(String, u16)>,
+    /// Cluster `metadata` objects by cluster name (e.g. istiod's `filter_metadata.istio.services`).
+    pub cluster_metadata: Vec<(String, Value)>,
+    /// Endpoint `metadata` objects by cluster name (e.g. `filter_metadata.istio.workload`).
+    pub endpoint_metadata: Vec<(String, Value)>,
 }
 
 impl Bootstrap {
@@ -66,7 +77,45 @@ impl Bootstrap {
                 body: "ok\n".into(),
             }],
             clusters: Vec::new(),
+            cluster_metadata: Vec::new(),
+            endpoint_metadata: Vec::new(),
         }
+    }
+
+    /// A client-side sidecar (`OUTBOUND`) of pod `productpage-v1` in namespace `default`,
+    /// forwarding everything to cluster `server` on `upstream_port` (with istiod's service
+    /// metadata for `server.default.svc.cluster.local`).
+    pub fn outbound(plugin_config: &str, upstream_port: u16) -> Self {
+        let mut b = Self::inbound(plugin_config);
+        b.node_id =
+            "sidecar~127.0.0.1~productpage-v1-6b7f6d.default~default.svc.cluster.local".into();
+        b.metadata = json!({
+            "NAME": "productpage-v1-6b7f6d",
+            "NAMESPACE": "default",
+            "WORKLOAD_NAME": "productpage-v1",
+            "CLUSTER_ID": "client-cluster",
+            "LABELS": {
+                "app": "productpage",
+                "version": "v1",
+                "service.istio.io/canonical-name": "productpage-v1",
+                "service.istio.io/canonical-revision": "version-1"
+            }
+        });
+        b.direction = Some("OUTBOUND");
+        b.routes = vec![Route::Cluster {
+            prefix: "/".into(),
+            cluster: "server".into(),
+        }];
+        b.clusters = vec![("server".into(), upstream_port)];
+        b.cluster_metadata = vec![(
+            "server".into(),
+            json!({"filter_metadata": {"istio": {"services": [{
+                "host": "server.default.svc.cluster.local",
+                "name": "server",
+                "namespace": "default"
+            }]}}}),
+        )];
+        b
     }
 
     /// The bootstrap as JSON text (Envoy reads `*.json` bootstraps).
@@ -117,7 +166,19 @@ impl Bootstrap {
         let clusters: Vec<Value> = self
             .clusters
             .iter()
-            .map(|(name, port)| cluster(name, *port))
+            .map(|(name, port)| {
+                let mut c = cluster(name, *port);
+                let find = |list: &[(String, Value)]| {
+                    list.iter().find(|(n, _)| n == name).map(|(_, m)| m.clone())
+                };
+                if let Some(m) = find(&self.cluster_metadata) {
+                    c["metadata"] = m;
+                }
+                if let Some(m) = find(&self.endpoint_metadata) {
+                    c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["metadata"] = m;
+                }
+                c
+            })
             .collect();
         json!({
             "node": {"id": self.node_id, "cluster": "podinfo.test", "metadata": self.metadata},
@@ -144,6 +205,25 @@ fn route(r: &Route) -> Value {
             "match": {"prefix": prefix},
             "route": {"cluster": cluster, "prefix_rewrite": "/"},
         }),
+        Route::DirectWithHeaders {
+            prefix,
+            status,
+            body,
+            headers,
+        } => {
+            let add: Vec<Value> = headers
+                .iter()
+                .map(|(k, v)| {
+                    json!({"header": {"key": k, "value": v},
+                           "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"})
+                })
+                .collect();
+            json!({
+                "match": {"prefix": prefix},
+                "direct_response": {"status": status, "body": {"inline_string": body}},
+                "response_headers_to_add": add,
+            })
+        }
     }
 }
 

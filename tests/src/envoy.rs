@@ -51,6 +51,9 @@ impl Envoy {
                 "--use-dynamic-base-id",
                 "-l",
                 "info",
+                // Log lines reach the file within 100 ms (default 10 s), so tests can read them.
+                "--file-flush-interval-msec",
+                "100",
                 "--log-path",
             ])
             .arg(&log)

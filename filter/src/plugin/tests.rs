@@ -97,7 +97,10 @@ fn exchange_between_client_and_server() {
     let mut c = Plugin::configure(&ch, b"{}").unwrap();
     let mut s = Plugin::configure(&sh, br#"{"disable_host_header_fallback": true}"#).unwrap();
     assert_eq!(
-        (c.reporter(), s.reporter()),
+        (
+            c.reporter(&ch, &mut Stream::default()),
+            s.reporter(&sh, &mut Stream::default())
+        ),
         (Reporter::Source, Reporter::Destination)
     );
     for _ in 0..3 {
@@ -291,6 +294,8 @@ fn reporter_choice() {
         if let Some(d) = direction {
             h.set_int("xds.listener_direction", d);
         }
-        assert_eq!(Plugin::configure(&h, config).unwrap().reporter(), want);
+        let plugin = Plugin::configure(&h, config).unwrap();
+        let mut stream = Stream::default();
+        assert_eq!(plugin.reporter(&h, &mut stream), want);
     }
 }

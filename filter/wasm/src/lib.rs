@@ -42,7 +42,7 @@ impl RootContext for Root {
             {
                 Ok(bytes) => bytes.unwrap_or_default(),
                 Err(status) => {
-                    log::error!("mixerless: reading the plugin configuration failed: {status:?}");
+                    log::error!("reading the plugin configuration failed: {status:?}");
                     return false;
                 }
             };
@@ -53,7 +53,7 @@ impl RootContext for Root {
             }
             Err(e) => {
                 // Returning false makes Envoy refuse the filter; the log line says why.
-                log::error!("mixerless: {e}");
+                log::error!("{e}");
                 false
             }
         }
