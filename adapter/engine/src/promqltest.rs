@@ -73,20 +73,30 @@ impl Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} passed, {} failed, {} skipped", self.passed, self.failed, self.skipped)
+        write!(
+            f,
+            "{} passed, {} failed, {} skipped",
+            self.passed, self.failed, self.skipped
+        )
     }
 }
 
 /// Runs a whole script; a command the runner cannot read is reported as a failed case.
 pub fn run(text: &str) -> Vec<CaseResult> {
     let engine = Engine::new(EngineOptions::default());
-    let mut store = Store::new(StoreConfig { max_series: usize::MAX, ..StoreConfig::default() });
+    let mut store = Store::new(StoreConfig {
+        max_series: usize::MAX,
+        ..StoreConfig::default()
+    });
     let mut unsupported: std::collections::BTreeMap<String, String> = Default::default();
     let mut out = Vec::new();
     for cmd in script::parse(text) {
         match cmd {
             Command::Clear => {
-                store = Store::new(StoreConfig { max_series: usize::MAX, ..StoreConfig::default() });
+                store = Store::new(StoreConfig {
+                    max_series: usize::MAX,
+                    ..StoreConfig::default()
+                });
                 unsupported.clear();
             }
             Command::Load { series, nhcb, .. } => {
@@ -96,7 +106,10 @@ pub fn run(text: &str) -> Vec<CaseResult> {
                         // load_with_nhcb also creates a native histogram named without the suffix.
                         for suffix in ["_bucket", "_count", "_sum"] {
                             if let Some(base) = name.strip_suffix(suffix) {
-                                unsupported.insert(base.to_string(), "native histograms with custom buckets".into());
+                                unsupported.insert(
+                                    base.to_string(),
+                                    "native histograms with custom buckets".into(),
+                                );
                             }
                         }
                     }
@@ -112,11 +125,17 @@ pub fn run(text: &str) -> Vec<CaseResult> {
             }
             Command::Eval(e) => {
                 let outcome = check::eval_case(&engine, &store, &unsupported, &e);
-                out.push(CaseResult { line: e.line, expr: e.expr.clone(), outcome });
+                out.push(CaseResult {
+                    line: e.line,
+                    expr: e.expr.clone(),
+                    outcome,
+                });
             }
-            Command::Invalid { line, msg } => {
-                out.push(CaseResult { line, expr: String::new(), outcome: Outcome::Failed(format!("unreadable command: {msg}")) })
-            }
+            Command::Invalid { line, msg } => out.push(CaseResult {
+                line,
+                expr: String::new(),
+                outcome: Outcome::Failed(format!("unreadable command: {msg}")),
+            }),
         }
     }
     out

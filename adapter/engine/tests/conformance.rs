@@ -55,7 +55,10 @@ fn upstream_promqltest_files() {
         let results = promqltest::run(&text);
         let s = Summary::of(&results);
         total.add(s);
-        report.push_str(&format!("| {name} | {} | {} | {} |\n", s.passed, s.failed, s.skipped));
+        report.push_str(&format!(
+            "| {name} | {} | {} | {} |\n",
+            s.passed, s.failed, s.skipped
+        ));
         if std::env::var_os("CONFORMANCE_VERBOSE").is_some() {
             for r in &results {
                 match &r.outcome {
@@ -71,6 +74,12 @@ fn upstream_promqltest_files() {
             }
         }
     }
-    println!("| file | passed | failed | skipped |\n|---|---|---|---|\n{report}| total | {} | {} | {} |", total.passed, total.failed, total.skipped);
-    assert!(short.is_empty(), "fewer cases pass than CONFORMANCE.md records: {short:?}");
+    println!(
+        "| file | passed | failed | skipped |\n|---|---|---|---|\n{report}| total | {} | {} | {} |",
+        total.passed, total.failed, total.skipped
+    );
+    assert!(
+        short.is_empty(),
+        "fewer cases pass than CONFORMANCE.md records: {short:?}"
+    );
 }

@@ -18,7 +18,18 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
     let op = a.op.id();
     if !matches!(
         op,
-        T_SUM | T_AVG | T_COUNT | T_GROUP | T_MIN | T_MAX | T_STDVAR | T_STDDEV | T_QUANTILE | T_TOPK | T_BOTTOMK | T_COUNT_VALUES
+        T_SUM
+            | T_AVG
+            | T_COUNT
+            | T_GROUP
+            | T_MIN
+            | T_MAX
+            | T_STDVAR
+            | T_STDDEV
+            | T_QUANTILE
+            | T_TOPK
+            | T_BOTTOMK
+            | T_COUNT_VALUES
     ) {
         return Err(Error::Unsupported(format!("aggregation {}", a.op)));
     }

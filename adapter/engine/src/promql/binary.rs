@@ -45,7 +45,9 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, b: &BinaryExpr, t: i64) -> Result<Val
     let op = b.op.id();
     if let Some(m) = &b.modifier {
         if m.fill_values.lhs.is_some() || m.fill_values.rhs.is_some() {
-            return Err(Error::Unsupported("fill modifiers (fill, fill_left, fill_right)".into()));
+            return Err(Error::Unsupported(
+                "fill modifiers (fill, fill_left, fill_right)".into(),
+            ));
         }
     }
     let lhs = ev.eval(&b.lhs, t)?;
@@ -223,9 +225,16 @@ fn vector_vector(
             labels = labels.with(ln, o.labels.get(ln).unwrap_or(""));
         }
         if !one_to_one {
-            let key = if drop_name { labels.without_name() } else { labels.clone() };
+            let key = if drop_name {
+                labels.without_name()
+            } else {
+                labels.clone()
+            };
             if !matched.0.entry(sig).or_default().insert(key) {
-                return Err(Error::Eval("multiple matches for labels: grouping labels must ensure unique matches".into()));
+                return Err(Error::Eval(
+                    "multiple matches for labels: grouping labels must ensure unique matches"
+                        .into(),
+                ));
             }
         }
         out.push(Elem {

@@ -85,8 +85,12 @@ fn metric(l: &Labels) -> Json {
 }
 
 fn point(t: i64, v: &str) -> Json {
-    // Prometheus writes the time as seconds with up to three decimals.
-    let secs = serde_json::Number::from_f64(t as f64 / 1000.0).map_or(Json::Null, Json::Number);
+    // Prometheus writes whole seconds as an integer and otherwise seconds with milliseconds.
+    let secs = if t % 1000 == 0 {
+        Json::from(t / 1000)
+    } else {
+        serde_json::Number::from_f64(t as f64 / 1000.0).map_or(Json::Null, Json::Number)
+    };
     json!([secs, v])
 }
 

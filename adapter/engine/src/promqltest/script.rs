@@ -197,14 +197,19 @@ fn expand(toks: &[String]) -> Result<Vec<Option<f64>>, String> {
         let n: usize = n.parse().map_err(|_| format!("bad token {t}"))?;
         // Split `a+b` / `a-b` at the last sign that is not leading and not an exponent sign.
         let hb = head.as_bytes();
-        let split = (1..hb.len()).rev().find(|&i| (hb[i] == b'+' || hb[i] == b'-') && !matches!(hb[i - 1], b'e' | b'E'));
+        let split = (1..hb.len())
+            .rev()
+            .find(|&i| (hb[i] == b'+' || hb[i] == b'-') && !matches!(hb[i - 1], b'e' | b'E'));
         let (a, b) = match split {
             Some(i) => {
                 let a = parse_num(&head[..i]).ok_or_else(|| format!("bad token {t}"))?;
                 let b = parse_num(&head[i + 1..]).ok_or_else(|| format!("bad token {t}"))?;
                 (a, if hb[i] == b'-' { -b } else { b })
             }
-            None => (parse_num(head).ok_or_else(|| format!("bad token {t}"))?, 0.0),
+            None => (
+                parse_num(head).ok_or_else(|| format!("bad token {t}"))?,
+                0.0,
+            ),
         };
         if a.to_bits() == STALE_NAN {
             out.extend(std::iter::repeat_n(Some(a), n + 1));
@@ -225,9 +230,15 @@ fn parse_labels(desc: &str) -> Result<Labels, String> {
     // The exposition grammar reads `name{a="b"}` with escapes and quoted names.
     let line = format!("{desc} 0\n");
     let mut found = None;
-    let opts = crate::exposition::ParseOptions { strict: true, format: crate::exposition::Format::Text004, ..Default::default() };
+    let opts = crate::exposition::ParseOptions {
+        strict: true,
+        format: crate::exposition::Format::Text004,
+        ..Default::default()
+    };
     if crate::exposition::parse_each(line.as_bytes(), &opts, |s| {
-        found = Some(Labels::new(std::iter::once(("__name__", s.name)).chain(s.labels.iter().map(|(n, v)| (*n, &**v)))));
+        found = Some(Labels::new(
+            std::iter::once(("__name__", s.name)).chain(s.labels.iter().map(|(n, v)| (*n, &**v))),
+        ));
     })
     .is_ok()
     {
@@ -236,7 +247,9 @@ fn parse_labels(desc: &str) -> Result<Labels, String> {
         }
     }
     let e = promql_parser::parser::parse(desc).map_err(|e| format!("series {desc}: {e}"))?;
-    let Expr::VectorSelector(vs) = e else { return Err(format!("series {desc}: not a selector")) };
+    let Expr::VectorSelector(vs) = e else {
+        return Err(format!("series {desc}: not a selector"));
+    };
     let mut pairs: Vec<(String, String)> = Vec::new();
     if let Some(n) = vs.name {
         pairs.push(("__name__".into(), n));
@@ -249,13 +262,25 @@ fn parse_labels(desc: &str) -> Result<Labels, String> {
 
 fn unquote(s: &str) -> String {
     let s = s.trim();
-    let inner = s.strip_prefix(['"', '`']).and_then(|x| x.strip_suffix(['"', '`'])).unwrap_or(s);
+    let inner = s
+        .strip_prefix(['"', '`'])
+        .and_then(|x| x.strip_suffix(['"', '`']))
+        .unwrap_or(s);
     inner.replace("\\\"", "\"").replace("\\\\", "\\")
 }
 
 /// Reads a script. Lines are trimmed and `#` lines blanked, as the Go harness does.
 pub(super) fn parse(text: &str) -> Vec<Command> {
-    let lines: Vec<&str> = text.lines().map(|l| if l.trim().starts_with('#') { "" } else { l.trim() }).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|l| {
+            if l.trim().starts_with('#') {
+                ""
+            } else {
+                l.trim()
+            }
+        })
+        .collect();
     let mut out = Vec::new();
     let mut i = 0;
     while i < lines.len() {
@@ -280,7 +305,10 @@ pub(super) fn parse(text: &str) -> Vec<Command> {
                 let step = parse_duration_ms(rest.trim());
                 let b = block(&mut i);
                 let Some(step) = step else {
-                    out.push(Command::Invalid { line: lineno, msg: format!("bad load step {rest:?}") });
+                    out.push(Command::Invalid {
+                        line: lineno,
+                        msg: format!("bad load step {rest:?}"),
+                    });
                     continue;
                 };
                 let mut series = Vec::new();
@@ -295,7 +323,10 @@ pub(super) fn parse(text: &str) -> Vec<Command> {
                         }
                         _ => parse_labels(&desc),
                     };
-                    if parsed.as_ref().is_ok_and(|l| l.iter().any(|(n, _)| n.starts_with("__") && n != "__name__")) {
+                    if parsed.as_ref().is_ok_and(|l| {
+                        l.iter()
+                            .any(|(n, _)| n.starts_with("__") && n != "__name__")
+                    }) {
                         unsupported = Some("type and unit labels (__type__, __unit__)".to_string());
                     }
                     let labels = match parsed {
@@ -321,13 +352,28 @@ pub(super) fn parse(text: &str) -> Vec<Command> {
                             }
                         }
                     }
-                    let points = vals.iter().enumerate().filter_map(|(k, v)| v.map(|v| (k as i64 * step, v))).collect();
-                    series.push(LoadSeries { labels, points, unsupported });
+                    let points = vals
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(k, v)| v.map(|v| (k as i64 * step, v)))
+                        .collect();
+                    series.push(LoadSeries {
+                        labels,
+                        points,
+                        unsupported,
+                    });
                 }
-                out.push(Command::Load { step, series, nhcb: cmd == "load_with_nhcb" });
+                out.push(Command::Load {
+                    step,
+                    series,
+                    nhcb: cmd == "load_with_nhcb",
+                });
             }
             "eval" | "eval_fail" | "eval_ordered" | "eval_warn" | "eval_info" => {
-                let mut e = Eval { line: lineno, ..Eval::default() };
+                let mut e = Eval {
+                    line: lineno,
+                    ..Eval::default()
+                };
                 if cmd == "eval_fail" {
                     e.fail = Some(String::new());
                 }
@@ -338,8 +384,16 @@ pub(super) fn parse(text: &str) -> Vec<Command> {
                         e.at = t;
                         skip_words(rest, 3)
                     })
-                } else if words.first() == Some(&"range") && words.get(1) == Some(&"from") && words.get(3) == Some(&"to") && words.get(5) == Some(&"step") {
-                    match (parse_duration_ms(words[2]), parse_duration_ms(words[4]), words.get(6).and_then(|s| parse_duration_ms(s))) {
+                } else if words.first() == Some(&"range")
+                    && words.get(1) == Some(&"from")
+                    && words.get(3) == Some(&"to")
+                    && words.get(5) == Some(&"step")
+                {
+                    match (
+                        parse_duration_ms(words[2]),
+                        parse_duration_ms(words[4]),
+                        words.get(6).and_then(|s| parse_duration_ms(s)),
+                    ) {
                         (Some(a), Some(b), Some(s)) => {
                             e.range = Some((a, b, s));
                             Some(skip_words(rest, 7))
@@ -351,7 +405,10 @@ pub(super) fn parse(text: &str) -> Vec<Command> {
                 };
                 let b = block(&mut i);
                 let Some(expr) = parsed else {
-                    out.push(Command::Invalid { line: lineno, msg: format!("bad eval command {l:?}") });
+                    out.push(Command::Invalid {
+                        line: lineno,
+                        msg: format!("bad eval command {l:?}"),
+                    });
                     continue;
                 };
                 e.expr = expr.to_string();
@@ -381,12 +438,18 @@ pub(super) fn parse(text: &str) -> Vec<Command> {
                         // warn, info, no_warn, no_info: annotations are not produced; ignored.
                         continue;
                     }
-                    if bl.starts_with("expected_fail_message") || bl.starts_with("expected_fail_regexp") {
+                    if bl.starts_with("expected_fail_message")
+                        || bl.starts_with("expected_fail_regexp")
+                    {
                         e.fail = Some(String::new());
                         continue;
                     }
                     if let Some(v) = parse_num(bl) {
-                        e.expected.push(Expected { labels: None, values: vec![Some(v)], native: false });
+                        e.expected.push(Expected {
+                            labels: None,
+                            values: vec![Some(v)],
+                            native: false,
+                        });
                         continue;
                     }
                     let (desc, toks) = split_series(bl);
@@ -394,13 +457,20 @@ pub(super) fn parse(text: &str) -> Vec<Command> {
                     let labels = parse_labels(&desc);
                     let values = if native { Ok(vec![]) } else { expand(&toks) };
                     match (labels, values) {
-                        (Ok(labels), Ok(values)) => e.expected.push(Expected { labels: Some(labels), values, native }),
+                        (Ok(labels), Ok(values)) => e.expected.push(Expected {
+                            labels: Some(labels),
+                            values,
+                            native,
+                        }),
                         (Err(m), _) | (_, Err(m)) => e.unreadable = Some(m),
                     }
                 }
                 out.push(Command::Eval(Box::new(e)));
             }
-            _ => out.push(Command::Invalid { line: lineno, msg: format!("unknown command {cmd:?}") }),
+            _ => out.push(Command::Invalid {
+                line: lineno,
+                msg: format!("unknown command {cmd:?}"),
+            }),
         }
     }
     out

@@ -1,0 +1,127 @@
+//! `mixerless-adapter query`: evaluates one PromQL expression and prints Prometheus' JSON.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context as _};
+use clap::Args as ClapArgs;
+use mixerless_engine::exposition::{self, Format, ParseOptions};
+use mixerless_engine::promql::{Engine, EngineOptions, Error as QueryError};
+use mixerless_engine::store::{Store, StoreConfig};
+use mixerless_engine::Labels;
+use serde_json::json;
+
+/// Evaluate a PromQL expression with the embedded engine and print the same JSON as
+/// Prometheus' `/api/v1/query` (`{"status":"success","data":{"resultType":…,"result":[…]}}`),
+/// so the two can be diffed.
+///
+/// Data comes from `--data FILE`: OpenMetrics text where every sample carries a timestamp in
+/// seconds, the format `promtool tsdb create-blocks-from openmetrics` reads. A query error
+/// prints `{"status":"error",…}` and exits with status 1.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct Args {
+    /// The PromQL expression.
+    #[arg(value_name = "EXPR")]
+    pub expr: String,
+    /// OpenMetrics file with timestamped samples.
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
+    /// Evaluation time: RFC 3339 (`2026-01-02T03:04:05Z`) or unix seconds (`1767323045.5`).
+    /// Default: now.
+    #[arg(long, value_name = "TIME")]
+    pub time: Option<String>,
+    /// How far back an instant selector looks for a sample.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub lookback: Duration,
+}
+
+/// Loads the data, evaluates, prints.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let time_ms = match &args.time {
+        Some(t) => parse_time(t)?,
+        None => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0),
+    };
+    let store = match &args.data {
+        Some(path) => load_data(path)?,
+        None => bail!("no data: give --data FILE"),
+    };
+    let engine = Engine::new(EngineOptions {
+        lookback: args.lookback,
+        ..EngineOptions::default()
+    });
+    match engine.instant(&store, &args.expr, time_ms) {
+        Ok(v) => {
+            println!("{}", json!({"status": "success", "data": v.to_api_json()}));
+            Ok(())
+        }
+        Err(e) => {
+            let kind = match e {
+                QueryError::Parse(_) => "bad_data",
+                QueryError::Timeout(_) => "timeout",
+                _ => "execution",
+            };
+            println!(
+                "{}",
+                json!({"status": "error", "errorType": kind, "error": e.to_string()})
+            );
+            std::process::exit(1);
+        }
+    }
+}
+
+/// RFC 3339 or (fractional) unix seconds, to milliseconds.
+pub fn parse_time(s: &str) -> anyhow::Result<i64> {
+    if let Ok(secs) = s.parse::<f64>() {
+        if secs.is_finite() {
+            return Ok((secs * 1000.0).round() as i64);
+        }
+    }
+    let t = humantime::parse_rfc3339_weak(s)
+        .with_context(|| format!("--time {s:?}: not RFC 3339 or unix seconds"))?;
+    Ok(match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    })
+}
+
+/// Reads an OpenMetrics file into a store; every sample must carry a timestamp.
+pub fn load_data(path: &Path) -> anyhow::Result<Store> {
+    let body = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+    let mut store = Store::new(StoreConfig {
+        max_series: usize::MAX,
+        ..StoreConfig::default()
+    });
+    let mut problem: Option<anyhow::Error> = None;
+    let opts = ParseOptions {
+        strict: true,
+        format: Format::OpenMetrics,
+        max_line_bytes: 1 << 20,
+    };
+    exposition::parse_each(&body, &opts, |s| {
+        if problem.is_some() {
+            return;
+        }
+        let Some(t) = s.timestamp_ms else {
+            problem = Some(anyhow::anyhow!(
+                "{}: line {}: sample without a timestamp",
+                path.display(),
+                s.line
+            ));
+            return;
+        };
+        let labels = Labels::new(
+            std::iter::once(("__name__", s.name)).chain(s.labels.iter().map(|(n, v)| (*n, &**v))),
+        );
+        if let Err(e) = store.append(&labels, t, s.value) {
+            problem = Some(anyhow::anyhow!("{}: line {}: {e}", path.display(), s.line));
+        }
+    })
+    .with_context(|| format!("parse {}", path.display()))?;
+    match problem {
+        Some(e) => Err(e),
+        None => Ok(store),
+    }
+}
