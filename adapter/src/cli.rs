@@ -1,6 +1,8 @@
 //! The subcommands' flags and entry points; `main.rs` only dispatches.
 
 pub mod explain;
+pub mod promqltest;
+pub mod query;
 pub mod serve;
 
 /// Logs to stderr; `RUST_LOG` picks the level (default `info`).

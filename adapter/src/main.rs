@@ -22,11 +22,15 @@ struct Cli {
 enum Command {
     Serve(Box<cli::serve::Args>),
     Explain(cli::explain::Args),
+    Query(cli::query::Args),
+    Promqltest(cli::promqltest::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => cli::serve::run(*args),
         Command::Explain(args) => cli::explain::run(args),
+        Command::Query(args) => cli::query::run(args),
+        Command::Promqltest(args) => cli::promqltest::run(args),
     }
 }
