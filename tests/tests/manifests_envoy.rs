@@ -216,3 +216,44 @@ fn prometheus_collects_the_filter_series_with_the_shipped_job() {
     // With the host-header fallback off (inbound), destination_service is the local canonical name.
     assert_eq!(m["destination_service"], "podinfo", "{m}");
 }
+
+/// `proxyStatsMatcher.inclusionPrefixes` from the generated mesh config.
+fn inclusion_prefixes() -> Vec<String> {
+    let path = istio().join("mesh/IstioOperator-mixerless-mesh-config.yaml");
+    let op = docs(&std::fs::read_to_string(path).unwrap()).remove(0);
+    op["spec"]["meshConfig"]["defaultConfig"]["proxyStatsMatcher"]["inclusionPrefixes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Runs the inbound filter behind an Envoy `stats_matcher` inclusion list of `prefixes` (as
+/// Istio's bootstrap builds it) and returns how many requests `istio_requests_total` shows.
+fn counted_behind_matcher(prefixes: &[String]) -> f64 {
+    let mut config: Value =
+        serde_json::from_str(&bootstrap_with("mixerless-stats-inbound", "INBOUND")).unwrap();
+    let patterns: Vec<Value> = prefixes.iter().map(|p| json!({"prefix": p})).collect();
+    config["stats_config"]["stats_matcher"] = json!({"inclusion_list": {"patterns": patterns}});
+    let envoy = Envoy::start(&config.to_string()).unwrap();
+    for _ in 0..3 {
+        assert_eq!(http::get(&envoy.listener_url("/")).unwrap().status, 200);
+    }
+    // Flushes happen every second; wait for two so a matched stat has surely appeared.
+    std::thread::sleep(Duration::from_millis(2500));
+    let samples = envoy.scrape().unwrap();
+    mixerless_e2e::stats::sum(&samples, "istio_requests_total", &[])
+}
+
+/// Demonstrates that Envoy's stats matcher sees the filter's stats under the shipped
+/// `proxyStatsMatcher` prefix: with it the requests are counted; with only Istio's `reporter=`
+/// prefix (which matched the old, unprefixed Wasm stats) they are not.
+#[test]
+fn proxy_stats_matcher_lets_the_filter_series_through() {
+    let prefixes = inclusion_prefixes();
+    let mut with = vec!["reporter=".to_owned(), "cluster_manager".to_owned()];
+    with.extend(prefixes);
+    assert_eq!(counted_behind_matcher(&with), 3.0);
+    assert_eq!(counted_behind_matcher(&["reporter=".to_owned()]), 0.0);
+}
