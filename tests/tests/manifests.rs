@@ -358,7 +358,7 @@ fn one_object_per_file_named_after_its_kind_with_shared_labels() {
     let mut checked = 0;
     for path in files {
         let file = path.file_name().unwrap().to_string_lossy().into_owned();
-        if !file.starts_with(|c: char| c.is_ascii_uppercase()) {
+        if !file.starts_with(|c: char| c.is_ascii_uppercase()) || !file.ends_with(".yaml") {
             continue;
         }
         let objs = docs(&std::fs::read_to_string(&path).unwrap());
