@@ -35,8 +35,18 @@ pub struct Args {
     pub lookback: Duration,
 }
 
-/// Loads the data, evaluates, prints.
+/// Loads the data, evaluates, prints; exits with status 1 on a query error.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let resp = response(&args)?;
+    println!("{resp}");
+    if resp["status"] != "success" {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// The whole `/api/v1/query` response body `run` prints (`status` "success" or "error").
+pub fn response(args: &Args) -> anyhow::Result<serde_json::Value> {
     let time_ms = match &args.time {
         Some(t) => parse_time(t)?,
         None => SystemTime::now()
@@ -52,24 +62,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         lookback: args.lookback,
         ..EngineOptions::default()
     });
-    match engine.instant(&store, &args.expr, time_ms) {
-        Ok(v) => {
-            println!("{}", json!({"status": "success", "data": v.to_api_json()}));
-            Ok(())
-        }
+    Ok(match engine.instant(&store, &args.expr, time_ms) {
+        Ok(v) => json!({"status": "success", "data": v.to_api_json()}),
         Err(e) => {
             let kind = match e {
                 QueryError::Parse(_) => "bad_data",
                 QueryError::Timeout(_) => "timeout",
                 _ => "execution",
             };
-            println!(
-                "{}",
-                json!({"status": "error", "errorType": kind, "error": e.to_string()})
-            );
-            std::process::exit(1);
+            json!({"status": "error", "errorType": kind, "error": e.to_string()})
         }
-    }
+    })
 }
 
 /// RFC 3339 or (fractional) unix seconds, to milliseconds.
