@@ -51,7 +51,42 @@ pub struct Common {
     pub filter: PathBuf,
     /// `stats_config.stats_tags` as shipped in `istio/envoy/stats_tags.yaml`.
     pub stats_tags: Value,
+    /// The plugin configuration of inbound and outbound listeners (JSON text).
+    pub plugins: PluginConfigs,
     pub dir: PathBuf,
+}
+
+/// The filter's configuration per listener direction, as the WasmPlugins in `istio/` deploy it.
+#[derive(Debug, Clone)]
+pub struct PluginConfigs {
+    pub inbound: String,
+    pub outbound: String,
+}
+
+impl PluginConfigs {
+    /// `spec.pluginConfig` of `istio/WasmPlugin-mixerless-stats-{inbound,outbound}.yaml` under
+    /// `istio`; where a file is missing, what those files say (the reporter per direction, and no
+    /// Host header fallback inbound, as istiod configures its own stats filter).
+    pub fn from_manifests(istio: &Path) -> Self {
+        let read = |name: &str, default: Value| {
+            std::fs::read_to_string(istio.join(name))
+                .ok()
+                .and_then(|t| serde_yaml::from_str::<Value>(&t).ok())
+                .and_then(|v| v.pointer("/spec/pluginConfig").cloned())
+                .unwrap_or(default)
+                .to_string()
+        };
+        Self {
+            inbound: read(
+                "WasmPlugin-mixerless-stats-inbound.yaml",
+                json!({"reporter": "destination", "disable_host_header_fallback": true}),
+            ),
+            outbound: read(
+                "WasmPlugin-mixerless-stats-outbound.yaml",
+                json!({"reporter": "source"}),
+            ),
+        }
+    }
 }
 
 /// A running Envoy with its admin and listener ports.
@@ -100,8 +135,7 @@ pub fn sidecar_bootstrap(
             listener_port,
             "INBOUND",
             &inbound,
-            // Reporter from the listener direction; destination_service from the cluster metadata.
-            "{}",
+            &common.plugins.inbound,
             common,
         ),
         vec![cluster],
@@ -154,7 +188,7 @@ pub fn client_bootstrap(
             listener_port,
             "OUTBOUND",
             &outbound,
-            "{}",
+            &common.plugins.outbound,
             common,
         ),
         vec![cluster],

@@ -12,7 +12,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::adapter::{self, Adapter, AdapterError, ServeConfig};
 use crate::controller::{HpaState, Settings};
-use crate::envoy::Common;
+use crate::envoy::{Common, PluginConfigs};
 use crate::hpa::{self, HpaError};
 use crate::load::{Driver, Plan, PlanConfig};
 use crate::mesh::{AppConfig, Mesh, MeshError};
@@ -209,6 +209,7 @@ pub async fn run(args: Args) -> Result<Outcome, Error> {
         envoy_bin: tools.envoy.clone(),
         filter: tools.filter.clone(),
         stats_tags: tools.stats_tags.clone(),
+        plugins: PluginConfigs::from_manifests(Path::new("istio")),
         dir: mesh_dir.clone(),
     };
     println!("mixerless demo: Deployment podinfo in namespace test, autoscaled on Istio metrics from the mixerless filter");

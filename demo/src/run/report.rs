@@ -102,7 +102,10 @@ impl Demo {
     fn chart(&self) -> String {
         let colors = ["#1f77b4", "#ff7f0e", "#9467bd", "#8c564b"];
         let mut panels = Vec::new();
-        for (i, h) in self.hpas.iter().enumerate() {
+        // The HPA that scales podinfo first, then the others in file order.
+        let mut order: Vec<_> = self.hpas.iter().collect();
+        order.sort_by_key(|h| !h.scales);
+        for (i, h) in order.into_iter().enumerate() {
             let m = &h.hpa.metrics[0];
             let mut points = Vec::new();
             let mut guide = Vec::new();
