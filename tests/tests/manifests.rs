@@ -172,6 +172,16 @@ fn broken_objects_are_caught() {
         let (ok, log) = validate_istio(&[bad]);
         assert!(!ok && log.contains(message), "{field}: {log}");
     }
+    // A CEL rule (x-kubernetes-validations), not expressible in JSON Schema.
+    let mut bad = wasm.clone();
+    bad["spec"]["selector"] = serde_yaml::from_str("{matchLabels: {app: podinfo}}").unwrap();
+    bad["spec"]["targetRefs"] =
+        serde_yaml::from_str("[{group: '', kind: Service, name: podinfo}]").unwrap();
+    let (ok, log) = validate_istio(&[bad]);
+    assert!(
+        !ok && log.contains("only one of targetRefs or selector can be set"),
+        "{log}"
+    );
     let telemetry = base.iter().find(|o| o["kind"] == "Telemetry").unwrap();
     let mut bad = telemetry.clone();
     bad["spec"]["metrics"][0]["overrides"][0]["match"]["metric"] = Value::from("ALL");
@@ -435,6 +445,41 @@ fn filter_configurations_agree_and_parse() {
         contexts,
         BTreeSet::from(["GATEWAY", "SIDECAR_INBOUND", "SIDECAR_OUTBOUND"])
     );
+}
+
+/// Demonstrates that the generated pod annotations apply as a strategic-merge patch to a
+/// workload (as the guide says: kustomize `patches:` or `kubectl patch --patch-file`), and the
+/// patched Deployment still validates.
+#[test]
+fn pod_annotations_patch_a_deployment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        istio().join("mesh/pod-annotations.yaml"),
+        dir.path().join("pod-annotations.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("deployment.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: podinfo, namespace: test}\n\
+         spec:\n  selector: {matchLabels: {app: podinfo}}\n  template:\n    metadata:\n\
+         \x20     labels: {app: podinfo}\n      annotations: {keep: me}\n    spec:\n\
+         \x20     containers: [{name: podinfo, image: podinfo}]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        "resources: [deployment.yaml]\npatches:\n  - path: pod-annotations.yaml\n    \
+         target: {kind: Deployment, name: podinfo}\n",
+    )
+    .unwrap();
+    let objs = kustomize(dir.path());
+    let ann = &objs[0]["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(ann["keep"], "me");
+    let tags = ann["sidecar.istio.io/extraStatTags"].as_str().unwrap();
+    assert_eq!(tags.split(',').count(), 25);
+    assert_eq!(ann["sidecar.istio.io/statsInclusionPrefixes"], "wasmcustom");
+    let (ok, log) = kubernetes_validate(&objs, "1.37.0");
+    assert!(ok, "{log}");
 }
 
 /// Demonstrates that the Telemetry turns off every native Istio metric in both modes, so no

@@ -73,8 +73,13 @@ fn pod_annotations() -> String {
     format!(
         "{HEADER}# Per workload instead of mesh-wide: the same settings as sidecar annotations on the pod\n\
 # template. A strategic-merge patch: `kubectl -n test patch deployment podinfo --patch-file\n\
-# istio/mesh/pod-annotations.yaml`, or list it under `patches:` in your kustomization. Changing the\n\
-# pod template restarts the pods, and the new sidecars start with these stats tags.\n\
+# istio/mesh/pod-annotations.yaml`, or list it under `patches:` in your kustomization (with a\n\
+# `target:` for other workloads). Changing the pod template restarts the pods, and the new\n\
+# sidecars start with these stats tags.\n\
+apiVersion: apps/v1\n\
+kind: Deployment\n\
+metadata:\n\
+\x20 name: podinfo\n\
 spec:\n\
 \x20 template:\n\
 \x20   metadata:\n\
