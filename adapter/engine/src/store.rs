@@ -1,6 +1,7 @@
 //! In-memory series store: per-series sample windows, retention, staleness, a series cap and an
 //! optional metric-name filter. A plain struct; callers share it behind a lock.
 
+mod chunk;
 mod matcher;
 mod series;
 
@@ -239,8 +240,7 @@ impl Store {
             .series
             .get_mut(&id)
             .ok_or(Error::SeriesLimit(self.config.max_series))?;
-        if let Some(last) = series.samples.back_mut().filter(|s| s.0 == t) {
-            last.1 = v;
+        if series.replace_last(t, v) {
             return Ok(());
         }
         if !series.push(t, v) {

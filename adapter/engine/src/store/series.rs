@@ -1,7 +1,8 @@
-//! One series: its labels and its samples in time order.
+//! One series: its labels and its samples in time order, in compressed chunks.
 
 use std::collections::VecDeque;
 
+use super::chunk::{Chunk, CHUNK_SAMPLES};
 use crate::labels::Labels;
 
 /// The bit pattern Prometheus uses for a staleness marker.
@@ -16,7 +17,8 @@ pub fn is_stale(v: f64) -> bool {
 #[derive(Debug)]
 pub struct Series {
     pub(crate) labels: Labels,
-    pub(crate) samples: VecDeque<(i64, f64)>,
+    chunks: VecDeque<Chunk>,
+    count: usize,
     /// Ingest generation that last wrote this series (duplicate and staleness bookkeeping).
     pub(crate) generation: u64,
     /// The series carried explicit timestamps (Prometheus does not stale-mark those).
@@ -27,7 +29,8 @@ impl Series {
     pub(crate) fn new(labels: Labels) -> Series {
         Series {
             labels,
-            samples: VecDeque::new(),
+            chunks: VecDeque::new(),
+            count: 0,
             generation: 0,
             explicit_ts: false,
         }
@@ -40,51 +43,95 @@ impl Series {
 
     /// Samples with `lo < t <= hi` (stale markers included), oldest first.
     pub fn range(&self, lo: i64, hi: i64) -> impl Iterator<Item = (i64, f64)> + '_ {
-        let a = self.samples.partition_point(|s| s.0 <= lo);
-        let b = self.samples.partition_point(|s| s.0 <= hi);
-        self.samples.range(a..b.max(a)).copied()
+        let mut buf = Vec::new();
+        for c in self
+            .chunks
+            .iter()
+            .filter(|c| c.last_t > lo && c.first_t <= hi)
+        {
+            c.decode(&mut buf);
+        }
+        buf.retain(|s| s.0 > lo && s.0 <= hi);
+        buf.into_iter()
     }
 
     /// The newest sample with `t <= hi`.
     pub fn last_at_or_before(&self, hi: i64) -> Option<(i64, f64)> {
-        let b = self.samples.partition_point(|s| s.0 <= hi);
-        b.checked_sub(1).and_then(|i| self.samples.get(i)).copied()
+        let c = self.chunks.iter().rev().find(|c| c.first_t <= hi)?;
+        if c.last_t <= hi {
+            return Some((c.last_t, c.last_value()));
+        }
+        let mut buf = Vec::with_capacity(usize::from(c.n));
+        c.decode(&mut buf);
+        buf.into_iter().rev().find(|s| s.0 <= hi)
     }
 
     /// Number of samples held.
     pub fn len(&self) -> usize {
-        self.samples.len()
+        self.count
     }
 
     /// True when no samples are held.
     pub fn is_empty(&self) -> bool {
-        self.samples.is_empty()
+        self.count == 0
     }
 
     /// Appends a sample; returns false (and drops it) when it is not newer than the last one.
     pub(crate) fn push(&mut self, t: i64, v: f64) -> bool {
-        if let Some(&(lt, _)) = self.samples.back() {
-            if t <= lt {
+        if let Some(head) = self.chunks.back_mut() {
+            if t <= head.last_t {
                 return false;
             }
+            if head.n >= CHUNK_SAMPLES {
+                head.shrink();
+                self.chunks.push_back(Chunk::default());
+            }
+        } else {
+            self.chunks.push_back(Chunk::default());
         }
-        self.samples.push_back((t, v));
+        if let Some(head) = self.chunks.back_mut() {
+            head.push(t, v);
+        }
+        self.count += 1;
         true
     }
 
-    /// Drops samples with `t <= cutoff`.
+    /// Replaces the value of the newest sample when it is at `t`; false otherwise.
+    pub(crate) fn replace_last(&mut self, t: i64, v: f64) -> bool {
+        let Some(head) = self.chunks.back_mut() else {
+            return false;
+        };
+        if head.last_t != t {
+            return false;
+        }
+        let mut buf = Vec::new();
+        head.decode(&mut buf);
+        buf.pop();
+        buf.push((t, v));
+        let mut c = Chunk::default();
+        for (t, v) in buf {
+            c.push(t, v);
+        }
+        *head = c;
+        true
+    }
+
+    /// Drops whole chunks whose samples are all at or before `cutoff`.
     pub(crate) fn trim(&mut self, cutoff: i64) {
-        while self.samples.front().is_some_and(|s| s.0 <= cutoff) {
-            self.samples.pop_front();
+        while self.chunks.front().is_some_and(|c| c.last_t <= cutoff) {
+            if let Some(c) = self.chunks.pop_front() {
+                self.count -= usize::from(c.n);
+            }
         }
     }
 
     pub(crate) fn last_is_stale(&self) -> bool {
-        self.samples.back().is_some_and(|s| is_stale(s.1))
+        self.chunks.back().is_some_and(|c| is_stale(c.last_value()))
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.samples.capacity() * std::mem::size_of::<(i64, f64)>()
+        self.chunks.iter().map(Chunk::heap_bytes).sum::<usize>()
+            + self.chunks.capacity() * std::mem::size_of::<Chunk>()
             + self.labels.len() * std::mem::size_of::<(std::sync::Arc<str>, std::sync::Arc<str>)>()
     }
 }
