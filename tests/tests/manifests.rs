@@ -187,6 +187,11 @@ fn broken_objects_are_caught() {
     bad["spec"]["metrics"][0]["overrides"][0]["match"]["metric"] = Value::from("ALL");
     let (ok, log) = validate_istio(&[bad]);
     assert!(!ok && log.contains("ALL_METRICS"), "{log}");
+    // A string that YAML 1.1 would read as a boolean stays a string on its way to the validator.
+    let mut bad = telemetry.clone();
+    bad["spec"]["metrics"][0]["overrides"][0]["disabled"] = Value::from("yes");
+    let (ok, log) = validate_istio(&[bad]);
+    assert!(!ok && log.contains("is not of type 'boolean'"), "{log}");
 }
 
 fn find<'a>(objs: &'a Objects, kind: &str) -> &'a Value {

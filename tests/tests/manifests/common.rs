@@ -148,7 +148,9 @@ fn write_stream(objs: &[Value]) -> tempfile::NamedTempFile {
     let file = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
     let text: Vec<String> = objs
         .iter()
-        .map(|o| serde_yaml::to_string(o).unwrap())
+        // JSON documents: PyYAML reads YAML 1.1, where serde_yaml's plain `yes` would turn
+        // into a boolean and hide a type error; JSON means the same to both.
+        .map(|o| serde_json::to_string(o).unwrap() + "\n")
         .collect();
     std::fs::write(file.path(), text.join("---\n")).unwrap();
     file
