@@ -257,3 +257,77 @@ fn proxy_stats_matcher_lets_the_filter_series_through() {
     assert_eq!(counted_behind_matcher(&with), 3.0);
     assert_eq!(counted_behind_matcher(&["reporter=".to_owned()]), 0.0);
 }
+
+/// The EnvoyFilter's HTTP_FILTER patch value for `context`, with its ADS config source swapped
+/// for a file holding the extension config, as istiod and istio-agent would deliver it by ECDS.
+fn ecds_bootstrap(context: &str, dir: &Path) -> String {
+    let path = istio().join("components/envoyfilter/EnvoyFilter-mixerless-stats.yaml");
+    let ef = docs(&std::fs::read_to_string(path).unwrap()).remove(0);
+    let patch = ef["spec"]["configPatches"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|p| p["applyTo"] == "HTTP_FILTER" && p["match"]["context"] == context)
+        .unwrap()
+        .clone();
+    assert_eq!(patch["patch"]["operation"], "INSERT_BEFORE");
+    assert_eq!(
+        patch["match"]["listener"]["filterChain"]["filter"]["subFilter"]["name"],
+        "envoy.filters.http.router"
+    );
+    let mut filter: Value = serde_json::to_value(&patch["patch"]["value"]).unwrap();
+    let name = filter["name"].as_str().unwrap().to_owned();
+    let ecds = dir.join("ecds.json");
+    let response = json!({"resources": [{
+        "@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
+        "name": name,
+        "typed_config": extension_config(&name),
+    }]});
+    std::fs::write(&ecds, response.to_string()).unwrap();
+    let source = filter
+        .pointer_mut("/config_discovery/config_source")
+        .unwrap();
+    assert_eq!(source["ads"], json!({}));
+    source.as_object_mut().unwrap().remove("ads");
+    source["path_config_source"] = json!({"path": ecds});
+
+    let mut config: Value = serde_json::from_str(&Bootstrap::inbound("{}").render()).unwrap();
+    let filters = config
+        .pointer_mut(
+            "/static_resources/listeners/0/filter_chains/0/filters/0/typed_config/http_filters",
+        )
+        .and_then(Value::as_array_mut)
+        .unwrap();
+    // Where the patch puts it: before the router (the test bootstrap's own wasm filter goes).
+    filters.retain(|f| f["name"] != "envoy.filters.http.wasm");
+    assert_eq!(filters.last().unwrap()["name"], "envoy.filters.http.router");
+    filters.insert(filters.len() - 1, filter);
+    config.to_string()
+}
+
+/// Demonstrates that the EnvoyFilter's HTTP_FILTER patch, as written (name, config_discovery,
+/// type_urls), makes a real Envoy fetch the extension config by ECDS and count requests with
+/// the inbound reporter.
+#[test]
+fn envoyfilter_http_filter_loads_the_module_by_ecds() {
+    let dir = tempfile::tempdir().unwrap();
+    let envoy = Envoy::start(&ecds_bootstrap("SIDECAR_INBOUND", dir.path())).unwrap();
+    for _ in 0..4 {
+        assert_eq!(http::get(&envoy.listener_url("/")).unwrap().status, 200);
+    }
+    let n = envoy
+        .eventually(Duration::from_secs(10), |s| {
+            let n = mixerless_e2e::stats::sum(
+                s,
+                "istio_requests_total",
+                &[("reporter", "destination")],
+            );
+            if n >= 4.0 {
+                Ok(n)
+            } else {
+                Err(format!("istio_requests_total {n}"))
+            }
+        })
+        .unwrap();
+    assert_eq!(n, 4.0);
+}
