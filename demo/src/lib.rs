@@ -55,7 +55,7 @@ pub struct Args {
     #[arg(long, default_value = "70s", value_parser = humantime::parse_duration)]
     pub steady: Duration,
     /// Length of the down phase: a trickle of load while the autoscaler scales back in.
-    #[arg(long, default_value = "80s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "90s", value_parser = humantime::parse_duration)]
     pub down: Duration,
     /// `hey -c`: concurrent workers.
     #[arg(short = 'c', long, default_value_t = 2)]
