@@ -15,6 +15,8 @@ cargo build -p mixerless-filter-wasm --example empty --target wasm32-wasip1 --pr
 mkdir -p target/bench-filter
 # shellcheck disable=SC2086
 wasm-opt $WASM_OPT_FLAGS target/wasm32-wasip1/wasm/examples/empty.wasm -o target/bench-filter/empty.wasm
+# A copy, so a rebuild during the run cannot change what is measured.
+cp dist/mixerless-filter.wasm target/bench-filter/mixerless.wasm
 
 ROUNDS=$ROUNDS DURATION=$DURATION CONNECTIONS=$CONNECTIONS ENVOY=$ENVOY python3 - <<'PY'
 import json, os, re, signal, socket, statistics, subprocess, sys, tempfile, time, urllib.request
@@ -82,7 +84,7 @@ def bootstrap(wasm, config):
 configs = [
     ("no wasm filter", None, ""),
     ("empty wasm filter", "target/bench-filter/empty.wasm", ""),
-    ("mixerless (25 labels, metadata exchange)", "dist/mixerless-filter.wasm", '{"disable_host_header_fallback": true}'),
+    ("mixerless (25 labels, metadata exchange)", "target/bench-filter/mixerless.wasm", '{"disable_host_header_fallback": true}'),
 ]
 
 def ticks(pid):
@@ -132,7 +134,7 @@ def med(xs): return statistics.median(xs)
 def col(name, i): return [x[i] for x in results[name]]
 cpu = subprocess.run("lscpu | grep 'Model name' | sed 's/Model name: *//'", shell=True, capture_output=True, text=True).stdout.strip()
 nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-size = os.path.getsize("dist/mixerless-filter.wasm"); esize = os.path.getsize("target/bench-filter/empty.wasm")
+size = os.path.getsize("target/bench-filter/mixerless.wasm"); esize = os.path.getsize("target/bench-filter/empty.wasm")
 empty = configs[1][0]; ours = configs[2][0]
 rps_ratio = med(col(ours, 0)) / med(col(empty, 0)); p99_ratio = med(col(ours, 1)) / med(col(empty, 1))
 lines = ["## Filter", "",

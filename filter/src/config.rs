@@ -1,7 +1,5 @@
 //! The JSON plugin configuration: Istio's stats plugin fields plus our own limits.
 
-use std::collections::BTreeMap;
-
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 
@@ -61,9 +59,10 @@ pub struct MetricConfig {
     /// (with or without `istio_`), a definition's name, or empty for all standard metrics.
     #[serde(default)]
     pub name: String,
-    /// Label name → expression; overrides a standard label or appends a new one.
-    #[serde(default)]
-    pub dimensions: BTreeMap<String, String>,
+    /// Label name → expression; overrides a standard label or appends a new one. Kept in
+    /// sorted key order, the order Istio applies them in.
+    #[serde(default, deserialize_with = "sorted_pairs")]
+    pub dimensions: Vec<(String, String)>,
     /// Standard labels to leave out.
     #[serde(default)]
     pub tags_to_remove: Vec<String>,
@@ -144,22 +143,52 @@ fn yes() -> bool {
     true
 }
 
-/// Istio's WASM-era configs wrote booleans as strings (`"true"`).
+/// Istio's WASM-era configs wrote booleans as strings (`"true"`). (A visitor rather than an
+/// untagged enum: serde's untagged machinery costs several KB of module size.)
 fn bool_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum B {
-        Bool(bool),
-        Str(String),
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("true or false")
+        }
+        fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<bool, E> {
+            Ok(v)
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<bool, E> {
+            match v {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(E::custom(format_args!("expected true or false, got `{v}`"))),
+            }
+        }
     }
-    match B::deserialize(d)? {
-        B::Bool(b) => Ok(b),
-        B::Str(s) if s == "true" => Ok(true),
-        B::Str(s) if s == "false" => Ok(false),
-        B::Str(s) => Err(serde::de::Error::custom(format!(
-            "expected true or false, got `{s}`"
-        ))),
+    d.deserialize_any(V)
+}
+
+/// A JSON object of strings as pairs sorted by key (a `BTreeMap` would do, at the price of its
+/// code in the module).
+fn sorted_pairs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Vec<(String, String)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of label names to expressions")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut pairs: Vec<(String, String)> = Vec::new();
+            while let Some((k, v)) = map.next_entry::<String, String>()? {
+                pairs.retain(|(key, _)| *key != k);
+                pairs.push((k, v));
+            }
+            crate::peer::wire::sort_by_key(&mut pairs);
+            Ok(pairs)
+        }
     }
+    d.deserialize_map(V)
 }
 
 impl Default for PluginConfig {

@@ -44,6 +44,12 @@ fn or<'a>(v: &'a str, default: &'a str) -> &'a str {
     }
 }
 
+/// True when `part` is a slice of `whole` (a value taken from an untrusted input).
+fn within(part: &str, whole: &str) -> bool {
+    let (p, w) = (part.as_ptr() as usize, whole.as_ptr() as usize);
+    !part.is_empty() && p >= w && p + part.len() <= w + whole.len()
+}
+
 /// `destination_service`, `_name` and `_namespace` candidates per Istio's rules (empty when
 /// not known); `use_host` is false when the Host fallback is disabled.
 fn destination_service(req: &Request, use_host: bool) -> (&str, &str, &str) {
@@ -81,9 +87,20 @@ pub fn derive(
     for v in out.iter_mut() {
         v.clear();
     }
+    // Peer, local and cluster-metadata values are sanitized once when they are decoded; only
+    // the per-request Host and certificate SANs are sanitized here.
+    let untrusted = [
+        req.host.as_str(),
+        req.peer_san.as_str(),
+        req.local_san.as_str(),
+    ];
     let mut set = |i: usize, v: &str| {
         if let Some(slot) = out.get_mut(i) {
-            push_sanitized(slot, v);
+            if untrusted.iter().any(|u| within(v, u)) {
+                push_sanitized(slot, v);
+            } else {
+                slot.push_str(v);
+            }
         }
     };
     set(idx::REPORTER, reporter.as_str());
@@ -204,7 +221,7 @@ pub fn derive(
         _ => "none",
     };
     if let Some(slot) = out.get_mut(idx::CONNECTION_SECURITY_POLICY) {
-        push_sanitized(slot, policy);
+        slot.push_str(policy);
     }
 }
 
@@ -592,5 +609,29 @@ mod tests {
                 assert_eq!(out[i], want, "{}: label {name}", case.name);
             }
         }
+    }
+
+    /// Demonstrates that per-request inputs (Host, SAN namespace) are sanitized.
+    #[test]
+    fn untrusted_values_are_sanitized() {
+        let req = Request {
+            host: "a=.=b;.;c".into(),
+            peer_san: "spiffe://td/ns/x;.;y/sa/z".into(),
+            local_san: "spiffe://td/ns/default/sa/ratings".into(),
+            ..Request::default()
+        };
+        let mut out: Values = Default::default();
+        derive(
+            &mut out,
+            Reporter::Destination,
+            &ratings(),
+            None,
+            None,
+            &req,
+            true,
+        );
+        assert_eq!(out[idx::DESTINATION_SERVICE], "a_._b_._c");
+        assert_eq!(out[idx::SOURCE_WORKLOAD_NAMESPACE], "x_._y");
+        assert_eq!(out[idx::SOURCE_PRINCIPAL], "spiffe://td/ns/x_._y/sa/z");
     }
 }

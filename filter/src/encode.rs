@@ -28,6 +28,13 @@ pub fn push_sanitized(out: &mut String, value: &str) {
     }
 }
 
+/// [`push_sanitized`] into a new string.
+pub fn sanitized(value: &str) -> String {
+    let mut s = String::with_capacity(value.len().min(MAX_VALUE_LEN));
+    push_sanitized(&mut s, value);
+    s
+}
+
 /// Appends an integer label value.
 pub fn push_int(out: &mut String, value: i64) {
     let _ = write!(out, "{value}");

@@ -1,6 +1,6 @@
 //! The metric families, their label plans, and the bounded cache of metric ids per label tuple.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use crate::config::{short_name, DefinitionType, MetricConfig, PluginConfig, Reporter};
 use crate::derive::Values;

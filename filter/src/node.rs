@@ -73,6 +73,8 @@ impl Node {
         let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let label_refs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let exchange_header = base64::encode(&me.to_struct(&extra, &label_refs).encode());
+        let mut me = me;
+        me.sanitize();
         Ok(Self {
             id: text(host, &["xds", "node", "id"])?,
             me,

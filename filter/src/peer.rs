@@ -6,6 +6,7 @@ mod cache;
 pub mod wire;
 
 use self::wire::{Struct, Value, WireError};
+use crate::encode::{sanitized, MAX_VALUE_LEN};
 
 pub use self::cache::PeerCache;
 
@@ -53,13 +54,36 @@ pub struct Peer {
 }
 
 impl Peer {
+    /// Makes every field safe to put into a stat name (done once per decoded peer, so the
+    /// per-request label work is plain copies).
+    pub fn sanitize(&mut self) {
+        for f in [
+            &mut self.name,
+            &mut self.workload,
+            &mut self.namespace,
+            &mut self.cluster,
+            &mut self.identity,
+            &mut self.app,
+            &mut self.version,
+            &mut self.canonical_service,
+            &mut self.canonical_revision,
+        ] {
+            if f.chars().any(|c| c == ';' || c == '=' || c.is_control()) || f.len() > MAX_VALUE_LEN
+            {
+                *f = sanitized(f);
+            }
+        }
+    }
+
     /// Decodes an `x-envoy-peer-metadata` header value.
     pub fn from_header(value: &str) -> Result<Self, PeerError> {
         if value.len() > MAX_HEADER_LEN {
             return Err(PeerError::TooLong(value.len()));
         }
         let bytes = base64::decode(value.trim()).ok_or(PeerError::Base64)?;
-        Self::from_struct(&Struct::decode(&bytes)?)
+        let mut peer = Self::from_struct(&Struct::decode(&bytes)?)?;
+        peer.sanitize();
+        Ok(peer)
     }
 
     /// Reads both Struct shapes: Istio's node-metadata shape (`WORKLOAD_NAME`, `NAMESPACE`,
@@ -125,14 +149,16 @@ impl Peer {
         if value.len() > MAX_FIELD_LEN * 4 {
             return None;
         }
-        Some(Self {
+        let mut peer = Self {
             workload,
             namespace,
             canonical_service,
             canonical_revision,
             cluster,
             ..Self::default()
-        })
+        };
+        peer.sanitize();
+        Some(peer)
     }
 
     /// The Struct this proxy sends about itself, in the shape Istio's native exchange sends

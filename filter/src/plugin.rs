@@ -1,7 +1,7 @@
 //! The per-VM plugin: configured once, then called for the headers and at the end of every
 //! stream.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::rc::Rc;
 
 use crate::config::{ConfigError, PluginConfig, Reporter, ReporterSetting};
@@ -186,32 +186,31 @@ impl Plugin {
     /// are removed, so the application never sees them.
     fn receive(&mut self, host: &dyn Host, map: Headers) -> Option<Option<Rc<Peer>>> {
         let value = host.header(map, METADATA_HEADER).ok().flatten();
-        let id = host.header(map, ID_HEADER).ok().flatten();
-        if value.is_none() && id.is_none() {
+        let id_only = value.is_none() && matches!(host.header(map, ID_HEADER), Ok(Some(_)));
+        if value.is_none() && !id_only {
             return None;
+        }
+        let peer = value.map(|v| (self.peers.get_or_decode(&v), v));
+        if let Some((Err(e), _)) = &peer {
+            self.bad_headers = self.bad_headers.saturating_add(1);
+            if self.bad_headers <= MAX_BAD_HEADER_LOGS {
+                // Read only now: the id is needed for this log line and nothing else.
+                let id = host.header(map, ID_HEADER).ok().flatten();
+                log::warn!(
+                    "ignoring {METADATA_HEADER} from `{}`: {e}; peer labels are unknown",
+                    id.as_deref().unwrap_or("-")
+                );
+                if self.bad_headers == MAX_BAD_HEADER_LOGS {
+                    log::warn!("further malformed peer headers are not logged");
+                }
+            }
         }
         for name in [METADATA_HEADER, ID_HEADER] {
             if let Err(e) = host.set_header(map, name, None) {
                 log::warn!("{e}");
             }
         }
-        let value = value?;
-        match self.peers.get_or_decode(&value) {
-            Ok(peer) => Some(Some(peer)),
-            Err(e) => {
-                self.bad_headers = self.bad_headers.saturating_add(1);
-                if self.bad_headers <= MAX_BAD_HEADER_LOGS {
-                    log::warn!(
-                        "ignoring {METADATA_HEADER} from `{}`: {e}; peer labels are unknown",
-                        id.as_deref().unwrap_or("-")
-                    );
-                    if self.bad_headers == MAX_BAD_HEADER_LOGS {
-                        log::warn!("further malformed peer headers are not logged");
-                    }
-                }
-                Some(None)
-            }
-        }
+        Some(peer.and_then(|(p, _)| p.ok()))
     }
 }
 

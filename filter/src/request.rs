@@ -1,9 +1,10 @@
 //! What one finished request contributes to the labels, read from Envoy's attributes.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::rc::Rc;
 
 use crate::config::Reporter;
+use crate::encode::sanitized;
 use crate::expr::int;
 use crate::host::Host;
 use crate::peer::wire::{for_each_entry, Struct, Value};
@@ -46,9 +47,9 @@ impl Service {
             _ => host.split('.').next().unwrap_or_default().to_owned(),
         };
         Some(Self {
-            host,
-            name,
-            namespace: first.str("namespace").unwrap_or_default().to_owned(),
+            host: sanitized(&host),
+            name: sanitized(&name),
+            namespace: sanitized(first.str("namespace").unwrap_or_default()),
         })
     }
 }

@@ -1,6 +1,6 @@
 //! Decoded peers per worker VM, bounded like Istio's (500 entries, a quarter evicted when full).
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::rc::Rc;
 
 use super::{Peer, PeerError};
@@ -9,6 +9,9 @@ use super::{Peer, PeerError};
 #[derive(Debug)]
 pub struct PeerCache {
     peers: HashMap<String, Rc<Peer>>,
+    /// The last hit: most streams of a worker come from the same few peers, and comparing
+    /// bytes is cheaper than hashing them.
+    last: Option<(String, Rc<Peer>)>,
     capacity: usize,
 }
 
@@ -17,6 +20,7 @@ impl PeerCache {
     pub fn new(capacity: usize) -> Self {
         Self {
             peers: HashMap::new(),
+            last: None,
             capacity: capacity.max(1),
         }
     }
@@ -24,8 +28,15 @@ impl PeerCache {
     /// The peer for an `x-envoy-peer-metadata` value, decoding it on a miss. Failures are not
     /// cached (they are rare and each gets its own log line upstream).
     pub fn get_or_decode(&mut self, header: &str) -> Result<Rc<Peer>, PeerError> {
+        if let Some((h, p)) = &self.last {
+            if h == header {
+                return Ok(Rc::clone(p));
+            }
+        }
         if let Some(p) = self.peers.get(header) {
-            return Ok(Rc::clone(p));
+            let p = Rc::clone(p);
+            self.last = Some((header.to_owned(), Rc::clone(&p)));
+            return Ok(p);
         }
         let peer = Rc::new(Peer::from_header(header)?);
         if self.peers.len() >= self.capacity {
@@ -40,6 +51,7 @@ impl PeerCache {
             }
         }
         self.peers.insert(header.to_owned(), Rc::clone(&peer));
+        self.last = Some((header.to_owned(), Rc::clone(&peer)));
         Ok(peer)
     }
 

@@ -235,6 +235,24 @@ fn decode_value(bytes: &[u8], base: usize, depth: usize) -> Result<Value, WireEr
     Ok(value)
 }
 
+/// Insertion sort by the first element: the lists here have a handful of entries, and the
+/// standard library's stable sort costs kilobytes of module size.
+pub(crate) fn sort_by_key<K: Ord, V, T: std::borrow::Borrow<(K, V)>>(items: &mut [T]) {
+    for i in 1..items.len() {
+        let mut j = i;
+        while j > 0 {
+            let (Some(a), Some(b)) = (items.get(j - 1), items.get(j)) else {
+                break;
+            };
+            if a.borrow().0 <= b.borrow().0 {
+                break;
+            }
+            items.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -251,7 +269,7 @@ fn put_bytes(out: &mut Vec<u8>, field: u64, b: &[u8]) {
 
 fn encode_struct(s: &Struct, out: &mut Vec<u8>) {
     let mut fields: Vec<&(String, Value)> = s.0.iter().collect();
-    fields.sort_by(|a, b| a.0.cmp(&b.0));
+    sort_by_key(&mut fields);
     for (key, value) in fields {
         let mut entry = Vec::new();
         put_bytes(&mut entry, 1, key.as_bytes());
