@@ -14,8 +14,10 @@ use crate::procs::{Proc, ProcError};
 /// Failures running or asking the adapter.
 #[derive(Debug, thiserror::Error)]
 pub enum AdapterError {
+    /// The adapter could not be started.
     #[error(transparent)]
     Proc(#[from] ProcError),
+    /// The adapter stopped before it was ready (bad flags, unreadable HPA).
     #[error(
         "the adapter exited with {status} before it was ready; last log lines ({log}):\n{tail}"
     )]
@@ -24,8 +26,10 @@ pub enum AdapterError {
         log: String,
         tail: String,
     },
+    /// The adapter did not become ready in time.
     #[error("the adapter did not answer /readyz within {secs}s; log: {log}")]
     NotReady { secs: u64, log: String },
+    /// The HTTPS client could not be built.
     #[error("cannot build an HTTPS client: {0}")]
     Client(reqwest::Error),
 }

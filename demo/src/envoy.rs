@@ -20,13 +20,16 @@ pub const CLIENT_POD: &str = "loadtester-6d5c7b9f4-x2k8p";
 /// Failures starting an Envoy.
 #[derive(Debug, thiserror::Error)]
 pub enum EnvoyError {
+    /// Starting the process failed.
     #[error(transparent)]
     Proc(#[from] ProcError),
+    /// The bootstrap could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Envoy stopped before it was ready (bad bootstrap, filter that fails to load).
     #[error(
         "envoy {name} exited with {status} before it was ready; last log lines ({log}):\n{tail}"
     )]
@@ -36,6 +39,7 @@ pub enum EnvoyError {
         log: String,
         tail: String,
     },
+    /// Envoy did not become ready in time.
     #[error("envoy {name} not ready after {secs}s; log: {log}")]
     NotReady {
         name: String,

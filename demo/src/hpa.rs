@@ -11,18 +11,22 @@ use serde::Deserialize;
 /// Why an HPA file cannot drive the demo.
 #[derive(Debug, thiserror::Error)]
 pub enum HpaError {
+    /// The file cannot be read.
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The YAML is not an HPA.
     #[error("{path}: not a HorizontalPodAutoscaler: {source}")]
     Parse {
         path: PathBuf,
         source: serde_yaml::Error,
     },
+    /// The HPA is valid YAML but unusable here.
     #[error("{path}: {what}")]
     Invalid { path: PathBuf, what: String },
+    /// The directory holds no HPA files.
     #[error("no HorizontalPodAutoscaler-*.yaml in {0}")]
     None(PathBuf),
 }

@@ -15,12 +15,16 @@ use crate::procs;
 /// Failures building or scaling the mesh.
 #[derive(Debug, thiserror::Error)]
 pub enum MeshError {
+    /// A sidecar failed.
     #[error(transparent)]
     Envoy(#[from] EnvoyError),
+    /// No free port, or a process could not start.
     #[error(transparent)]
     Proc(#[from] procs::ProcError),
+    /// A podinfo app could not bind.
     #[error("cannot start podinfo backend: {0}")]
     Backend(std::io::Error),
+    /// The EDS or file_sd file could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,

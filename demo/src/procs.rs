@@ -12,23 +12,26 @@ use tokio::process::{Child, Command};
 /// What went wrong starting or finding a process; each message says what to run or free.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcError {
+    /// A file the demo needs is not there.
     #[error("{what} not found at {path}: {hint}")]
     Missing {
         what: &'static str,
         path: PathBuf,
         hint: &'static str,
     },
-    #[error(
-        "`{0}` is not installed: run `make deps` (it installs util-linux' setpriv, hey and Envoy)"
-    )]
+    /// A program the demo runs is not on `$PATH`.
+    #[error("`{0}` is not on PATH: {hint}", hint = install_hint(.0))]
     NotOnPath(&'static str),
+    /// A loopback port given on the command line is taken.
     #[error("{0} is already in use: free it (see `ss -ltnp 'sport = :{port}'`) or leave out the port flag to pick a free port", port = .0.port())]
     PortInUse(SocketAddr),
+    /// The log file of a child cannot be created.
     #[error("cannot create log file {path}: {source}")]
     Log {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The process could not be started.
     #[error("cannot start {what}: {source}")]
     Spawn {
         what: String,
@@ -110,7 +113,15 @@ pub fn loopback_port(wanted: Option<u16>) -> Result<u16, ProcError> {
         .map_err(|_| ProcError::PortInUse(addr))
 }
 
-/// `name` on `$PATH`, or an error that says to run `make deps`.
+/// What installs `program`.
+fn install_hint(program: &str) -> &'static str {
+    match program {
+        "setpriv" => "install util-linux (`apt-get install util-linux`)",
+        _ => "run `make deps`",
+    }
+}
+
+/// `name` on `$PATH`, or an error that says how to install it.
 pub fn on_path(name: &'static str) -> Result<PathBuf, ProcError> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)

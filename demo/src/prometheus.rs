@@ -10,13 +10,16 @@ use crate::procs::{self, Proc, ProcError};
 /// Failures starting Prometheus.
 #[derive(Debug, thiserror::Error)]
 pub enum PrometheusError {
+    /// Prometheus is missing or could not start.
     #[error(transparent)]
     Proc(#[from] ProcError),
+    /// Its configuration could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Prometheus stopped before it was ready.
     #[error(
         "prometheus exited with {status} before it was ready; last log lines ({log}):\n{tail}"
     )]
@@ -25,6 +28,7 @@ pub enum PrometheusError {
         log: String,
         tail: String,
     },
+    /// Prometheus did not become ready in time.
     #[error("prometheus not ready after {secs}s; log: {log}")]
     NotReady { secs: u64, log: String },
 }

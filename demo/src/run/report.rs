@@ -120,7 +120,9 @@ impl Demo {
                     .map(|v| v as f64 / 1000.0);
                 points.push((t.t, usage));
                 let target = match m.target {
-                    Target::AverageValue(v) => v as f64 / 1000.0 * f64::from(t.scaled_to.unwrap_or(t.replicas)),
+                    Target::AverageValue(v) => {
+                        v as f64 / 1000.0 * f64::from(t.scaled_to.unwrap_or(t.replicas))
+                    }
                     Target::Value(v) => v as f64 / 1000.0,
                 };
                 guide.push((t.t, target));
