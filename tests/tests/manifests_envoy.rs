@@ -240,10 +240,16 @@ fn counted_behind_matcher(prefixes: &[String]) -> f64 {
     for _ in 0..3 {
         assert_eq!(http::get(&envoy.listener_url("/")).unwrap().status, 200);
     }
-    // Flushes happen every second; wait for two so a matched stat has surely appeared.
-    std::thread::sleep(Duration::from_millis(2500));
-    let samples = envoy.scrape().unwrap();
-    mixerless_e2e::stats::sum(&samples, "istio_requests_total", &[])
+    // Give a matched stat several stats flushes (1 s each) to show up; an excluded one never does.
+    let deadline = Instant::now() + Duration::from_secs(4);
+    loop {
+        let samples = envoy.scrape().unwrap();
+        let n = mixerless_e2e::stats::sum(&samples, "istio_requests_total", &[]);
+        if n >= 3.0 || Instant::now() > deadline {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// Demonstrates that Envoy's stats matcher sees the filter's stats under the shipped
