@@ -17,7 +17,7 @@ HAVE_NEXTEST  := $(shell cargo nextest --version >/dev/null 2>&1 && echo yes)
 
 export ENVOY_BIN := $(CURDIR)/$(VENV)/bin/envoy
 
-.PHONY: help deps wasm demo test lint fmt unit unit-wasm e2e bench clean
+.PHONY: help deps wasm demo test lint fmt unit unit-wasm e2e bench fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,12 +51,22 @@ demo: deps wasm ## the walk-through locally: real Envoys, hey load, the adapter,
 
 test: deps lint wasm unit-wasm ## everything: deps, lint, wasm, unit tests (native and wasm), end-to-end
 	cargo build $(E2E_BINS)
+	fuzz/run.sh $(FUZZ_SMOKE_SECONDS)
 ifeq ($(HAVE_NEXTEST),yes)
 	cargo test --doc $(NATIVE)
 	cargo nextest run --no-fail-fast $(NATIVE)
 else
 	cargo test --no-fail-fast $(NATIVE)
 endif
+
+# Fuzzing (cargo-fuzz, nightly): `make test` runs each target FUZZ_SMOKE_SECONDS, `make fuzz`
+# FUZZ_SECONDS (FUZZ_TARGETS='quantity promql' for some).
+FUZZ_SECONDS       ?= 60
+FUZZ_SMOKE_SECONDS ?= 15
+FUZZ_TARGETS       ?=
+
+fuzz: ## every fuzz target for FUZZ_SECONDS each (nightly toolchain; installs cargo-fuzz if missing)
+	fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 bench: deps wasm ## every benchmark (scripts/bench-*.sh); results go to BENCHMARKS.md
 	@set -e; for b in scripts/bench-*.sh; do [ -e "$$b" ] || continue; echo "== $$b"; "$$b"; done

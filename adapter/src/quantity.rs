@@ -106,7 +106,9 @@ pub fn parse_milli(s: &str) -> Option<i64> {
         return None;
     }
     let v: f64 = num.parse().ok()?;
-    let milli = v * mult * 1000.0;
+    // One rounding, not two: `mult * 1000.0` is exact for every suffix from m up, so a
+    // canonical `<n>m` parses back to exactly n (fuzz/regressions/quantity).
+    let milli = v * (mult * 1000.0);
     if !milli.is_finite() || milli.abs() >= i64::MAX as f64 {
         return None;
     }

@@ -41,7 +41,13 @@ impl Selector {
 
 fn valid_key(k: &str) -> bool {
     let name = k.rsplit_once('/').map_or(k, |(prefix, name)| {
-        if prefix.is_empty() || prefix.len() > 253 {
+        // apimachinery: the prefix is a DNS-1123 subdomain (fuzz/regressions/selector).
+        let dns = prefix
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            && prefix.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && prefix.ends_with(|c: char| c.is_ascii_alphanumeric());
+        if prefix.is_empty() || prefix.len() > 253 || !dns {
             ""
         } else {
             name

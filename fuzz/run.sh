@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Runs every fuzz target (or those named) for SECONDS each on the nightly toolchain.
+#   fuzz/run.sh SECONDS [TARGET...]
+# Replays fuzz/regressions/<target>/* first (each kept crash must stay fixed), then fuzzes from
+# the checked-in corpus fuzz/corpus/<target> plus a scratch corpus under fuzz/target/corpus.
+# A crash stops the run; its input is in fuzz/artifacts/<target>/. Prints one summary line per
+# target: executions, executions per second, corpus size, coverage.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+seconds="${1:?usage: fuzz/run.sh SECONDS [TARGET...]}"
+shift
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+    echo "fuzz: no nightly toolchain; cargo-fuzz needs one for -Zsanitizer and coverage flags." >&2
+    echo "fuzz: install it with: rustup toolchain install nightly --profile minimal" >&2
+    exit 1
+fi
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+    echo "fuzz: installing cargo-fuzz (cargo install --locked cargo-fuzz)"
+    cargo install --locked cargo-fuzz
+fi
+
+# No sanitizer: every crate under test forbids unsafe code, so AddressSanitizer finds nothing
+# and halves the speed; debug assertions and overflow checks stay on.
+flags=(--sanitizer none --debug-assertions --release)
+cargo +nightly fuzz build "${flags[@]}"
+
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    mapfile -t targets < <(cargo +nightly fuzz list)
+fi
+bin_dir=target/x86_64-unknown-linux-gnu/release
+summary=()
+for t in "${targets[@]}"; do
+    if [ -d "regressions/$t" ] && [ -n "$(ls -A "regressions/$t")" ]; then
+        "$bin_dir/$t" regressions/"$t"/* >/dev/null 2>"target/$t.replay.log" || {
+            cat "target/$t.replay.log" >&2
+            echo "fuzz: $t: a kept regression input fails again" >&2
+            exit 1
+        }
+    fi
+    scratch="target/corpus/$t"
+    mkdir -p "$scratch" "artifacts/$t"
+    log="target/$t.log"
+    echo "== fuzz $t for ${seconds}s"
+    if ! "$bin_dir/$t" "$scratch" "corpus/$t" \
+        -max_total_time="$seconds" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
+        -artifact_prefix="artifacts/$t/" -print_final_stats=1 >"$log" 2>&1; then
+        tail -40 "$log" >&2
+        echo "fuzz: $t failed; input in fuzz/artifacts/$t/ (log fuzz/$log)" >&2
+        exit 1
+    fi
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+    speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
+    last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+    corpus=$(sed -n 's/.*corp: \([0-9]*\/[0-9]*[a-zA-Z]*\).*/\1/p' <<<"$last")
+    cov=$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' <<<"$last")
+    summary+=("$(printf '%-16s %10s runs %8s exec/s  corpus %-12s cov %s' "$t" "$runs" "$speed" "$corpus" "$cov")")
+done
+printf '%s\n' "${summary[@]}" | tee target/summary.txt

@@ -1,0 +1,438 @@
+//! Adversarial scrape targets against the real `mixerless-adapter serve` process: targets that
+//! hang mid-body, trickle bytes, stream an endless body, send 100,000 series or invalid UTF-8,
+//! all served from 127.0.0.1 by this test, beside one good target whose counter grows at exactly
+//! 10 per second. The hostile targets must cost bounded time, bytes and memory, and the good
+//! target's rate and every API answer must stay right.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use mixerless_e2e::paths;
+use serde_json::Value;
+
+/// The adapter's scrape timeout in this test.
+const TIMEOUT: Duration = Duration::from_secs(1);
+/// The adapter's body cap in this test (16 MiB, the default).
+const BODY_LIMIT: u64 = 16 << 20;
+/// Series the `/many` target sends in every scrape.
+const MANY: usize = 100_000;
+/// The most the endless target sends per connection (1 GiB), if nobody hangs up.
+const ENDLESS: u64 = 1 << 30;
+
+fn adapter_bin() -> anyhow::Result<PathBuf> {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| paths::root().join("target"), PathBuf::from);
+    let bin = dir.join("debug/mixerless-adapter");
+    anyhow::ensure!(
+        bin.exists(),
+        "no {}: run `cargo build -p mixerless-adapter` (make test does)",
+        bin.display()
+    );
+    Ok(bin)
+}
+
+/// The adapter process, killed when dropped (also under `setpriv --pdeathsig KILL`).
+struct Adapter {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Adapter {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Peak resident memory (`VmHWM`) in KiB.
+    fn peak_rss_kib(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("no VmHWM")
+    }
+}
+
+impl Drop for Adapter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Bytes the endless target managed to send, over all connections.
+static ENDLESS_SENT: AtomicU64 = AtomicU64::new(0);
+
+fn series_line(workload: &str, extra: &str, v: f64) -> String {
+    format!(
+        "istio_requests_total{{reporter=\"destination\",destination_workload=\"{workload}\",destination_workload_namespace=\"test\"{extra}}} {v}\n"
+    )
+}
+
+/// Answers one scrape by path; each connection runs on its own thread.
+fn serve(mut s: TcpStream, started: Instant, many: Arc<Vec<u8>>) {
+    let path;
+    {
+        let mut r = BufReader::new(match s.try_clone() {
+            Ok(c) => c,
+            Err(_) => return,
+        });
+        let mut line = String::new();
+        if r.read_line(&mut line).is_err() {
+            return;
+        }
+        path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+        // Drain the request headers.
+        while r.read_line(&mut line).is_ok_and(|n| n > 2) {
+            line.clear();
+        }
+    }
+    let head = |len: Option<usize>| {
+        match len {
+        Some(n) => format!("HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {n}\r\nconnection: close\r\n\r\n"),
+        None => "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n".to_owned(),
+    }
+    };
+    match path.as_str() {
+        "/good" => {
+            let body = format!(
+                "# TYPE istio_requests_total counter\n{}",
+                series_line("good", "", 10.0 * started.elapsed().as_secs_f64())
+            );
+            let _ = write!(s, "{}{body}", head(Some(body.len())));
+        }
+        "/stall" => {
+            // Headers and a little body, then silence: the scrape must time out.
+            let _ = write!(
+                s,
+                "{}# TYPE istio_requests_total counter\n",
+                head(Some(100_000))
+            );
+            std::thread::sleep(Duration::from_secs(30));
+        }
+        "/trickle" => {
+            // A valid body, one byte every 50 ms: it would take minutes to finish.
+            let body = series_line("trickle", "", 1.0).repeat(100);
+            let _ = write!(s, "{}", head(Some(body.len())));
+            for b in body.bytes() {
+                if s.write_all(&[b]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        "/endless" => {
+            // Chunked, no length, up to 1 GiB: the adapter must hang up at its cap.
+            let _ = write!(s, "{}", head(None));
+            let chunk = series_line("endless", ",x=\"y\"", 1.0).repeat(1 << 10);
+            let framed = format!("{:x}\r\n{chunk}\r\n", chunk.len());
+            let mut sent = 0u64;
+            while sent < ENDLESS {
+                if s.write_all(framed.as_bytes()).is_err() {
+                    break;
+                }
+                sent += chunk.len() as u64;
+                ENDLESS_SENT.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
+        }
+        "/many" => {
+            let _ = write!(s, "{}", head(Some(many.len())));
+            let _ = s.write_all(&many);
+        }
+        "/utf8" => {
+            let mut body = b"# TYPE istio_requests_total counter\n".to_vec();
+            body.extend_from_slice(b"istio_requests_total{destination_workload=\"\xff\xfe\"} 1\n");
+            body.extend_from_slice(b"istio_\xc3\x28requests_total{a=\"b\"} 2\n");
+            body.extend_from_slice(b"# HELP istio_requests_total \xe2\x82 broken\n");
+            body.extend_from_slice(series_line("utf8", "", 5.0).as_bytes());
+            body.extend_from_slice(
+                b"istio_requests_total{destination_workload=\"x\xed\xa0\x80\"} 3\n",
+            );
+            let _ = write!(s, "{}", head(Some(body.len())));
+            let _ = s.write_all(&body);
+        }
+        _ => {
+            let _ = write!(s, "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+        }
+    }
+}
+
+/// The six targets, each on its own port (the adapter identifies a target by its `instance`,
+/// host:port, as Prometheus labels it). Returns (path, port) pairs.
+fn targets() -> anyhow::Result<Vec<(&'static str, u16)>> {
+    let started = Instant::now();
+    let mut many = b"# TYPE istio_requests_total counter\n".to_vec();
+    for i in 0..MANY {
+        many.extend_from_slice(series_line("many", &format!(",id=\"{i}\""), 1.0).as_bytes());
+    }
+    let many = Arc::new(many);
+    let mut out = Vec::new();
+    for path in PATHS {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        out.push((path, listener.local_addr()?.port()));
+        let many = many.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let many = many.clone();
+                std::thread::spawn(move || serve(stream, started, many));
+            }
+        });
+    }
+    Ok(out)
+}
+
+const PATHS: [&str; 6] = ["good", "stall", "trickle", "endless", "many", "utf8"];
+
+const HPA: &str = r#"
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: good
+  namespace: test
+  annotations:
+    metric-config.external.prometheus-query.prometheus/good-rps: |
+      sum(rate(istio_requests_total{destination_workload="good"}[10s]))
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: good}
+  maxReplicas: 5
+  metrics:
+  - type: External
+    external:
+      metric: {name: prometheus-query, selector: {matchLabels: {query-name: good-rps}}}
+      target: {type: AverageValue, averageValue: "10"}
+"#;
+
+fn get(client: &reqwest::blocking::Client, url: &str) -> anyhow::Result<Value> {
+    let text = client.get(url).send()?.text()?;
+    serde_json::from_str(&text).with_context(|| format!("{url}: {text}"))
+}
+
+fn query(client: &reqwest::blocking::Client, base: &str, q: &str) -> anyhow::Result<Value> {
+    let text = client
+        .get(format!("{base}/api/v1/query"))
+        .query(&[("query", q)])
+        .send()?
+        .text()?;
+    let v: Value = serde_json::from_str(&text).with_context(|| format!("{q}: {text}"))?;
+    anyhow::ensure!(v["status"] == "success", "{q}: {v}");
+    Ok(v["data"]["result"].clone())
+}
+
+fn scalar(result: &Value) -> Option<f64> {
+    result[0]["value"][1].as_str()?.parse().ok()
+}
+
+fn health<'a>(status: &'a Value, path: &str) -> anyhow::Result<&'a Value> {
+    status
+        .as_array()
+        .and_then(|ts| {
+            ts.iter()
+                .find(|t| t["url"].as_str().is_some_and(|u| u.ends_with(path)))
+        })
+        .with_context(|| format!("no target {path} in {status}"))
+}
+
+fn spawn_adapter(dir: &Path, port: u16, targets: &[(&str, u16)]) -> anyhow::Result<Adapter> {
+    let hpa_dir = dir.join("hpa");
+    std::fs::create_dir_all(&hpa_dir)?;
+    std::fs::write(hpa_dir.join("good.yaml"), HPA)?;
+    let log = dir.join("adapter.log");
+    let out = std::fs::File::create(&log)?;
+    let mut args: Vec<String> = vec![
+        "serve".into(),
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+        "--hpa-dir".into(),
+        hpa_dir.display().to_string(),
+        "--scrape-interval".into(),
+        "2s".into(),
+        "--scrape-timeout".into(),
+        format!("{}ms", TIMEOUT.as_millis()),
+        "--scrape-body-limit".into(),
+        BODY_LIMIT.to_string(),
+    ];
+    for (path, target_port) in targets {
+        args.push("--target".into());
+        args.push(format!("http://127.0.0.1:{target_port}/{path}"));
+    }
+    let child = Command::new("setpriv")
+        .args(["--pdeathsig", "KILL", "--"])
+        .arg(adapter_bin()?)
+        .args(&args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()
+        .context("spawn mixerless-adapter")?;
+    Ok(Adapter { child, log })
+}
+
+/// Demonstrates that stalled, trickling, endless, 100,000-series and invalid-UTF-8 targets each
+/// fail (or are read) within the scrape timeout and body cap, that the adapter hangs up on an
+/// endless body near its cap instead of reading 1 GiB, and that meanwhile the good target's
+/// rate (10/s) is served right by `/api/v1/query` and the external metrics API.
+#[test]
+fn hostile_targets_cost_bounded_time_and_memory_and_spare_the_good_one() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let hostile = targets()?;
+    let port = paths::free_port();
+    let mut adapter = spawn_adapter(dir.path(), port, &hostile)?;
+    let client = reqwest::blocking::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let base = format!("https://127.0.0.1:{port}");
+
+    // Every target scraped at least twice, and the good one long enough for rate[10s].
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(code) = adapter.child.try_wait()? {
+            bail!("adapter exited with {code}:\n{}", adapter.log());
+        }
+        let ready = get(&client, &format!("{base}/status"))
+            .ok()
+            .filter(|s| {
+                PATHS.iter().all(|p| {
+                    health(&s["targets"], p).is_ok_and(|t| t["scrapes"].as_u64() >= Some(2))
+                })
+            })
+            .filter(|s| {
+                health(&s["targets"], "good").is_ok_and(|t| t["scrapes"].as_u64() >= Some(8))
+            });
+        if let Some(s) = ready {
+            break s;
+        }
+        if Instant::now() > deadline {
+            bail!("targets not scraped within 60 s:\n{}", adapter.log());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let targets = &status["targets"];
+
+    // Bounded time: no scrape may run past its timeout, plus slack for a loaded machine (the
+    // stall and trickle targets would otherwise take 30 s and minutes).
+    let limit = TIMEOUT.as_secs_f64() + 2.0;
+    let mut report = Vec::new();
+    for path in PATHS {
+        let t = health(targets, path)?;
+        let took = t["last_duration_s"].as_f64().context("last_duration_s")?;
+        report.push(format!(
+            "{path}: {} in {took:.3}s, samples {}, error {}",
+            t["health"], t["samples"], t["last_error"]
+        ));
+        assert!(took <= limit, "{path} took {took} s (limit {limit}): {t}");
+    }
+    eprintln!("{}", report.join("\n"));
+    let error = |p: &str| -> anyhow::Result<String> {
+        Ok(health(targets, p)?["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
+    };
+    assert_eq!(health(targets, "good")?["health"], "up");
+    assert!(error("stall")?.contains("timed out"), "{}", error("stall")?);
+    assert!(
+        error("trickle")?.contains("timed out"),
+        "{}",
+        error("trickle")?
+    );
+    assert!(
+        error("endless")?.contains("larger than"),
+        "{}",
+        error("endless")?
+    );
+    assert_eq!(health(targets, "many")?["health"], "up");
+    assert_eq!(health(targets, "many")?["samples"], MANY);
+
+    // Bounded bytes: each endless scrape was cut near the cap, not read to 1 GiB.
+    let scrapes = health(targets, "endless")?["scrapes"].as_u64().unwrap_or(1);
+    let per_scrape = ENDLESS_SENT.load(Ordering::Relaxed) / (scrapes + 1).max(1);
+    eprintln!(
+        "endless: {} MiB sent over {scrapes}+ scrapes ({} MiB per scrape)",
+        ENDLESS_SENT.load(Ordering::Relaxed) >> 20,
+        per_scrape >> 20
+    );
+    assert!(
+        per_scrape < 4 * BODY_LIMIT,
+        "the adapter read {per_scrape} bytes per scrape of an endless body (cap {BODY_LIMIT})"
+    );
+
+    // The good target's rate is exact: the counter grows 10 per second.
+    let rate = scalar(&query(
+        &client,
+        &base,
+        r#"sum(rate(istio_requests_total{destination_workload="good"}[10s]))"#,
+    )?)
+    .context("no good rate")?;
+    let raw = query(
+        &client,
+        &base,
+        r#"istio_requests_total{destination_workload="good"}[10s]"#,
+    )?;
+    assert!(
+        (rate - 10.0).abs() < 0.5,
+        "good rate {rate}, want 10; samples {raw}; status {}",
+        health(targets, "good")?
+    );
+    let many = scalar(&query(
+        &client,
+        &base,
+        r#"count(istio_requests_total{destination_workload="many"})"#,
+    )?);
+    assert_eq!(
+        many,
+        Some(MANY as f64),
+        "all 100,000 series of /many queryable: {}",
+        query(
+            &client,
+            &base,
+            "count by (destination_workload) (istio_requests_total)"
+        )?
+    );
+    // Invalid UTF-8 fails that target's scrape as Prometheus does (nothing of it is stored),
+    // with an error naming line and column.
+    assert!(
+        error("utf8")?.contains("line 2:44: invalid utf-8"),
+        "{}",
+        error("utf8")?
+    );
+    let utf8 = query(
+        &client,
+        &base,
+        r#"istio_requests_total{destination_workload="utf8"}"#,
+    )?;
+    assert_eq!(
+        utf8,
+        serde_json::json!([]),
+        "nothing stored from the invalid body"
+    );
+
+    // The external metrics API serves the HPA from the good target.
+    let list = get(
+        &client,
+        &format!("{base}/apis/external.metrics.k8s.io/v1beta1/namespaces/test/prometheus-query?labelSelector=query-name%3Dgood-rps"),
+    )?;
+    let value = list["items"][0]["value"]
+        .as_str()
+        .with_context(|| format!("no item: {list}"))?;
+    let milli = mixerless_adapter::quantity::parse_milli(value).context("quantity")?;
+    assert!((milli - 10_000).abs() <= 500, "HPA value {value}, want ~10");
+
+    // Bounded memory: 100,000 stored series, an endless body cut at 16 MiB, and the rest.
+    let rss = adapter.peak_rss_kib()?;
+    eprintln!("adapter peak RSS: {} MiB", rss >> 10);
+    assert!(
+        rss < 1 << 20,
+        "adapter peak RSS {} MiB (bound 1 GiB)",
+        rss >> 10
+    );
+    assert!(adapter.child.try_wait()?.is_none(), "adapter died");
+    Ok(())
+}
