@@ -1,8 +1,8 @@
 //! The JSON plugin configuration: Istio's stats plugin fields plus our own limits.
 
-use serde::de::IgnoredAny;
-use serde::{Deserialize, Deserializer};
+pub mod json;
 
+use self::json::{Json, JsonError};
 use crate::expr::Expr;
 use crate::labels;
 
@@ -25,170 +25,70 @@ impl Reporter {
     }
 }
 
-/// The `reporter` field: ours (`source`, `destination`, `waypoint`) or Istio's enum names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// The `reporter` field: ours (`source`, `destination`, `waypoint`) or Istio's enum names
+/// (`SERVER_GATEWAY` is `waypoint`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReporterSetting {
-    #[serde(rename = "source")]
     Source,
-    #[serde(rename = "destination")]
     Destination,
-    #[serde(rename = "waypoint", alias = "SERVER_GATEWAY")]
     Waypoint,
     /// Follow `xds.listener_direction`, as Istio does.
-    #[serde(rename = "UNSPECIFIED")]
     Unspecified,
 }
 
 /// The metric kinds a definition can create.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DefinitionType {
     #[default]
-    #[serde(rename = "COUNTER")]
     Counter,
-    #[serde(rename = "GAUGE")]
     Gauge,
-    #[serde(rename = "HISTOGRAM")]
     Histogram,
 }
 
 /// One `metrics[]` entry: changes to a metric's labels.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct MetricConfig {
     /// `requests_total`, `request_duration_milliseconds`, `request_bytes`, `response_bytes`
     /// (with or without `istio_`), a definition's name, or empty for all standard metrics.
-    #[serde(default)]
     pub name: String,
-    /// Label name → expression; overrides a standard label or appends a new one. Kept in
-    /// sorted key order, the order Istio applies them in.
-    #[serde(default, deserialize_with = "sorted_pairs")]
+    /// Label name → expression; overrides a standard label or appends a new one. Sorted by
+    /// key, the order Istio applies them in.
     pub dimensions: Vec<(String, String)>,
     /// Standard labels to leave out.
-    #[serde(default)]
     pub tags_to_remove: Vec<String>,
     /// Do not emit this metric at all.
-    #[serde(default)]
     pub drop: bool,
-    /// Istio's reserved `match` (not implemented there either); accepted and ignored.
-    #[serde(default, rename = "match")]
-    pub match_: Option<String>,
 }
 
 /// One `definitions[]` entry: a custom metric `istio_<name>`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct Definition {
     pub name: String,
     /// Integer expression: a literal or one attribute.
     pub value: String,
-    #[serde(default, rename = "type")]
     pub kind: DefinitionType,
 }
 
 /// The plugin configuration, a superset of Istio's stats plugin configuration.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct PluginConfig {
     /// Reporter; when absent it follows `xds.listener_direction`.
-    #[serde(default)]
     pub reporter: Option<ReporterSetting>,
     /// Never use the Host header for `destination_service` (Istio sets it on inbound/gateways).
-    #[serde(default, deserialize_with = "bool_or_string")]
     pub disable_host_header_fallback: bool,
-    #[serde(default)]
     pub metrics: Vec<MetricConfig>,
-    #[serde(default)]
     pub definitions: Vec<Definition>,
     /// Ours: distinct label sets per VM before new ones go to the overflow series.
-    #[serde(default = "default_max_series")]
     pub max_series: usize,
     /// Ours: speak Istio's HTTP metadata exchange (turn off when Istio's own exchange filter
     /// runs in front of this one).
-    #[serde(default = "yes", deserialize_with = "bool_or_string")]
     pub metadata_exchange: bool,
     /// Decoded peers kept per VM (Istio's reserved `max_peer_cache_size`).
-    #[serde(default = "default_peer_cache")]
     pub max_peer_cache_size: usize,
     /// Istio's `field_separator`; only the default is supported.
-    #[serde(default)]
     pub field_separator: Option<String>,
     /// Istio's `value_separator`; only the default is supported.
-    #[serde(default)]
     pub value_separator: Option<String>,
-    // Istio fields that are deprecated or only for TCP: accepted, ignored.
-    #[allow(dead_code)]
-    #[serde(default)]
-    debug: Option<IgnoredAny>,
-    #[allow(dead_code)]
-    #[serde(default)]
-    stat_prefix: Option<IgnoredAny>,
-    #[allow(dead_code)]
-    #[serde(default)]
-    tcp_reporting_duration: Option<IgnoredAny>,
-    #[allow(dead_code)]
-    #[serde(default)]
-    rotation_interval: Option<IgnoredAny>,
-    #[allow(dead_code)]
-    #[serde(default)]
-    graceful_deletion_interval: Option<IgnoredAny>,
-}
-
-fn default_max_series() -> usize {
-    5000
-}
-fn default_peer_cache() -> usize {
-    500
-}
-fn yes() -> bool {
-    true
-}
-
-/// Istio's WASM-era configs wrote booleans as strings (`"true"`). (A visitor rather than an
-/// untagged enum: serde's untagged machinery costs several KB of module size.)
-fn bool_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    struct V;
-    impl serde::de::Visitor<'_> for V {
-        type Value = bool;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("true or false")
-        }
-        fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<bool, E> {
-            Ok(v)
-        }
-        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<bool, E> {
-            match v {
-                "true" => Ok(true),
-                "false" => Ok(false),
-                _ => Err(E::custom(format_args!("expected true or false, got `{v}`"))),
-            }
-        }
-    }
-    d.deserialize_any(V)
-}
-
-/// A JSON object of strings as pairs sorted by key (a `BTreeMap` would do, at the price of its
-/// code in the module).
-fn sorted_pairs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
-    struct V;
-    impl<'de> serde::de::Visitor<'de> for V {
-        type Value = Vec<(String, String)>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("an object of label names to expressions")
-        }
-        fn visit_map<A: serde::de::MapAccess<'de>>(
-            self,
-            mut map: A,
-        ) -> Result<Self::Value, A::Error> {
-            let mut pairs: Vec<(String, String)> = Vec::new();
-            while let Some((k, v)) = map.next_entry::<String, String>()? {
-                pairs.retain(|(key, _)| *key != k);
-                pairs.push((k, v));
-            }
-            crate::peer::wire::sort_by_key(&mut pairs);
-            Ok(pairs)
-        }
-    }
-    d.deserialize_map(V)
 }
 
 impl Default for PluginConfig {
@@ -198,26 +98,205 @@ impl Default for PluginConfig {
             disable_host_header_fallback: false,
             metrics: Vec::new(),
             definitions: Vec::new(),
-            max_series: default_max_series(),
+            max_series: 5000,
             metadata_exchange: true,
-            max_peer_cache_size: default_peer_cache(),
+            max_peer_cache_size: 500,
             field_separator: None,
             value_separator: None,
-            debug: None,
-            stat_prefix: None,
-            tcp_reporting_duration: None,
-            rotation_interval: None,
-            graceful_deletion_interval: None,
         }
+    }
+}
+
+/// Istio fields that are deprecated or only for TCP: accepted and ignored.
+const IGNORED_FIELDS: [&str; 5] = [
+    "debug",
+    "stat_prefix",
+    "tcp_reporting_duration",
+    "rotation_interval",
+    "graceful_deletion_interval",
+];
+
+fn expected(field: &str, what: &str, got: &Json) -> ConfigError {
+    field_err(field, format!("expected {what}, got {}", got.kind()))
+}
+
+fn string(field: &str, v: &Json) -> Result<String, ConfigError> {
+    match v {
+        Json::Str(s) => Ok(s.clone()),
+        other => Err(expected(field, "a string", other)),
+    }
+}
+
+/// A boolean; Istio's WASM-era configs also wrote `"true"` / `"false"`.
+fn boolean(field: &str, v: &Json) -> Result<bool, ConfigError> {
+    match v {
+        Json::Bool(b) => Ok(*b),
+        Json::Str(s) if s == "true" => Ok(true),
+        Json::Str(s) if s == "false" => Ok(false),
+        other => Err(expected(field, "true or false", other)),
+    }
+}
+
+fn count(field: &str, v: &Json) -> Result<usize, ConfigError> {
+    match v {
+        Json::Int(Some(n)) if *n >= 0 => Ok(usize::try_from(*n).unwrap_or(usize::MAX)),
+        other => Err(expected(field, "a non-negative integer", other)),
+    }
+}
+
+fn array<'a>(field: &str, v: &'a Json) -> Result<&'a [Json], ConfigError> {
+    match v {
+        Json::Arr(items) => Ok(items),
+        other => Err(expected(field, "an array", other)),
+    }
+}
+
+fn object<'a>(field: &str, v: &'a Json) -> Result<&'a [(String, Json)], ConfigError> {
+    match v {
+        Json::Obj(members) => Ok(members),
+        other => Err(expected(field, "an object", other)),
+    }
+}
+
+fn unknown(field: &str, key: &str, known: &[&str]) -> ConfigError {
+    field_err(
+        field,
+        format!(
+            "unknown field `{key}`, expected one of {}",
+            known.join(", ")
+        ),
+    )
+}
+
+fn metric_config(field: &str, v: &Json) -> Result<MetricConfig, ConfigError> {
+    const KNOWN: [&str; 5] = ["name", "dimensions", "tags_to_remove", "drop", "match"];
+    let mut m = MetricConfig::default();
+    for (k, v) in object(field, v)? {
+        let f = format!("{field}.{k}");
+        match (k.as_str(), v) {
+            (_, Json::Null) | ("match", _) => {}
+            ("name", v) => m.name = string(&f, v)?,
+            ("drop", v) => m.drop = boolean(&f, v)?,
+            ("tags_to_remove", v) => {
+                for (i, t) in array(&f, v)?.iter().enumerate() {
+                    m.tags_to_remove.push(string(&format!("{f}[{i}]"), t)?);
+                }
+            }
+            ("dimensions", v) => {
+                for (name, expr) in object(&f, v)? {
+                    let expr = string(&format!("{f}.{name}"), expr)?;
+                    m.dimensions.retain(|(n, _)| n != name);
+                    m.dimensions.push((name.clone(), expr));
+                }
+                crate::peer::wire::sort_by_key(&mut m.dimensions);
+            }
+            (other, _) => return Err(unknown(field, other, &KNOWN)),
+        }
+    }
+    Ok(m)
+}
+
+fn definition(field: &str, v: &Json) -> Result<Definition, ConfigError> {
+    const KNOWN: [&str; 3] = ["name", "value", "type"];
+    let (mut name, mut value, mut kind) = (None, None, DefinitionType::Counter);
+    for (k, v) in object(field, v)? {
+        let f = format!("{field}.{k}");
+        match (k.as_str(), v) {
+            (_, Json::Null) => {}
+            ("name", v) => name = Some(string(&f, v)?),
+            ("value", v) => value = Some(string(&f, v)?),
+            ("type", v) => {
+                kind =
+                    match string(&f, v)?.as_str() {
+                        "COUNTER" => DefinitionType::Counter,
+                        "GAUGE" => DefinitionType::Gauge,
+                        "HISTOGRAM" => DefinitionType::Histogram,
+                        t => return Err(field_err(
+                            f,
+                            format!(
+                                "unknown variant `{t}`, expected one of COUNTER, GAUGE, HISTOGRAM"
+                            ),
+                        )),
+                    }
+            }
+            (other, _) => return Err(unknown(field, other, &KNOWN)),
+        }
+    }
+    Ok(Definition {
+        name: name.ok_or_else(|| field_err(format!("{field}.name"), "missing field"))?,
+        value: value.ok_or_else(|| field_err(format!("{field}.value"), "missing field"))?,
+        kind,
+    })
+}
+
+impl PluginConfig {
+    fn from_json(root: &Json) -> Result<Self, ConfigError> {
+        const KNOWN: [&str; 9] = [
+            "reporter",
+            "disable_host_header_fallback",
+            "metrics",
+            "definitions",
+            "max_series",
+            "metadata_exchange",
+            "max_peer_cache_size",
+            "field_separator",
+            "value_separator",
+        ];
+        let mut c = Self::default();
+        let members = match root {
+            Json::Obj(m) => m,
+            other => return Err(expected("configuration", "a JSON object", other)),
+        };
+        for (k, v) in members {
+            let f = k.as_str();
+            match (f, v) {
+                (_, Json::Null) => {}
+                ("reporter", v) => {
+                    c.reporter = Some(match string(f, v)?.as_str() {
+                        "source" => ReporterSetting::Source,
+                        "destination" => ReporterSetting::Destination,
+                        "waypoint" | "SERVER_GATEWAY" => ReporterSetting::Waypoint,
+                        "UNSPECIFIED" => ReporterSetting::Unspecified,
+                        r => {
+                            return Err(field_err(
+                                f,
+                                format!("unknown variant `{r}`, expected one of source, destination, waypoint, SERVER_GATEWAY, UNSPECIFIED"),
+                            ))
+                        }
+                    })
+                }
+                ("disable_host_header_fallback", v) => {
+                    c.disable_host_header_fallback = boolean(f, v)?
+                }
+                ("metadata_exchange", v) => c.metadata_exchange = boolean(f, v)?,
+                ("max_series", v) => c.max_series = count(f, v)?,
+                ("max_peer_cache_size", v) => c.max_peer_cache_size = count(f, v)?,
+                ("field_separator", v) => c.field_separator = Some(string(f, v)?),
+                ("value_separator", v) => c.value_separator = Some(string(f, v)?),
+                ("metrics", v) => {
+                    for (i, m) in array(f, v)?.iter().enumerate() {
+                        c.metrics.push(metric_config(&format!("metrics[{i}]"), m)?);
+                    }
+                }
+                ("definitions", v) => {
+                    for (i, d) in array(f, v)?.iter().enumerate() {
+                        c.definitions.push(definition(&format!("definitions[{i}]"), d)?);
+                    }
+                }
+                (other, _) if IGNORED_FIELDS.contains(&other) => {}
+                (other, _) => return Err(unknown("configuration", other, &KNOWN)),
+            }
+        }
+        Ok(c)
     }
 }
 
 /// A configuration that cannot be used, naming the problem.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// Not JSON, or a field of the wrong type or name (serde_json names it and the position).
+    /// Not JSON (the message gives the line and column).
     #[error("invalid plugin configuration: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(#[from] JsonError),
     /// A field whose value cannot be used.
     #[error("invalid plugin configuration: {field}: {reason}")]
     Field { field: String, reason: String },
@@ -257,7 +336,7 @@ impl PluginConfig {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self::default());
         }
-        let config: Self = serde_json::from_slice(bytes)?;
+        let config = Self::from_json(&json::parse(bytes)?)?;
         config.check()?;
         Ok(config)
     }
@@ -384,14 +463,33 @@ mod tests {
     /// Demonstrates that each kind of bad field is refused with a message naming the field.
     #[test]
     fn errors_name_the_field() {
-        let cases: [(&str, &str); 12] = [
-            (r#"{"reporter":"client"}"#, "unknown variant `client`"),
+        let cases: [(&str, &str); 16] = [
+            (
+                r#"{"metrics":[{"nmae":"x"}]}"#,
+                "metrics[0]: unknown field `nmae`",
+            ),
+            (
+                r#"{"definitions":[{"name":"c","value":"1","type":"SUMMARY"}]}"#,
+                "definitions[0].type: unknown variant `SUMMARY`",
+            ),
+            (
+                r#"{"metrics":{}}"#,
+                "metrics: expected an array, got an object",
+            ),
+            ("[1]", "configuration: expected a JSON object, got an array"),
+            (
+                r#"{"reporter":"client"}"#,
+                "reporter: unknown variant `client`",
+            ),
             (r#"{"max_series":0}"#, "max_series: must be at least 1"),
-            (r#"{"max_series":-1}"#, "invalid value: integer `-1`"),
-            (r#"{"nope":1}"#, "unknown field `nope`"),
+            (
+                r#"{"max_series":-1}"#,
+                "max_series: expected a non-negative integer, got a number",
+            ),
+            (r#"{"nope":1}"#, "configuration: unknown field `nope`"),
             (
                 r#"{"disable_host_header_fallback":"yes"}"#,
-                "expected true or false",
+                "disable_host_header_fallback: expected true or false, got a string",
             ),
             (
                 r#"{"metrics":[{"name":"requests","drop":true}]}"#,
