@@ -14,7 +14,6 @@ use crate::mesh::Mesh;
 use crate::table;
 
 /// One controller sync as written to `timeline.jsonl`.
-/// One controller sync as written to `timeline.jsonl`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub(super) struct Tick {
     /// Seconds since the load started.
@@ -43,6 +42,7 @@ pub(super) struct Demo {
 }
 
 impl Demo {
+    /// What runs where, and how to look at it.
     pub(super) fn print_intro(&self, serve: &ServeConfig, kubeconfig: &Path, out: &Path) {
         let s = &self.settings;
         let plan = self.driver.plan();
@@ -76,9 +76,11 @@ impl Demo {
             serve.args().join(" ")
         );
         println!("  look at it          kubectl --kubeconfig {} get --raw /apis/external.metrics.k8s.io/v1beta1", kubeconfig.display());
+        // The metric of the HPA that scales podinfo.
         if let Some(m) = self
             .hpas
-            .first()
+            .iter()
+            .find(|h| h.scales)
             .and_then(|h| h.hpa.metrics.first().map(|m| (h, m)))
         {
             println!(
