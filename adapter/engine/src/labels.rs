@@ -6,9 +6,15 @@ use std::sync::Arc;
 /// The label holding the metric name.
 pub const METRIC_NAME: &str = "__name__";
 
-/// An immutable label set, sorted by label name; cheap to clone (interned strings).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Labels(Vec<(Arc<str>, Arc<str>)>);
+/// An immutable label set, sorted by label name; cloning is one reference-count increment.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Labels(Arc<[(Arc<str>, Arc<str>)]>);
+
+impl Default for Labels {
+    fn default() -> Self {
+        Labels(Arc::new([]))
+    }
+}
 
 impl Labels {
     /// Builds a label set from pairs in any order; empty values are dropped, a later duplicate name wins.
@@ -25,13 +31,13 @@ impl Labels {
         }
         v.retain(|(_, val)| !val.is_empty());
         v.sort_by(|a, b| a.0.cmp(&b.0));
-        Labels(v)
+        Labels(v.into())
     }
 
     /// Builds from pairs already sorted by name and free of empty values and duplicates.
     pub(crate) fn from_sorted(v: Vec<(Arc<str>, Arc<str>)>) -> Self {
         debug_assert!(v.windows(2).all(|w| w[0].0 < w[1].0));
-        Labels(v)
+        Labels(v.into())
     }
 
     /// The value of label `name`, if present.
@@ -69,6 +75,9 @@ impl Labels {
 
     /// A copy without the listed labels.
     pub fn without(&self, names: &[&str]) -> Labels {
+        if !self.0.iter().any(|(k, _)| names.contains(&&**k)) {
+            return self.clone();
+        }
         Labels(
             self.0
                 .iter()
@@ -80,6 +89,9 @@ impl Labels {
 
     /// A copy with only the listed labels.
     pub fn keep(&self, names: &[&str]) -> Labels {
+        if self.0.iter().all(|(k, _)| names.contains(&&**k)) {
+            return self.clone();
+        }
         Labels(
             self.0
                 .iter()
@@ -91,7 +103,7 @@ impl Labels {
 
     /// A copy with `name` set to `value` (removed when `value` is empty).
     pub fn with(&self, name: &str, value: &str) -> Labels {
-        let mut v = self.0.clone();
+        let mut v = self.0.to_vec();
         match v.binary_search_by(|(k, _)| (**k).cmp(name)) {
             Ok(i) if value.is_empty() => {
                 v.remove(i);
@@ -100,7 +112,18 @@ impl Labels {
             Err(_) if value.is_empty() => {}
             Err(i) => v.insert(i, (name.into(), value.into())),
         }
-        Labels(v)
+        Labels(v.into())
+    }
+
+    /// A hash of the values of the listed labels (absent ones hash as empty), for grouping
+    /// without building a label set per element.
+    pub(crate) fn hash_of(&self, names: &[&str]) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = rustc_hash::FxHasher::default();
+        for n in names {
+            self.get(n).unwrap_or("").hash(&mut h);
+        }
+        h.finish()
     }
 
     /// Pairs as shared strings, for callers that re-use the interned values.

@@ -88,12 +88,37 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
         ));
     }
     let single = a.modifier.is_none();
+    // `by (…)`: group on a hash of the listed values and build each group's labels once.
+    let by: Option<Vec<&str>> = match &a.modifier {
+        Some(LabelModifier::Include(_)) => {
+            let mut names = by_names.clone();
+            names.sort_unstable();
+            names.dedup();
+            Some(names)
+        }
+        _ => None,
+    };
+    let mut by_hash: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
     for e in input {
         if single {
             if groups.is_empty() {
                 groups.push((Labels::default(), Vec::new()));
             }
             groups[0].1.push(e);
+        } else if let Some(names) = &by {
+            let h = e.labels.hash_of(names);
+            let slot = by_hash.entry(h).or_default();
+            let found = slot
+                .iter()
+                .copied()
+                .find(|&i| names.iter().all(|n| groups[i].0.get(n) == e.labels.get(n)));
+            match found {
+                Some(i) => groups[i].1.push(e),
+                None => {
+                    slot.push(groups.len());
+                    groups.push((key(&e.labels), vec![e]));
+                }
+            }
         } else {
             let k = key(&e.labels);
             push(&mut index, &mut groups, k, e);

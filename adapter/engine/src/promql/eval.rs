@@ -293,8 +293,8 @@ impl<'a> Evaluator<'a> {
         let mut out = Vec::new();
         let mut n = 0;
         for s in self.select(vs)? {
-            let points: Vec<(i64, f64)> =
-                s.range(at - range, at).filter(|p| !is_stale(p.1)).collect();
+            let mut points = s.range_vec(at - range, at);
+            points.retain(|p| !is_stale(p.1));
             if !points.is_empty() {
                 n += points.len();
                 out.push(RangeSeries {

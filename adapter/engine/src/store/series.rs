@@ -43,16 +43,24 @@ impl Series {
 
     /// Samples with `lo < t <= hi` (stale markers included), oldest first.
     pub fn range(&self, lo: i64, hi: i64) -> impl Iterator<Item = (i64, f64)> + '_ {
+        self.range_vec(lo, hi).into_iter()
+    }
+
+    /// [`Series::range`] into one vector (one allocation).
+    pub fn range_vec(&self, lo: i64, hi: i64) -> Vec<(i64, f64)> {
         let mut buf = Vec::new();
         for c in self
             .chunks
             .iter()
             .filter(|c| c.last_t > lo && c.first_t <= hi)
         {
+            if buf.capacity() == 0 {
+                buf.reserve(usize::from(c.n));
+            }
             c.decode(&mut buf);
         }
         buf.retain(|s| s.0 > lo && s.0 <= hi);
-        buf.into_iter()
+        buf
     }
 
     /// The newest sample with `t <= hi`.

@@ -1,0 +1,41 @@
+//! Parsing a 10 MB Envoy exposition: our streaming parser (what the store uses), our owned
+//! parse, and the `prometheus-parse` crate as the baseline, in the same run.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use mixerless_engine::exposition::{parse, parse_each, ParseOptions};
+
+mod fixture;
+
+fn bench(c: &mut Criterion) {
+    let body = fixture::envoy_exposition(10 << 20);
+    let opts = ParseOptions::default();
+    let mut g = c.benchmark_group("parse_10MB_envoy");
+    g.throughput(Throughput::Bytes(body.len() as u64));
+    g.sample_size(10);
+    g.bench_function("mixerless_parse_each", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            parse_each(body.as_bytes(), &opts, |s| n += s.labels.len())
+                .map(|_| n)
+                .unwrap_or(0)
+        })
+    });
+    g.bench_function("mixerless_parse_owned", |b| {
+        b.iter(|| {
+            parse(body.as_bytes(), &opts)
+                .map(|p| p.samples.len())
+                .unwrap_or(0)
+        })
+    });
+    g.bench_function("prometheus_parse_crate", |b| {
+        b.iter(|| {
+            prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned())))
+                .map(|s| s.samples.len())
+                .unwrap_or(0)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
