@@ -42,8 +42,8 @@ use clap::Parser;
 #[command(name = "mixerless-demo", version)]
 pub struct Args {
     /// Replicas of podinfo at start (raised to the scaling HPA's minReplicas).
-    #[arg(long, default_value_t = 1)]
-    pub replicas: usize,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=20))]
+    pub replicas: u16,
 
     /// Length of the ramp-up phase (split into --ramp-steps steps of rising rate).
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
@@ -58,37 +58,37 @@ pub struct Args {
     #[arg(long, default_value = "90s", value_parser = humantime::parse_duration)]
     pub down: Duration,
     /// `hey -c`: concurrent workers.
-    #[arg(short = 'c', long, default_value_t = 2)]
+    #[arg(short = 'c', long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub workers: u32,
     /// `hey -q`: queries per second per worker at full rate (the walk-through: -c 2 -q 10).
-    #[arg(short = 'q', long, default_value_t = 10.0)]
+    #[arg(short = 'q', long, default_value_t = 10.0, value_parser = positive)]
     pub qps: f64,
     /// Queries per second per worker in the down phase (keeps latency queries answerable).
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = positive)]
     pub down_qps: f64,
 
     /// Service time of one podinfo request.
     #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
     pub latency: Duration,
     /// Requests one podinfo replica serves at a time (others queue, so load shows in latency).
-    #[arg(long, default_value_t = 1)]
-    pub app_concurrency: usize,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub app_concurrency: u16,
 
     /// HPA sync period (kube-controller-manager: --horizontal-pod-autoscaler-sync-period, 15s).
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = nonzero)]
     pub sync_period: Duration,
     /// Downscale stabilization window (kube-controller-manager: 5m).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub downscale_stabilization: Duration,
     /// HPA tolerance (kube-controller-manager: 0.1).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = tolerance)]
     pub tolerance: f64,
     /// The HPA whose decisions scale podinfo; the others are evaluated and shown.
     #[arg(long, default_value = "podinfo-total")]
     pub scale_on: String,
 
     /// The adapter's scrape interval (`serve --scrape-interval`).
-    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = nonzero)]
     pub scrape_interval: Duration,
     /// Directory of `HorizontalPodAutoscaler-*.yaml` files [default: istio/ if it has them, else demo/hpa]
     #[arg(long)]
@@ -119,4 +119,57 @@ pub struct Args {
     /// The adapter binary [default: mixerless-adapter next to this program]
     #[arg(long)]
     pub adapter_bin: Option<PathBuf>,
+}
+
+/// A rate: a finite number above zero.
+fn positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a number above 0")),
+    }
+}
+
+/// A tolerance: between 0 and 1, as kube-controller-manager's flag.
+fn tolerance(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a number in [0, 1)")),
+    }
+}
+
+/// A period that must not be zero (the loop would spin).
+fn nonzero(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("must be longer than 0".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Demonstrates that the defaults are the 3-minute walk-through and bad values are refused
+    /// before anything starts.
+    #[test]
+    fn flags_have_walkthrough_defaults_and_refuse_bad_values() {
+        let a = Args::try_parse_from(["mixerless-demo"]).unwrap();
+        assert_eq!((a.workers, a.qps, a.replicas), (2, 10.0, 1));
+        assert_eq!(a.ramp + a.steady + a.down, Duration::from_secs(180));
+        let a = Args::try_parse_from(["mixerless-demo", "--steady", "2m", "-q", "12.5"]).unwrap();
+        assert_eq!((a.steady, a.qps), (Duration::from_secs(120), 12.5));
+        for bad in [
+            &["-q", "0"][..],
+            &["--down-qps", "-1"],
+            &["--tolerance", "1.5"],
+            &["--sync-period", "0s"],
+            &["-c", "0"],
+            &["--replicas", "0"],
+            &["--steady", "5x"],
+        ] {
+            let argv = std::iter::once("mixerless-demo").chain(bad.iter().copied());
+            assert!(Args::try_parse_from(argv).is_err(), "{bad:?} is refused");
+        }
+    }
 }

@@ -202,7 +202,7 @@ pub async fn run(args: Args) -> Result<Outcome, Error> {
         .iter()
         .find(|h| h.name == args.scale_on)
         .map_or(1, |h| h.min);
-    let initial = args.replicas.max(usize::try_from(scaler_min).unwrap_or(1));
+    let initial = usize::from(args.replicas).max(usize::try_from(scaler_min).unwrap_or(1));
 
     let mut interrupts = Interrupts::new()?;
     let common = Common {
@@ -216,7 +216,7 @@ pub async fn run(args: Args) -> Result<Outcome, Error> {
     println!("  starting {initial} podinfo replica(s) with sidecars, the loadtester sidecar and the adapter ...");
     let app = AppConfig {
         latency: args.latency,
-        workers: args.app_concurrency,
+        workers: usize::from(args.app_concurrency),
     };
     let mesh = tokio::select! {
         m = Mesh::start(common, app, initial, client_port) => m?,
