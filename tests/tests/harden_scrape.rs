@@ -109,9 +109,9 @@ fn serve(mut s: TcpStream, started: Instant, many: Arc<Vec<u8>>) {
         }
         "/stall" => {
             // Headers and a little body, then silence: the scrape must time out.
-            let _ = write!(
+            let _ = writeln!(
                 s,
-                "{}# TYPE istio_requests_total counter\n",
+                "{}# TYPE istio_requests_total counter",
                 head(Some(100_000))
             );
             std::thread::sleep(Duration::from_secs(30));
