@@ -88,7 +88,7 @@ pub fn run(text: &str) -> Vec<CaseResult> {
         max_series: usize::MAX,
         ..StoreConfig::default()
     });
-    let mut unsupported: std::collections::BTreeMap<String, String> = Default::default();
+    let mut unsupported = check::Unloadable::default();
     let mut out = Vec::new();
     for cmd in script::parse(text) {
         match cmd {
@@ -106,15 +106,13 @@ pub fn run(text: &str) -> Vec<CaseResult> {
                         // load_with_nhcb also creates a native histogram named without the suffix.
                         for suffix in ["_bucket", "_count", "_sum"] {
                             if let Some(base) = name.strip_suffix(suffix) {
-                                unsupported.insert(
-                                    base.to_string(),
-                                    "native histograms with custom buckets".into(),
-                                );
+                                let labels = s.labels.without(&["le"]).with("__name__", base);
+                                unsupported.add(labels, "native histograms with custom buckets");
                             }
                         }
                     }
                     if let Some(why) = &s.unsupported {
-                        unsupported.insert(name, why.clone());
+                        unsupported.add(s.labels.clone(), why);
                     }
                     for (t, v) in s.points {
                         // Overlapping loads of one series keep the first point, as Go's

@@ -1,12 +1,12 @@
 //! Running one `eval` and comparing its result with the expectation.
 
-use std::collections::BTreeMap;
-
 use super::script::{Eval, Expected};
 use super::Outcome;
 use crate::labels::Labels;
 use crate::promql::{almost_equal, format_value, Engine, Error, Value};
-use crate::store::Store;
+use crate::store::{MatchOp, Matcher, Store};
+use promql_parser::label::{MatchOp as PMatchOp, Matcher as PMatcher};
+use promql_parser::parser::{Expr, VectorSelector};
 
 /// The tolerance of the Go harness (util/almost, ε = 1e-6).
 const EPSILON: f64 = 1e-6;
@@ -14,7 +14,7 @@ const EPSILON: f64 = 1e-6;
 pub(super) fn eval_case(
     engine: &Engine,
     store: &Store,
-    unsupported: &BTreeMap<String, String>,
+    unsupported: &Unloadable,
     e: &Eval,
 ) -> Outcome {
     if let Some(m) = &e.unreadable {
@@ -23,21 +23,8 @@ pub(super) fn eval_case(
     if e.expected.iter().any(|x| x.native) {
         return Outcome::Skipped("expects native histogram values".into());
     }
-    if !unsupported.is_empty() {
-        match crate::promql::metric_names(&e.expr) {
-            Ok(names) => {
-                if let Some(why) = names.iter().find_map(|n| unsupported.get(n)) {
-                    return Outcome::Skipped(format!("reads a series with {why}"));
-                }
-            }
-            Err(Error::NoMetricName(_)) => {
-                return Outcome::Skipped(
-                    "may read series this engine cannot load (selector without a metric name)"
-                        .into(),
-                )
-            }
-            Err(_) => {}
-        }
+    if let Some(why) = unsupported.read_by(&e.expr) {
+        return Outcome::Skipped(format!("reads a series with {why}"));
     }
     let res = match e.range {
         None => engine.instant(store, &e.expr, e.at),
@@ -182,4 +169,87 @@ fn match_series(
         }
     }
     Ok(())
+}
+
+/// Series a script loaded only in part (native histograms, start timestamps, type labels), so
+/// cases that select them are skipped.
+#[derive(Default)]
+pub(super) struct Unloadable(Vec<(Labels, String)>);
+
+impl Unloadable {
+    pub(super) fn add(&mut self, labels: Labels, why: &str) {
+        self.0.push((labels, why.to_string()));
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// Why `expr` cannot be answered, if one of its selectors matches such a series.
+    fn read_by(&self, expr: &str) -> Option<String> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let ast = crate::promql::parse::parse(expr).ok()?;
+        let mut why = None;
+        self.walk(&ast, &mut why);
+        why
+    }
+
+    fn walk(&self, e: &Expr, why: &mut Option<String>) {
+        if why.is_some() {
+            return;
+        }
+        match e {
+            Expr::VectorSelector(vs) => *why = self.selects(vs),
+            Expr::MatrixSelector(ms) => *why = self.selects(&ms.vs),
+            Expr::Aggregate(a) => {
+                if let Some(p) = &a.param {
+                    self.walk(p, why);
+                }
+                self.walk(&a.expr, why);
+            }
+            Expr::Unary(u) => self.walk(&u.expr, why),
+            Expr::Binary(b) => {
+                self.walk(&b.lhs, why);
+                self.walk(&b.rhs, why);
+            }
+            Expr::Paren(p) => self.walk(&p.expr, why),
+            Expr::Subquery(s) => self.walk(&s.expr, why),
+            Expr::Call(c) => c.args.args.iter().for_each(|a| self.walk(a, why)),
+            _ => {}
+        }
+    }
+
+    fn selects(&self, vs: &VectorSelector) -> Option<String> {
+        let mut sets: Vec<&Vec<PMatcher>> = vec![&vs.matchers.matchers];
+        sets.extend(vs.matchers.or_matchers.iter());
+        for set in sets {
+            let mut ms: Vec<Matcher> = vs
+                .name
+                .iter()
+                .map(|n| Matcher::equal("__name__", n))
+                .collect();
+            for m in set {
+                let conv = match &m.op {
+                    PMatchOp::Equal => Ok(Matcher::equal(&m.name, &m.value)),
+                    PMatchOp::NotEqual => Ok(Matcher {
+                        name: m.name.clone(),
+                        op: MatchOp::NotEqual(m.value.clone()),
+                    }),
+                    PMatchOp::Re(_) => Matcher::regex(&m.name, &m.value, false),
+                    PMatchOp::NotRe(_) => Matcher::regex(&m.name, &m.value, true),
+                };
+                match conv {
+                    Ok(c) => ms.push(c),
+                    // A matcher we cannot compile: assume it may select such a series.
+                    Err(_) => return self.0.first().map(|x| x.1.clone()),
+                }
+            }
+            if let Some((_, why)) = self.0.iter().find(|(l, _)| ms.iter().all(|m| m.matches(l))) {
+                return Some(why.clone());
+            }
+        }
+        None
+    }
 }
