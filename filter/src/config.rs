@@ -206,18 +206,19 @@ fn definition(field: &str, v: &Json) -> Result<Definition, ConfigError> {
             ("name", v) => name = Some(string(&f, v)?),
             ("value", v) => value = Some(string(&f, v)?),
             ("type", v) => {
-                kind =
-                    match string(&f, v)?.as_str() {
-                        "COUNTER" => DefinitionType::Counter,
-                        "GAUGE" => DefinitionType::Gauge,
-                        "HISTOGRAM" => DefinitionType::Histogram,
-                        t => return Err(field_err(
+                kind = match string(&f, v)?.as_str() {
+                    "COUNTER" => DefinitionType::Counter,
+                    "GAUGE" => DefinitionType::Gauge,
+                    "HISTOGRAM" => DefinitionType::Histogram,
+                    t => {
+                        return Err(field_err(
                             f,
                             format!(
                                 "unknown variant `{t}`, expected one of COUNTER, GAUGE, HISTOGRAM"
                             ),
-                        )),
+                        ))
                     }
+                }
             }
             (other, _) => return Err(unknown(field, other, &KNOWN)),
         }
