@@ -244,9 +244,16 @@ async fn target_loop(
         let t_ms = now_ms();
         let result =
             match fetch::fetch(&client, &target.url, config.timeout, config.body_limit).await {
-                Ok(body) => sink
-                    .ingest(&target.labels, t_ms, &body)
-                    .map_err(FetchError::Parse),
+                // Parsing a large body takes a while and waits for the store's lock: off the
+                // async workers, so other targets' scrapes and API answers are not held up
+                // (tests/tests/harden_scrape.rs).
+                Ok(body) => {
+                    let (sink, labels) = (sink.clone(), target.labels.clone());
+                    tokio::task::spawn_blocking(move || sink.ingest(&labels, t_ms, &body))
+                        .await
+                        .unwrap_or_else(|e| Err(format!("ingest task: {e}")))
+                        .map_err(FetchError::Parse)
+                }
                 Err(e) => Err(e),
             };
         let took = started.elapsed();
