@@ -110,3 +110,38 @@ fn huge_line() {
     );
     assert_eq!(p.samples.len(), 1);
 }
+
+/// Demonstrates that arbitrary bytes and mutated bodies never panic the parser or the store.
+#[test]
+fn garbage_never_panics() {
+    let valid = b"# TYPE h histogram\nh_bucket{le=\"1\",a=\"x\\\"y\"} 1 1000\nh_bucket{le=\"+Inf\"} 2\n# HELP c x\nc{\"utf8.name\",b=\"\xc3\xa9\"} NaN\n# EOF\n";
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut store = crate::store::Store::new(crate::store::StoreConfig::default());
+    for round in 0..3000 {
+        let mut body = valid.to_vec();
+        for _ in 0..(next() % 8) {
+            let i = (next() as usize) % body.len().max(1);
+            match next() % 3 {
+                0 => body[i] = next() as u8,
+                1 => {
+                    body.remove(i);
+                }
+                _ => body.insert(i, b"{}\"\\=, #\n\xff"[(next() % 10) as usize]),
+            }
+        }
+        for strict in [false, true] {
+            let opts = ParseOptions {
+                strict,
+                ..ParseOptions::default()
+            };
+            let _ = parse(&body, &opts);
+        }
+        let _ = store.ingest(&[("job".into(), "j".into())], round * 1000, &body);
+    }
+}

@@ -207,8 +207,8 @@ impl<'a> Evaluator<'a> {
         };
         match offset {
             None => base,
-            Some(Offset::Pos(d)) => base - d.as_millis() as i64,
-            Some(Offset::Neg(d)) => base + d.as_millis() as i64,
+            Some(Offset::Pos(d)) => base.saturating_sub(d.as_millis() as i64),
+            Some(Offset::Neg(d)) => base.saturating_add(d.as_millis() as i64),
         }
     }
 
@@ -269,7 +269,7 @@ impl<'a> Evaluator<'a> {
         let mut out = Vec::new();
         for s in self.select(vs)? {
             if let Some((ts, v)) = s.last_at_or_before(at) {
-                if ts > at - lookback && !is_stale(v) {
+                if ts > at.saturating_sub(lookback) && !is_stale(v) {
                     out.push(Elem {
                         labels: s.labels().clone(),
                         t: ts,
@@ -293,7 +293,7 @@ impl<'a> Evaluator<'a> {
         let mut out = Vec::new();
         let mut n = 0;
         for s in self.select(vs)? {
-            let mut points = s.range_vec(at - range, at);
+            let mut points = s.range_vec(at.saturating_sub(range), at);
             points.retain(|p| !is_stale(p.1));
             if !points.is_empty() {
                 n += points.len();
@@ -317,7 +317,12 @@ impl<'a> Evaluator<'a> {
         if step <= 0 {
             return Err(Error::Eval("zero subquery step".into()));
         }
-        let start = end - sq.range.as_millis() as i64;
+        let start = end.saturating_sub(sq.range.as_millis() as i64);
+        if (end - start) / step > 1_000_000 {
+            return Err(Error::Eval(format!(
+                "subquery {sq} would evaluate more than 1000000 steps"
+            )));
+        }
         let mut ts = start.div_euclid(step) * step;
         if ts <= start {
             ts += step;

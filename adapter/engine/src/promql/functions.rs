@@ -118,7 +118,7 @@ fn range_of(ev: &Evaluator<'_>, e: &Expr, t: i64) -> Result<(i64, i64, i64)> {
         }
     };
     let r = range.as_millis() as i64;
-    Ok((end - r, end, r))
+    Ok((end.saturating_sub(r), end, r))
 }
 
 fn extrapolated_rate(

@@ -8,9 +8,74 @@ use promql_parser::parser::{self, Expr};
 
 use super::{Error, Result};
 
-/// Parses a PromQL expression.
+/// Parses a PromQL expression; the error names the problem and, where it can be found, its
+/// `line:column` (promql-parser reports no positions, so they are recovered from the message).
 pub fn parse(expr: &str) -> Result<Expr> {
-    parser::parse(expr).map_err(|e| Error::Parse(e.trim().to_string()))
+    parser::parse(expr).map_err(|e| {
+        let msg = e.trim();
+        match locate(expr, msg) {
+            Some(off) => {
+                let (line, col) = line_col(expr, off);
+                Error::Parse(format!("{line}:{col}: {msg}"))
+            }
+            None => Error::Parse(msg.to_string()),
+        }
+    })
+}
+
+/// 1-based line and column (in characters) of byte offset `off`.
+fn line_col(s: &str, off: usize) -> (usize, usize) {
+    let before = &s[..off.min(s.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// Byte offset the parser's message points at, when the message makes it recoverable.
+fn locate(expr: &str, msg: &str) -> Option<usize> {
+    for (open, close, word) in [
+        ('(', ')', "parenthesis"),
+        ('[', ']', "bracket"),
+        ('{', '}', "brace"),
+    ] {
+        if msg.contains("unclosed") && msg.contains(word) {
+            return unmatched(expr, open, close);
+        }
+    }
+    if msg.contains("unexpected end of input") || msg == "invalid promql query" {
+        return Some(expr.trim_end().len());
+    }
+    // A quoted token: 'foo' (a function name is looked up with its parenthesis).
+    let tok = msg.split('\'').nth(1).filter(|t| !t.is_empty())?;
+    expr.find(&format!("{tok}(")).or_else(|| expr.find(tok))
+}
+
+/// The last opening bracket left unclosed, outside quoted strings.
+fn unmatched(expr: &str, open: char, close: char) -> Option<usize> {
+    let mut stack = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in expr.char_indices() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' | '`' => quote = Some(c),
+            c if c == open => stack.push(i),
+            c if c == close => {
+                stack.pop();
+            }
+            _ => {}
+        }
+    }
+    stack.pop()
 }
 
 /// The metric names `expr` selects; an error if a selector names no metric exactly.

@@ -101,7 +101,7 @@ pub fn parse_duration_ms(s: &str) -> Option<i64> {
             "y" => 31_536_000_000,
             _ => return None,
         };
-        total += n * mult;
+        total = total.checked_add(n.checked_mul(mult)?)?;
     }
     Some(if neg { -total } else { total })
 }
