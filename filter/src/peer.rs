@@ -330,4 +330,38 @@ mod tests {
         );
         assert_eq!(Peer::namespace_of("spiffe://cluster.local/sa/x"), None);
     }
+
+    /// Demonstrates interoperability on the wire: a header written by an independent protobuf
+    /// writer in the shape Istio's native exchange sends decodes to the right peer, and our
+    /// encoder produces exactly the same bytes for the same Struct (deterministic order).
+    #[test]
+    fn matches_an_independent_encoder() {
+        const ISTIO_STYLE: &str = "Ch4KCkNMVVNURVJfSUQSEBoOc2VydmVyLWNsdXN0ZXIKkwEKBkxBQkVMUxKIASqFAQoQCgNhcHASCRoHcmF0aW5ncwosCh9zZXJ2aWNlLmlzdGlvLmlvL2Nhbm9uaWNhbC1uYW1lEgkaB3JhdGluZ3MKMgojc2VydmljZS5pc3Rpby5pby9jYW5vbmljYWwtcmV2aXNpb24SCxoJdmVyc2lvbi0xCg8KB3ZlcnNpb24SBBoCdjEKGwoETkFNRRITGhFyYXRpbmdzLXYxLTdkYmY5YwoWCglOQU1FU1BBQ0USCRoHZGVmYXVsdApOCgVPV05FUhJFGkNrdWJlcm5ldGVzOi8vYXBpcy9hcHBzL3YxL25hbWVzcGFjZXMvZGVmYXVsdC9kZXBsb3ltZW50cy9yYXRpbmdzLXYxCh0KDVdPUktMT0FEX05BTUUSDBoKcmF0aW5ncy12MQ==";
+        let peer = Peer::from_header(ISTIO_STYLE).unwrap();
+        let want = Peer {
+            name: "ratings-v1-7dbf9c".into(),
+            workload: "ratings-v1".into(),
+            namespace: "default".into(),
+            cluster: "server-cluster".into(),
+            identity: String::new(),
+            app: "ratings".into(),
+            version: "v1".into(),
+            canonical_service: "ratings".into(),
+            canonical_revision: "version-1".into(),
+        };
+        assert_eq!(peer, want);
+        let ours = want.to_struct(
+            &[(
+                "OWNER",
+                "kubernetes://apis/apps/v1/namespaces/default/deployments/ratings-v1",
+            )],
+            &[
+                ("version", "v1"),
+                ("app", "ratings"),
+                (CANONICAL_REVISION, "version-1"),
+                (CANONICAL_NAME, "ratings"),
+            ],
+        );
+        assert_eq!(base64::encode(&ours.encode()), ISTIO_STYLE);
+    }
 }
