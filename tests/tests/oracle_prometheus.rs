@@ -1,4 +1,5 @@
-//! Oracle: our `query --data` answers agree with real Prometheus 2.42 on the same data.
+//! Oracle: our `query --data` answers (`cli::query::response`, the JSON the subcommand prints)
+//! agree with real Prometheus 2.42's `/api/v1/query` on the same data.
 //!
 //! The data (generated here, deterministic) has three pods scraped every 15 s for 30 minutes
 //! with 2xx and 5xx request counters and a latency histogram (10 buckets, `_sum`, `_count`);

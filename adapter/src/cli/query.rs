@@ -128,3 +128,60 @@ pub fn load_data(path: &Path) -> anyhow::Result<Store> {
         None => Ok(store),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file path of this test process's own.
+    fn scratch(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("mixerless-query-{}-{name}.om", std::process::id()))
+    }
+
+    fn args(expr: &str, data: &Path, time: &str) -> Args {
+        Args {
+            expr: expr.into(),
+            data: Some(data.to_path_buf()),
+            time: Some(time.into()),
+            lookback: Duration::from_secs(300),
+        }
+    }
+
+    /// Demonstrates `--time` in both forms and the response for a result and for an error.
+    #[test]
+    fn time_forms_and_responses() -> anyhow::Result<()> {
+        assert_eq!(parse_time("1767323045.5")?, 1_767_323_045_500);
+        assert_eq!(parse_time("2026-01-02T03:04:05Z")?, 1_767_323_045_000);
+        assert!(parse_time("yesterday").is_err());
+        let data = scratch("responses");
+        std::fs::write(
+            &data,
+            "# TYPE r counter\nr_total{a=\"1\"} 1 0\nr_total{a=\"1\"} 31 30\nr_total{a=\"1\"} 61 60\n# EOF\n",
+        )?;
+        let ok = response(&args("sum(rate(r_total[1m]))", &data, "60"))?;
+        assert_eq!(
+            ok.to_string(),
+            r#"{"data":{"result":[{"metric":{},"value":[60,"1"]}],"resultType":"vector"},"status":"success"}"#
+        );
+        let bad = response(&args("rate(r_total[1m]", &data, "60"))?;
+        assert_eq!(bad["status"], "error");
+        assert_eq!(bad["errorType"], "bad_data");
+        assert_eq!(bad["error"], "parse error: 1:5: unclosed left parenthesis");
+        let _ = std::fs::remove_file(&data);
+        Ok(())
+    }
+
+    /// Demonstrates that a data file sample without a timestamp is refused with its line.
+    #[test]
+    fn data_needs_timestamps() -> anyhow::Result<()> {
+        let data = scratch("timestamps");
+        std::fs::write(&data, "# TYPE g gauge\ng 1 10\ng 2\n# EOF\n")?;
+        let err = load_data(&data)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        let _ = std::fs::remove_file(&data);
+        assert!(err.ends_with("line 3: sample without a timestamp"), "{err}");
+        Ok(())
+    }
+}
