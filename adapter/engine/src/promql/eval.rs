@@ -78,12 +78,17 @@ impl<'a> Evaluator<'a> {
         Ok(match self.eval(ast, t)? {
             Val::Scalar(v) => Value::Scalar { t, v },
             Val::Str(v) => Value::String { t, v },
-            Val::Vector(v) => Value::Vector(
-                finish_vector(v)?
+            Val::Vector(v) => {
+                let mut out: Vec<Sample> = finish_vector(v)?
                     .into_iter()
                     .map(|(labels, v)| Sample { labels, t, v })
-                    .collect(),
-            ),
+                    .collect();
+                // Series order, as Prometheus' index gives it, unless the query orders them.
+                if !ordered(ast) {
+                    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+                }
+                Value::Vector(out)
+            }
             Val::Matrix(m) => {
                 let mut out: Vec<Series> = Vec::with_capacity(m.len());
                 for s in m {
@@ -357,6 +362,21 @@ impl<'a> Evaluator<'a> {
             ts += step;
         }
         Ok(series.into_values().collect())
+    }
+}
+
+/// Whether the expression's result order is part of its meaning (sort, topk, bottomk).
+fn ordered(e: &Expr) -> bool {
+    match e {
+        Expr::Paren(p) => ordered(&p.expr),
+        Expr::Call(c) => c.func.name.starts_with("sort"),
+        Expr::Aggregate(a) => {
+            matches!(
+                a.op.id(),
+                promql_parser::parser::token::T_TOPK | promql_parser::parser::token::T_BOTTOMK
+            )
+        }
+        _ => false,
     }
 }
 

@@ -11,7 +11,12 @@ use super::{Error, Result};
 /// Parses a PromQL expression; the error names the problem and, where it can be found, its
 /// `line:column` (promql-parser reports no positions, so they are recovered from the message).
 pub fn parse(expr: &str) -> Result<Expr> {
-    parser::parse(expr).map_err(|e| {
+    // promql-parser panics on some input (a bare range number too large for a Duration,
+    // fuzz/regressions/promql): a hostile query is an error, never a crash.
+    let parsed = std::panic::catch_unwind(|| parser::parse(expr)).map_err(|_| {
+        Error::Parse("the expression cannot be read (a number is out of range)".to_string())
+    })?;
+    parsed.map_err(|e| {
         let msg = e.trim();
         match locate(expr, msg) {
             Some(off) => {
