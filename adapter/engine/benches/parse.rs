@@ -1,5 +1,6 @@
 //! Parsing a 10 MB Envoy exposition: our streaming parser (what the store uses), our owned
-//! parse, and the `prometheus-parse` crate as the baseline, in the same run.
+//! parse, and the `prometheus-parse` crate as the baseline, in the same run; then the store's
+//! whole scrape path (parse, cached series lookup, compressed append) on the same body.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mixerless_engine::exposition::{parse, parse_each, ParseOptions};
@@ -31,6 +32,24 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned())))
                 .map(|s| s.samples.len())
+                .unwrap_or(0)
+        })
+    });
+    // The store's scrape path on the same body: parse, cached series lookup, compressed append.
+    let mut store =
+        mixerless_engine::store::Store::new(mixerless_engine::store::StoreConfig::default());
+    let target = [
+        ("job".to_string(), "envoy".to_string()),
+        ("instance".to_string(), "10.0.0.1:15090".to_string()),
+    ];
+    let mut t = 0i64;
+    let _ = store.ingest(&target, t, body.as_bytes());
+    g.bench_function("store_ingest_steady_state", |b| {
+        b.iter(|| {
+            t += 1000;
+            store
+                .ingest(&target, t, body.as_bytes())
+                .map(|r| r.samples)
                 .unwrap_or(0)
         })
     });
