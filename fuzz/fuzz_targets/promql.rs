@@ -23,6 +23,7 @@ istio_request_duration_milliseconds_count{destination_workload=\"podinfo\"} 11
 ";
 
 fuzz_target!(|data: &[u8]| {
+    mixerless_fuzz::allow_caught_panics();
     let (body, query) = match data.iter().position(|&b| b == 0) {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (BODY, data),

@@ -187,7 +187,11 @@ fn resolve(
             }
         }
     };
-    if let Err(message) = promql_parser::parser::parse(&query) {
+    // promql-parser panics on some input (fuzz/regressions/hpa_annotations): catch it so a
+    // hostile annotation is reported like any query that does not parse.
+    let parsed = std::panic::catch_unwind(|| promql_parser::parser::parse(&query))
+        .unwrap_or_else(|_| Err("a number is out of range".to_owned()));
+    if let Err(message) = parsed {
         return Err(AnnotationError::BadQuery {
             metric,
             message: message.trim().to_owned(),
