@@ -303,6 +303,16 @@ impl Store {
                 }
             }
         }
+        // Forget series text of expired series, and targets that have nothing left, so that pod
+        // churn does not grow the caches without bound.
+        let series = &self.series;
+        self.targets.retain(|_, t| {
+            t.active.retain(|id| series.contains_key(id));
+            let live = !t.active.is_empty();
+            t.cache
+                .retain(|_, id| (*id == FILTERED && live) || series.contains_key(id));
+            !t.cache.is_empty() || !t.active.is_empty()
+        });
         self.interner.retain(|s| Arc::strong_count(s) > 1);
         self.samples = total;
         self.last_gc = now_ms;

@@ -60,4 +60,7 @@ fn limits() {
     assert_eq!(s.sample_count(), 4);
     s.gc(40_000);
     assert_eq!(s.series_count(), 0);
+    // The target's series cache and the interned strings go with its series.
+    assert_eq!(s.targets.len(), 0);
+    assert_eq!(s.interner.len(), 0);
 }
