@@ -571,6 +571,71 @@ fn nan_last(a: f64, b: f64, desc: bool) -> std::cmp::Ordering {
     }
 }
 
+fn sort_by_label_impl(ev: &mut Evaluator<'_>, c: &Call, t: i64, desc: bool) -> Result<Val> {
+    let mut names = Vec::new();
+    for i in 1..c.args.args.len() {
+        names.push(string_arg(ev, c, i, t)?);
+    }
+    let mut v = ev.eval_vector(arg(c, 0)?, t)?;
+    v.sort_by(|a, b| {
+        let ord = names
+            .iter()
+            .map(|n| natural_cmp(a.labels.get(n).unwrap_or(""), b.labels.get(n).unwrap_or("")))
+            .find(|o| o.is_ne())
+            .unwrap_or_else(|| a.labels.cmp(&b.labels));
+        if desc {
+            ord.reverse()
+        } else {
+            ord
+        }
+    });
+    Ok(Val::Vector(v))
+}
+fn sort_by_label(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
+    sort_by_label_impl(ev, c, t, false)
+}
+fn sort_by_label_desc(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
+    sort_by_label_impl(ev, c, t, true)
+}
+
+/// Natural order: runs of digits compare as numbers (`a2` < `a10`).
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (x.first(), y.first()) {
+            (None, None) => return std::cmp::Ordering::Equal,
+            (None, _) => return std::cmp::Ordering::Less,
+            (_, None) => return std::cmp::Ordering::Greater,
+            (Some(p), Some(q)) if p.is_ascii_digit() && q.is_ascii_digit() => {
+                let dx = x.iter().take_while(|c| c.is_ascii_digit()).count();
+                let dy = y.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (nx, ny) = (&x[..dx], &y[..dy]);
+                let tx = nx
+                    .iter()
+                    .position(|c| *c != b'0')
+                    .map_or(&nx[nx.len()..], |i| &nx[i..]);
+                let ty = ny
+                    .iter()
+                    .position(|c| *c != b'0')
+                    .map_or(&ny[ny.len()..], |i| &ny[i..]);
+                let o = tx.len().cmp(&ty.len()).then_with(|| tx.cmp(ty));
+                if o.is_ne() {
+                    return o;
+                }
+                x = &x[dx..];
+                y = &y[dy..];
+            }
+            (Some(p), Some(q)) => {
+                if p != q {
+                    return p.cmp(q);
+                }
+                x = &x[1..];
+                y = &y[1..];
+            }
+        }
+    }
+}
+
 fn string_arg(ev: &mut Evaluator<'_>, c: &Call, i: usize, t: i64) -> Result<String> {
     match ev.eval(arg(c, i)?, t)? {
         Val::Str(s) => Ok(s),
@@ -707,6 +772,8 @@ const FUNCTIONS: &[(&str, Func)] = &[
     ("sin", sin),
     ("sinh", sinh),
     ("sort", sort),
+    ("sort_by_label", sort_by_label),
+    ("sort_by_label_desc", sort_by_label_desc),
     ("sort_desc", sort_desc),
     ("sqrt", sqrt),
     ("stddev_over_time", stddev_over_time),
