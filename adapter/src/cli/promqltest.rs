@@ -1,6 +1,6 @@
 //! `mixerless-adapter promqltest`: runs Prometheus promqltest scripts against the engine.
 
-use std::io::Write as _;
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -26,30 +26,35 @@ pub struct Args {
 
 /// Runs the files; exits with status 1 if any case failed.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut total = Summary::default();
     let mut out = std::io::stdout().lock();
+    let total = report(&args, &mut out)?;
+    out.flush()?;
+    if total.failed > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// Runs the files, writing failed (and with `--verbose` skipped) cases and the summary line.
+pub fn report(args: &Args, out: &mut impl Write) -> anyhow::Result<Summary> {
+    let mut total = Summary::default();
     for path in &args.files {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
         let results = promqltest::run(&text);
         for r in &results {
-            match &r.outcome {
-                Outcome::Failed(why) => writeln!(
-                    out,
-                    "FAIL {}:{} {}\n     {why}",
-                    path.display(),
-                    r.line,
-                    r.expr
-                )?,
-                Outcome::Skipped(why) if args.verbose => writeln!(
-                    out,
-                    "SKIP {}:{} {}\n     {why}",
-                    path.display(),
-                    r.line,
-                    r.expr
-                )?,
-                _ => {}
-            }
+            let (tag, why) = match &r.outcome {
+                Outcome::Failed(why) => ("FAIL", why),
+                Outcome::Skipped(why) if args.verbose => ("SKIP", why),
+                _ => continue,
+            };
+            writeln!(
+                out,
+                "{tag} {}:{} {}\n     {why}",
+                path.display(),
+                r.line,
+                r.expr
+            )?;
         }
         let s = Summary::of(&results);
         if args.files.len() > 1 {
@@ -58,9 +63,44 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         total.add(s);
     }
     writeln!(out, "{total}")?;
-    out.flush()?;
-    if total.failed > 0 {
-        std::process::exit(1);
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Demonstrates the report: a failed case with its reason, a skipped one with `--verbose`,
+    /// and the closing `N passed, N failed, N skipped` line.
+    #[test]
+    fn report_lines() -> anyhow::Result<()> {
+        let path =
+            std::env::temp_dir().join(format!("mixerless-promqltest-{}.test", std::process::id()));
+        std::fs::write(
+            &path,
+            "load 1m\n  m{a=\"1\"} 1 2 3\n\neval instant at 2m m\n  m{a=\"1\"} 3\n\n\
+             eval instant at 2m m\n  m{a=\"1\"} 4\n\neval instant at 2m histogram_count(m)\n  {a=\"1\"} 1\n",
+        )?;
+        let mut out = Vec::new();
+        let total = report(
+            &Args {
+                files: vec![path.clone()],
+                verbose: true,
+            },
+            &mut out,
+        )?;
+        let _ = std::fs::remove_file(&path);
+        let text = String::from_utf8(out)?;
+        assert_eq!((total.passed, total.failed, total.skipped), (1, 1, 1));
+        assert!(
+            text.contains(":7 m\n     m{a=\"1\"}: expected 4@0, got 3@0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("SKIP ") && text.contains("unsupported: function histogram_count()"),
+            "{text}"
+        );
+        assert!(text.ends_with("1 passed, 1 failed, 1 skipped\n"), "{text}");
+        Ok(())
     }
-    Ok(())
 }
