@@ -241,7 +241,11 @@ fn serve(dir: &Path, log: &str, port: u16, extra: &[String]) -> anyhow::Result<P
 /// `hey`'s latency percentiles (ms) from its text report.
 fn hey(url: &str, conc: u32, qps: u32, secs: u32) -> anyhow::Result<(f64, f64, f64, String)> {
     let out = Command::new("hey")
+        // hey puts the URL's port into the TLS server name, which rustls refuses as an
+        // invalid DNS name; a Host of "localhost" gives a valid one.
         .args([
+            "-host",
+            "localhost",
             "-c",
             &conc.to_string(),
             "-q",
@@ -288,9 +292,14 @@ fn bench_get_latency_while_scraping() -> anyhow::Result<()> {
     )?;
     let base = format!("https://127.0.0.1:{port}");
     wait_ready(&base, Duration::from_secs(30))?;
-    std::thread::sleep(Duration::from_secs(6));
     let url = format!("{base}/apis/external.metrics.k8s.io/v1beta1/namespaces/test/prometheus-query?labelSelector=query-name%3Dprocessed-requests-per-second");
-    let check = get_json(&url)?;
+    // The first value needs a scrape (offset up to 5 s) and an evaluation (every 5 s).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut check = get_json(&url)?;
+    while !check["items"][0]["value"].is_string() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        check = get_json(&url)?;
+    }
     anyhow::ensure!(
         check["items"][0]["value"].is_string(),
         "no value served: {check}"
