@@ -294,6 +294,32 @@ fn last_over_time(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
 fn first_over_time(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
     over_matrix(ev, c, 0, t, true, |p| p.first().map(|x| x.1))
 }
+/// Timestamp (seconds) of the sample `pick` chooses: first, last, minimum or maximum.
+fn ts_of(p: &[(i64, f64)], pick: fn(f64, f64) -> bool) -> Option<f64> {
+    let mut best = *p.first()?;
+    for &x in &p[1..] {
+        if pick(x.1, best.1) || best.1.is_nan() {
+            best = x;
+        }
+    }
+    Some(best.0 as f64 / 1000.0)
+}
+fn ts_of_max_over_time(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
+    over_matrix(ev, c, 0, t, false, |p| ts_of(p, |x, best| x > best))
+}
+fn ts_of_min_over_time(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
+    over_matrix(ev, c, 0, t, false, |p| ts_of(p, |x, best| x < best))
+}
+fn ts_of_first_over_time(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
+    over_matrix(ev, c, 0, t, false, |p| {
+        p.first().map(|x| x.0 as f64 / 1000.0)
+    })
+}
+fn ts_of_last_over_time(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
+    over_matrix(ev, c, 0, t, false, |p| {
+        p.last().map(|x| x.0 as f64 / 1000.0)
+    })
+}
 fn present_over_time(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
     over_matrix(ev, c, 0, t, false, |_| Some(1.0))
 }
@@ -783,6 +809,10 @@ const FUNCTIONS: &[(&str, Func)] = &[
     ("tanh", tanh),
     ("time", time_fn),
     ("timestamp", timestamp),
+    ("ts_of_first_over_time", ts_of_first_over_time),
+    ("ts_of_last_over_time", ts_of_last_over_time),
+    ("ts_of_max_over_time", ts_of_max_over_time),
+    ("ts_of_min_over_time", ts_of_min_over_time),
     ("vector", vector),
     ("year", time::year),
 ];
