@@ -67,9 +67,35 @@ pub enum Error {
         log: String,
         tail: String,
     },
+    /// Another demo is running with the same output directory.
+    #[error(
+        "another demo (pid {pid}) is running in {out}: wait for it, stop it, or pass --out DIR"
+    )]
+    Busy { out: PathBuf, pid: u32 },
     /// Signal handlers could not be installed.
     #[error("cannot install the {0} handler: {1}")]
     Signal(&'static str, std::io::Error),
+}
+
+/// Marks `out` as this demo's (`out/demo.pid`), refusing it while another running demo holds it:
+/// a second demo would delete the first one's endpoint and scrape files.
+fn claim(out: &Path) -> Result<(), Error> {
+    let pid_file = out.join("demo.pid");
+    if let Some(pid) = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+    {
+        let alive = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains("mixerless-demo"));
+        if alive && pid != std::process::id() {
+            return Err(Error::Busy {
+                out: out.to_owned(),
+                pid,
+            });
+        }
+    }
+    std::fs::create_dir_all(out).map_err(io("create", out))?;
+    std::fs::write(&pid_file, std::process::id().to_string()).map_err(io("write", &pid_file))
 }
 
 /// Wraps an I/O error with what was being done to which path.
@@ -166,6 +192,7 @@ pub async fn run(args: Args) -> Result<Outcome, Error> {
     let client_port = procs::loopback_port(args.client_port)?;
 
     let out = absolute(&args.out);
+    claim(&out)?;
     let mesh_dir = out.join("mesh");
     let logs = out.join("logs");
     let hpa_copy = out.join("hpa");
