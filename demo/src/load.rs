@@ -201,36 +201,41 @@ impl Driver {
     }
 }
 
-/// Totals from `hey` summaries: requests and how many got 200.
+/// Totals from `hey` summaries: requests (answered or failed) and how many got 200.
 pub fn totals(summaries: &[(Step, String)]) -> (u64, u64) {
     let mut total = 0;
     let mut ok = 0;
     for (_, text) in summaries {
-        let mut in_codes = false;
+        // Inside "Status code distribution:" ("[200]\t1234 responses") or "Error distribution:"
+        // ("[3]\tGet ...: connection refused").
+        let mut section = None;
         for line in text.lines() {
             let line = line.trim();
             if line.starts_with("Status code distribution:") {
-                in_codes = true;
+                section = Some(true);
                 continue;
             }
-            if in_codes {
-                // "[200]	1234 responses"
-                let Some(rest) = line.strip_prefix('[') else {
-                    in_codes = false;
-                    continue;
-                };
-                let Some((code, count)) = rest.split_once(']') else {
-                    continue;
-                };
-                let n: u64 = count
+            if line.starts_with("Error distribution:") {
+                section = Some(false);
+                continue;
+            }
+            let Some(codes) = section else { continue };
+            let Some((first, rest)) = line.strip_prefix('[').and_then(|r| r.split_once(']')) else {
+                section = None;
+                continue;
+            };
+            if codes {
+                let n: u64 = rest
                     .split_whitespace()
                     .next()
                     .and_then(|c| c.parse().ok())
                     .unwrap_or(0);
                 total += n;
-                if code == "200" {
+                if first == "200" {
                     ok += n;
                 }
+            } else {
+                total += first.parse::<u64>().unwrap_or(0);
             }
         }
     }
@@ -292,11 +297,11 @@ mod tests {
     /// Demonstrates that hey's status code distribution is summed over runs.
     #[test]
     fn totals_read_hey_summaries() {
-        let text = "Summary:\n  Total:\t10.0 secs\n\nStatus code distribution:\n  [200]\t190 responses\n  [503]\t2 responses\n\n";
+        let text = "Summary:\n  Total:\t10.0 secs\n\nStatus code distribution:\n  [200]\t190 responses\n  [503]\t2 responses\n\nError distribution:\n  [3]\tGet \"http://127.0.0.1:1/\": dial tcp 127.0.0.1:1: connect: connection refused\n";
         let step = Plan::new(cfg()).steps[0].clone();
         assert_eq!(
             totals(&[(step.clone(), text.into()), (step, text.into())]),
-            (384, 380)
+            (390, 380)
         );
         let lat = "Latency distribution:\n  90% in 0.0210 secs\n  95% in 0.0413 secs\n";
         assert_eq!(p95(lat), Some(0.0413));
