@@ -401,7 +401,23 @@ fn adapter_agrees_with_prometheus_under_real_load() -> anyhow::Result<()> {
     std::fs::write(hpa_dir.join("hpas.yaml"), HPAS)?;
     let (ca, client_pem) = pki(d)?;
 
-    let envoy = Envoy::start(&Bootstrap::inbound(r#"{"reporter": "destination"}"#).render())?;
+    // Half the requests are delayed 3 ms by Envoy's fault filter (after ours, so the filter
+    // measures it), so the latency queries have something to agree on.
+    let mut bootstrap: Value =
+        serde_json::from_str(&Bootstrap::inbound(r#"{"reporter": "destination"}"#).render())?;
+    let filters = bootstrap
+        .pointer_mut(
+            "/static_resources/listeners/0/filter_chains/0/filters/0/typed_config/http_filters",
+        )
+        .and_then(Value::as_array_mut)
+        .context("no http_filters in the bootstrap")?;
+    filters.insert(
+        1,
+        serde_json::json!({"name": "envoy.filters.http.fault", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
+            "delay": {"fixed_delay": "0.003s", "percentage": {"numerator": 50, "denominator": "HUNDRED"}}}}),
+    );
+    let envoy = Envoy::start(&bootstrap.to_string())?;
     let stats_url = envoy.admin_url("/stats/prometheus");
     let bad = bad_targets()?;
 
@@ -592,6 +608,16 @@ fn adapter_agrees_with_prometheus_under_real_load() -> anyhow::Result<()> {
     println!("{}", report.join("\n"));
     let (rps, _) = adapter_value("processed-requests-per-second")?;
     assert!(rps > 1.0, "rate under load is {rps}");
+    let (avg, _) = adapter_value("latency-average")?;
+    assert!(
+        (0.8..2.5).contains(&avg),
+        "average latency {avg} ms with half the requests 3 ms late"
+    );
+    let (p95, _) = adapter_value("p95-latency")?;
+    assert!(
+        (1.0..=5.0).contains(&p95),
+        "p95 {p95} ms should fall in the (1, 5] bucket"
+    );
 
     // Without a client certificate: refused.
     let anon = d.join("kubeconfig-anonymous");
