@@ -3,6 +3,7 @@
 pub mod explain;
 pub mod promqltest;
 pub mod query;
+pub mod query_target;
 pub mod serve;
 
 /// Logs to stderr; `RUST_LOG` picks the level (default `info`).

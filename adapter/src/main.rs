@@ -22,7 +22,7 @@ struct Cli {
 enum Command {
     Serve(Box<cli::serve::Args>),
     Explain(cli::explain::Args),
-    Query(cli::query::Args),
+    Query(cli::query_target::Cmd),
     Promqltest(cli::promqltest::Args),
 }
 
@@ -30,7 +30,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => cli::serve::run(*args),
         Command::Explain(args) => cli::explain::run(args),
-        Command::Query(args) => cli::query::run(args),
+        Command::Query(args) => cli::query_target::run(args),
         Command::Promqltest(args) => cli::promqltest::run(args),
     }
 }

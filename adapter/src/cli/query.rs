@@ -58,11 +58,16 @@ pub fn response(args: &Args) -> anyhow::Result<serde_json::Value> {
         Some(path) => load_data(path)?,
         None => bail!("no data: give --data FILE"),
     };
+    Ok(evaluate(args, &store, time_ms))
+}
+
+/// The response for `args.expr` over `store` at `time_ms` (also used by `--target`).
+pub fn evaluate(args: &Args, store: &Store, time_ms: i64) -> serde_json::Value {
     let engine = Engine::new(EngineOptions {
         lookback: args.lookback,
         ..EngineOptions::default()
     });
-    Ok(match engine.instant(&store, &args.expr, time_ms) {
+    match engine.instant(store, &args.expr, time_ms) {
         Ok(v) => json!({"status": "success", "data": v.to_api_json()}),
         Err(e) => {
             let kind = match e {
@@ -72,7 +77,7 @@ pub fn response(args: &Args) -> anyhow::Result<serde_json::Value> {
             };
             json!({"status": "error", "errorType": kind, "error": e.to_string()})
         }
-    })
+    }
 }
 
 /// RFC 3339 or (fractional) unix seconds, to milliseconds.
