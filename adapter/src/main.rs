@@ -8,9 +8,9 @@ use mixerless_adapter::cli;
 /// second, average latency or P95 latency.
 ///
 /// The adapter scrapes the sidecars itself, keeps a short in-memory window of samples, and
-/// evaluates the PromQL that HPAs carry in kube-metrics-adapter annotations. Subcommands
-/// arrive with the engine and service: `query` and `promqltest` (evaluate PromQL offline),
-/// `serve` (the external metrics API) and `explain` (what an HPA would do).
+/// evaluates the PromQL that HPAs carry in kube-metrics-adapter annotations. Subcommands:
+/// `serve` (the external metrics API), `explain` (what an HPA would do), `query` (evaluate
+/// PromQL over a data file or live targets) and `promqltest` (run PromQL test scripts).
 #[derive(Debug, Parser)]
 #[command(name = mixerless_adapter::NAME, version)]
 struct Cli {

@@ -73,7 +73,12 @@ fn bad(message: String) -> PromError {
     }
 }
 
+/// A query that failed: a parse error is `bad_data` (400) as in Prometheus, the rest
+/// `execution` (422).
 fn execution(message: String) -> PromError {
+    if message.starts_with("parse error") {
+        return bad(message);
+    }
     PromError {
         code: StatusCode::UNPROCESSABLE_ENTITY,
         kind: "execution",

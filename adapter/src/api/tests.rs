@@ -285,3 +285,107 @@ async fn client_certificate_is_required() {
     assert_eq!(code, StatusCode::OK);
     assert_eq!(get(&s, "/healthz", None).await.0, StatusCode::OK);
 }
+
+/// Demonstrates the Prometheus-compatible API over the embedded store: instant and range
+/// queries, series and labels, and `bad_data` errors for missing or malformed parameters.
+#[tokio::test]
+async fn prometheus_api_over_the_embedded_store() {
+    use crate::scrape::Sink as _;
+    let mut s = state(Auth::default()).await;
+    let embedded = Arc::new(crate::querier::embedded::Embedded::new(
+        std::time::Duration::from_secs(600),
+        s.telemetry.clone(),
+    ));
+    embedded.set_queries(&["sum(rate(req_total[1m]))".into()]);
+    let t0: i64 = 1_700_000_000_000;
+    let target = vec![
+        ("instance".to_owned(), "a:1".to_owned()),
+        ("job".to_owned(), "envoy-stats".to_owned()),
+    ];
+    for k in 0..7i64 {
+        let body = format!(
+            "# TYPE req_total counter\nreq_total{{code=\"200\"}} {}\n",
+            k * 50
+        );
+        embedded
+            .ingest(&target, t0 + k * 10_000, body.as_bytes())
+            .unwrap();
+    }
+    s.prom = Some(embedded);
+    let end = (t0 + 60_000) / 1000;
+    let (code, body) = get(
+        &s,
+        &format!("/api/v1/query?query=sum(rate(req_total%5B1m%5D))&time={end}"),
+        None,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "success");
+    assert_eq!(body["data"]["resultType"], "vector");
+    assert_eq!(body["data"]["result"][0]["value"][1], "5");
+    let (code, body) = get(
+        &s,
+        &format!(
+            "/api/v1/query_range?query=req_total&start={}&end={end}&step=30",
+            end - 60
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["resultType"], "matrix");
+    assert_eq!(
+        body["data"]["result"][0]["values"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let (_, body) = get(
+        &s,
+        &format!(
+            "/api/v1/series?match%5B%5D=req_total&start={}&end={end}",
+            end - 60
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(body["data"][0]["__name__"], "req_total");
+    assert_eq!(body["data"][0]["instance"], "a:1");
+    let (_, body) = get(
+        &s,
+        &format!("/api/v1/labels?start={}&end={end}", end - 60),
+        None,
+    )
+    .await;
+    assert_eq!(
+        body["data"],
+        serde_json::json!(["__name__", "code", "instance", "job"])
+    );
+    for (uri, want) in [
+        ("/api/v1/query".to_owned(), "parameter query is required"),
+        (
+            "/api/v1/query?query=up&time=yesterday".to_owned(),
+            "cannot parse \"yesterday\"",
+        ),
+        (
+            format!("/api/v1/query_range?query=up&start={end}&end={end}&step=0"),
+            "zero or negative",
+        ),
+        ("/api/v1/series".to_owned(), "no match[] parameter"),
+    ] {
+        let (code, body) = get(&s, &uri, None).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert_eq!(body["errorType"], "bad_data");
+        assert!(
+            body["error"].as_str().unwrap().contains(want),
+            "{uri}: {body}"
+        );
+    }
+    let (code, body) = get(&s, "/api/v1/query?query=sum(", None).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().starts_with("parse error"),
+        "{body}"
+    );
+}
