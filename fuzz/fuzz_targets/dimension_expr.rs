@@ -12,7 +12,9 @@ fuzz_target!(|data: &[u8]| {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (data, &b"\x2a\0\0\0\0\0\0\0"[..]),
     };
-    let Ok(text) = std::str::from_utf8(text) else { return };
+    let Ok(text) = std::str::from_utf8(text) else {
+        return;
+    };
     match Expr::parse(text) {
         Ok(expr) => {
             let mut host = FakeHost::default();
@@ -26,6 +28,11 @@ fuzz_target!(|data: &[u8]| {
             let _ = expr.eval_int(&host);
             let _ = expr.eval(&FakeHost::default(), &mut out);
         }
-        Err(e) => assert!(e.at <= text.len(), "error at {} past the end ({})", e.at, text.len()),
+        Err(e) => assert!(
+            e.at <= text.len(),
+            "error at {} past the end ({})",
+            e.at,
+            text.len()
+        ),
     }
 });

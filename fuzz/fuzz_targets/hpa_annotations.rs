@@ -7,14 +7,29 @@ use mixerless_fuzz::hpa::{external_queries, manifest::parse_all};
 
 fuzz_target!(|data: &[u8]| {
     mixerless_fuzz::allow_caught_panics();
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let Ok(hpas) = parse_all(text) else { return };
     for hpa in &hpas {
         let (queries, _errors) = external_queries(hpa);
-        let external = hpa.spec.metrics.iter().filter(|m| m.kind == "External" && m.external.is_some()).count();
-        assert!(queries.len() <= external, "{} queries from {external} External metrics", queries.len());
+        let external = hpa
+            .spec
+            .metrics
+            .iter()
+            .filter(|m| m.kind == "External" && m.external.is_some())
+            .count();
+        assert!(
+            queries.len() <= external,
+            "{} queries from {external} External metrics",
+            queries.len()
+        );
         for q in &queries {
-            assert!(promql_ok(&q.query), "accepted query {:?} does not parse", q.query);
+            assert!(
+                promql_ok(&q.query),
+                "accepted query {:?} does not parse",
+                q.query
+            );
         }
         let _ = hpa.key();
         let _ = hpa.limits();

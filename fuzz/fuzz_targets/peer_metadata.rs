@@ -39,6 +39,9 @@ fuzz_target!(|data: &[u8]| {
         let again = Struct::decode(&once).expect("our own encoding decodes");
         assert_eq!(again.encode(), once, "encoding is not stable");
         let header = mixerless_filter::peer::base64::encode(&once);
-        assert_eq!(mixerless_filter::peer::base64::decode(&header).as_deref(), Some(&once[..]));
+        assert_eq!(
+            mixerless_filter::peer::base64::decode(&header).as_deref(),
+            Some(&once[..])
+        );
     }
 });

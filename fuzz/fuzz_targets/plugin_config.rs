@@ -8,17 +8,25 @@ use mixerless_filter::fake::FakeHost;
 use mixerless_filter::{Headers, Plugin, Stream};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(config) = PluginConfig::parse(data) else { return };
+    let Ok(config) = PluginConfig::parse(data) else {
+        return;
+    };
     let mut host = FakeHost::with_node(
         "sidecar~10.0.0.1~podinfo-1.test~test.svc.cluster.local",
-        &[("WORKLOAD_NAME", "podinfo"), ("NAMESPACE", "test"), ("CLUSTER_ID", "Kubernetes")],
+        &[
+            ("WORKLOAD_NAME", "podinfo"),
+            ("NAMESPACE", "test"),
+            ("CLUSTER_ID", "Kubernetes"),
+        ],
         &[("app", "podinfo"), ("version", "v1")],
     );
     host.set_int("response.code", 200);
     host.set_int("request.duration", 3_000_000);
     host.set_str("request.host", "podinfo.test:9898");
     host.set_str("request.url_path", "/api/info");
-    let Ok(mut plugin) = Plugin::configure(&host, data) else { return };
+    let Ok(mut plugin) = Plugin::configure(&host, data) else {
+        return;
+    };
     for i in 0..3 {
         host.put_header(Headers::Request, ":authority", &format!("host-{i}.test"));
         let mut stream = Stream::default();
@@ -27,5 +35,10 @@ fuzz_target!(|data: &[u8]| {
         plugin.on_log(&host, &mut stream);
     }
     // Each standard metric may hold up to max_series label sets, plus its overflow series.
-    assert!(plugin.series() <= config.max_series.max(1) * 4 + 4, "{} series, cap {}", plugin.series(), config.max_series);
+    assert!(
+        plugin.series() <= config.max_series.max(1) * 4 + 4,
+        "{} series, cap {}",
+        plugin.series(),
+        config.max_series
+    );
 });

@@ -28,14 +28,27 @@ fuzz_target!(|data: &[u8]| {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (BODY, data),
     };
-    let Ok(query) = std::str::from_utf8(query) else { return };
-    let mut store = Store::new(StoreConfig { retention: Duration::from_secs(600), max_series: 200, metric_filter: None });
-    let target = [("job".to_owned(), "fuzz".to_owned()), ("instance".to_owned(), "127.0.0.1:15090".to_owned())];
+    let Ok(query) = std::str::from_utf8(query) else {
+        return;
+    };
+    let mut store = Store::new(StoreConfig {
+        retention: Duration::from_secs(600),
+        max_series: 200,
+        metric_filter: None,
+    });
+    let target = [
+        ("job".to_owned(), "fuzz".to_owned()),
+        ("instance".to_owned(), "127.0.0.1:15090".to_owned()),
+    ];
     for t in [0, 15_000, 30_000, 60_000] {
         if let Ok(report) = store.ingest(&target, t, body) {
             assert!(report.error_count >= report.errors.len());
         }
-        assert!(store.series_count() <= 200, "series cap exceeded: {}", store.series_count());
+        assert!(
+            store.series_count() <= 200,
+            "series cap exceeded: {}",
+            store.series_count()
+        );
     }
     let engine = Engine::new(EngineOptions {
         max_samples: 100_000,

@@ -13,7 +13,10 @@ const EXACT: i64 = 1 << 53;
 fn canonical(s: &str) -> bool {
     let digits = s.strip_prefix('-').unwrap_or(s);
     let digits = digits.trim_end_matches(['m', 'k', 'M', 'G', 'T', 'P', 'E']);
-    s == "0" || (!digits.is_empty() && !digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit()))
+    s == "0"
+        || (!digits.is_empty()
+            && !digits.starts_with('0')
+            && digits.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn check_milli(m: i64) {
@@ -25,7 +28,9 @@ fn check_milli(m: i64) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     match mode % 3 {
         0 if rest.len() >= 8 => {
             let v = f64::from_le_bytes(rest[..8].try_into().unwrap());
@@ -40,7 +45,9 @@ fuzz_target!(|data: &[u8]| {
         }
         1 if rest.len() >= 8 => check_milli(i64::from_le_bytes(rest[..8].try_into().unwrap())),
         _ => {
-            let Ok(s) = std::str::from_utf8(rest) else { return };
+            let Ok(s) = std::str::from_utf8(rest) else {
+                return;
+            };
             if let Some(m) = parse_milli(s) {
                 check_milli(m);
             }

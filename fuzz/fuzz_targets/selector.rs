@@ -8,11 +8,15 @@ use libfuzzer_sys::fuzz_target;
 use mixerless_fuzz::selector::{parse, Requirement};
 
 fn valid_value(v: &str) -> bool {
-    v.len() <= 63 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    v.len() <= 63
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(input) = std::str::from_utf8(data) else { return };
+    let Ok(input) = std::str::from_utf8(data) else {
+        return;
+    };
     match parse(input) {
         Ok(sel) => {
             let mut labels = BTreeMap::new();
@@ -21,7 +25,10 @@ fuzz_target!(|data: &[u8]| {
                     Requirement::In(k, vs) | Requirement::NotIn(k, vs) => (k, vs),
                     Requirement::Exists(k) | Requirement::DoesNotExist(k) => (k, &[]),
                 };
-                assert!(!key.is_empty() && !key.contains([',', '(', ')', '!', '=', ' ']), "{key:?}");
+                assert!(
+                    !key.is_empty() && !key.contains([',', '(', ')', '!', '=', ' ']),
+                    "{key:?}"
+                );
                 for v in values {
                     assert!(valid_value(v), "value {v:?} accepted from {input:?}");
                 }

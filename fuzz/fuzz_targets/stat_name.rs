@@ -30,14 +30,20 @@ fuzz_target!(|data: &[u8]| {
     let mut parts = text.split('\u{1}');
     let authority = parts.next().unwrap_or_default();
     let peer = parts.next().unwrap_or_default();
-    let code: i64 = parts.next().and_then(|s| s.trim().parse().ok()).unwrap_or(200);
+    let code: i64 = parts
+        .next()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(200);
     let san = parts.next().unwrap_or_default();
 
     let mut sanitized = String::new();
     push_sanitized(&mut sanitized, authority);
     assert!(sanitized.len() <= MAX_VALUE_LEN + 3);
     assert!(!sanitized.contains(VALUE_SEPARATOR) && !sanitized.contains(FIELD_SEPARATOR));
-    assert!(!sanitized.ends_with(";.") && !sanitized.chars().any(char::is_control), "{sanitized:?}");
+    assert!(
+        !sanitized.ends_with(";.") && !sanitized.chars().any(char::is_control),
+        "{sanitized:?}"
+    );
 
     for reporter in ["destination", "source"] {
         let mut host = FakeHost::with_node(
@@ -50,7 +56,9 @@ fuzz_target!(|data: &[u8]| {
         host.set_str("connection.uri_san_peer_certificate", san);
         host.set_str("upstream.uri_san_peer_certificate", san);
         let config = format!(r#"{{"reporter": "{reporter}", "max_series": 5}}"#);
-        let Ok(mut plugin) = Plugin::configure(&host, config.as_bytes()) else { panic!("config") };
+        let Ok(mut plugin) = Plugin::configure(&host, config.as_bytes()) else {
+            panic!("config")
+        };
         for map in [Headers::Request, Headers::Response] {
             host.put_header(map, ":authority", authority);
             host.put_header(map, "x-envoy-peer-metadata", peer);
@@ -66,8 +74,15 @@ fuzz_target!(|data: &[u8]| {
             let (pairs, metric) = split(name);
             assert!(!metric.is_empty() && !metric.contains('='), "{name:?}");
             for (k, v) in pairs {
-                assert!(mixerless_filter::labels::NAMES.contains(&k) || k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "label {k:?}");
-                assert!(v.len() <= MAX_VALUE_LEN + 3 && !v.chars().any(char::is_control), "value {v:?}");
+                assert!(
+                    mixerless_filter::labels::NAMES.contains(&k)
+                        || k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                    "label {k:?}"
+                );
+                assert!(
+                    v.len() <= MAX_VALUE_LEN + 3 && !v.chars().any(char::is_control),
+                    "value {v:?}"
+                );
             }
         }
     }
