@@ -589,14 +589,14 @@ fn adapter_agrees_with_prometheus_under_real_load() -> anyhow::Result<()> {
         // The two scrape at different moments (1 s apart at most) and the adapter serves a
         // value up to one query interval (1 s) old. The rate[1m] of a load that started a few
         // seconds ago still grows by 20/60 per second, so 3 s of skew explain 1 rps; the
-        // average latency is steady (0.5 ms); the P95 uses irate, i.e. only the ~20 requests
-        // between the last two scrapes, which differ between the two: 25 % or 1 ms.
-        let (rel, slack) = match name {
-            "latency-average" => (0.1, 0.5),
-            "p95-latency" => (0.25, 1.0),
-            _ => (0.1, 3.0 * 20.0 / 60.0),
+        // average latency is steady (10 % or 0.5 ms). The P95 uses irate, i.e. only the ~20
+        // requests between the last two scrapes, which differ between the two: one slow
+        // request moves it to the next histogram bucket, so it must agree within one bucket.
+        let close = |a: f64, b: f64| match name {
+            "latency-average" => (a - b).abs() <= 0.1 * b.abs() + 0.5,
+            "p95-latency" => bucket(a).abs_diff(bucket(b)) <= 1,
+            _ => (a - b).abs() <= 0.1 * b.abs() + 3.0 * 20.0 / 60.0,
         };
-        let close = |a: f64, b: f64| (a - b).abs() <= rel * b.abs() + slack;
         assert!(
             close(ours, theirs),
             "{name}: adapter {ours} vs prometheus {theirs}\n{report:#?}"
@@ -616,8 +616,8 @@ fn adapter_agrees_with_prometheus_under_real_load() -> anyhow::Result<()> {
     );
     let (p95, _) = adapter_value("p95-latency")?;
     assert!(
-        (1.0..=5.0).contains(&p95),
-        "p95 {p95} ms should fall in the (1, 5] bucket"
+        (1.0..=25.0).contains(&p95),
+        "p95 {p95} ms with half the requests 3 ms late"
     );
 
     // Without a client certificate: refused.
@@ -756,6 +756,14 @@ fn adapter_agrees_with_prometheus_under_real_load() -> anyhow::Result<()> {
     );
     drop(hey);
     Ok(())
+}
+
+/// The index of the Istio duration bucket (`le` of the filter's default boundaries) holding `v`.
+fn bucket(v: f64) -> usize {
+    const LE: [f64; 11] = [
+        0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0,
+    ];
+    LE.iter().position(|le| v <= *le + 1e-9).unwrap_or(LE.len())
 }
 
 /// A canonical Quantity (`10056m`, `20`, `2500k`) as a number.
