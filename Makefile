@@ -6,7 +6,7 @@ SHELL := /bin/bash
 
 ENVOY_VERSION ?= 1.40.0
 VENV          ?= .venv
-APT_PACKAGES  ?= binaryen hey wrk prometheus
+APT_PACKAGES  ?= binaryen hey wrk prometheus openssl
 WASM_TARGET   := wasm32-wasip1
 WASM_OUT      := target/$(WASM_TARGET)/wasm/mixerless_filter_wasm.wasm
 WASM_DIST     := dist/mixerless-filter.wasm

@@ -4,7 +4,7 @@
 set -euo pipefail
 venv=${1:-.venv}
 envoy_version=${2:-1.40.0}
-apt_packages=${3:-binaryen hey wrk prometheus}
+apt_packages=${3:-binaryen hey wrk prometheus openssl}
 wasmtime_version=50.0.1
 
 say() { echo "deps: $*"; }
@@ -41,7 +41,8 @@ if ! "$venv/bin/python" -c "import kubernetes_validate, celpy, jsonschema, yaml"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==1.37.0" "cel-python==0.5.0"
 fi
 
-# Debian packages: binaryen (wasm-opt), hey and wrk (load), prometheus (the PromQL oracle).
+# Debian packages: binaryen (wasm-opt), hey and wrk (load), prometheus (the PromQL oracle),
+# openssl (the adapter test makes its client certificates with it).
 missing=()
 for p in $apt_packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
