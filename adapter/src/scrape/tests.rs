@@ -135,3 +135,62 @@ async fn bad_targets_do_not_affect_good_ones() {
     assert!(scraper.status().as_array().unwrap().is_empty());
     server.abort();
 }
+
+/// Demonstrates that `--file-sd` files are re-read when they change, that a file that stops
+/// parsing keeps its previous targets, and that static targets stay throughout.
+#[tokio::test]
+async fn file_sd_is_reloaded_on_change() {
+    let dir = std::env::temp_dir().join(format!("mixerless-watch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("targets.yaml");
+    std::fs::write(&file, "- targets: ['127.0.0.1:1']\n").unwrap();
+    let scraper = Arc::new(Scraper::new(
+        ScrapeConfig {
+            interval: Duration::from_secs(60),
+            ..ScrapeConfig::default()
+        },
+        Arc::new(Recorder::default()),
+        Arc::new(Telemetry::new()),
+    ));
+    let fixed = file_sd::from_url("http://127.0.0.1:2/stats/prometheus", "envoy-stats").unwrap();
+    let task = tokio::spawn(scraper.clone().watch(vec![fixed], vec![file.clone()]));
+    let urls = |s: &Scraper| -> Vec<String> {
+        let mut u: Vec<String> = s
+            .status()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["url"].as_str().unwrap().to_owned())
+            .collect();
+        u.sort();
+        u
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        urls(&scraper),
+        [
+            "http://127.0.0.1:1/stats/prometheus",
+            "http://127.0.0.1:2/stats/prometheus"
+        ]
+    );
+    // A different size makes the change visible even within the same mtime second.
+    std::fs::write(&file, "- targets: ['127.0.0.1:3', '127.0.0.1:4']\n").unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        urls(&scraper),
+        [
+            "http://127.0.0.1:2/stats/prometheus",
+            "http://127.0.0.1:3/stats/prometheus",
+            "http://127.0.0.1:4/stats/prometheus"
+        ]
+    );
+    std::fs::write(&file, "{not: [a, list}\n").unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        scraper.target_count(),
+        3,
+        "a broken file keeps its previous targets"
+    );
+    task.abort();
+    let _ = std::fs::remove_dir_all(&dir);
+}
