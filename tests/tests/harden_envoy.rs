@@ -54,7 +54,11 @@ fn server(config: &str) -> Bootstrap {
 /// Parses Envoy's whole `/stats/prometheus` text strictly with the adapter's own scrape path
 /// (the engine's parser, as `serve` ingests a target): any broken line fails it.
 fn strict_ingest(text: &str) -> anyhow::Result<usize> {
-    let store = Embedded::new(Duration::from_secs(600), Arc::new(Telemetry::new()));
+    let store = Embedded::new(
+        Duration::from_secs(600),
+        Duration::from_secs(10),
+        Arc::new(Telemetry::new()),
+    );
     store.set_queries(&["istio_requests_total".to_owned()]);
     store
         .ingest(

@@ -115,12 +115,29 @@ fn parse_step(s: &str) -> Result<i64, PromError> {
 }
 
 fn backend(state: &AppState) -> Result<&dyn PromBackend, PromError> {
-    state.prom.as_deref().ok_or_else(|| PromError {
+    state.prom.as_deref().ok_or_else(no_store)
+}
+
+fn no_store() -> PromError {
+    PromError {
         code: StatusCode::NOT_FOUND,
         kind: "unavailable",
         message: "no embedded store: the adapter reads a remote Prometheus (--prometheus-url)"
             .into(),
-    })
+    }
+}
+
+/// Runs a query evaluation on tokio's blocking pool: an expensive query must not hold an
+/// async worker that the external metrics API and the scrapers need.
+async fn evaluate(
+    state: &AppState,
+    eval: impl FnOnce(&dyn PromBackend) -> Result<serde_json::Value, String> + Send + 'static,
+) -> Result<Response, PromError> {
+    let b = state.prom.clone().ok_or_else(no_store)?;
+    match tokio::task::spawn_blocking(move || eval(b.as_ref())).await {
+        Ok(result) => result.map(success).map_err(execution),
+        Err(e) => Err(execution(format!("query evaluation failed: {e}"))),
+    }
 }
 
 /// `/api/v1/query`.
@@ -129,11 +146,12 @@ pub async fn query(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, PromError> {
-    let b = backend(&state)?;
     let p = params(raw, &body);
-    let expr = get(&p, "query").ok_or_else(|| bad("parameter query is required".into()))?;
+    let expr = get(&p, "query")
+        .ok_or_else(|| bad("parameter query is required".into()))?
+        .to_owned();
     let time = get(&p, "time").map_or(Ok(now_ms()), parse_time)?;
-    b.query(expr, time).map(success).map_err(execution)
+    evaluate(&state, move |b| b.query(&expr, time)).await
 }
 
 /// `/api/v1/query_range`.
@@ -142,7 +160,6 @@ pub async fn query_range(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, PromError> {
-    let b = backend(&state)?;
     let p = params(raw, &body);
     let (Some(expr), Some(start), Some(end), Some(step)) = (
         get(&p, "query"),
@@ -170,9 +187,8 @@ pub async fn query_range(
             "exceeded maximum resolution of 11,000 points per timeseries".into(),
         ));
     }
-    b.query_range(expr, start, end, step)
-        .map(success)
-        .map_err(execution)
+    let expr = expr.to_owned();
+    evaluate(&state, move |b| b.query_range(&expr, start, end, step)).await
 }
 
 fn series_window(p: &[(String, String)]) -> Result<(Vec<String>, i64, i64), PromError> {

@@ -294,6 +294,7 @@ async fn prometheus_api_over_the_embedded_store() {
     let mut s = state(Auth::default()).await;
     let embedded = Arc::new(crate::querier::embedded::Embedded::new(
         std::time::Duration::from_secs(600),
+        std::time::Duration::from_secs(10),
         s.telemetry.clone(),
     ));
     embedded.set_queries(&["sum(rate(req_total[1m]))".into()]);

@@ -105,7 +105,7 @@ pub struct Args {
     /// interval; kube-metrics-adapter uses 60s).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub query_interval: Option<Duration>,
-    /// Timeout of one query evaluation.
+    /// Timeout of one query evaluation (HPA queries and /api/v1/query alike).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub query_timeout: Duration,
     /// A value older than this many query intervals is not served (the HPA sees an error).
@@ -178,6 +178,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         None => {
             let embedded = Arc::new(crate::querier::embedded::Embedded::new(
                 args.retention,
+                args.query_timeout,
                 telemetry.clone(),
             ));
             (embedded.clone(), Some(embedded.clone()), Some(embedded))

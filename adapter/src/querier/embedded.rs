@@ -24,8 +24,9 @@ pub struct Embedded {
 
 impl Embedded {
     /// An empty store keeping `retention` of samples; it stores nothing until
-    /// [`Embedded::set_queries`] names the metrics that queries read.
-    pub fn new(retention: Duration, telemetry: Arc<Telemetry>) -> Self {
+    /// [`Embedded::set_queries`] names the metrics that queries read. One evaluation (an HPA
+    /// query or an `/api/v1` query) stops with an error after `query_timeout`.
+    pub fn new(retention: Duration, query_timeout: Duration, telemetry: Arc<Telemetry>) -> Self {
         let store = Store::new(StoreConfig {
             retention,
             max_series: 1_000_000,
@@ -33,7 +34,10 @@ impl Embedded {
         });
         Self {
             store: RwLock::new(store),
-            engine: Engine::new(EngineOptions::default()),
+            engine: Engine::new(EngineOptions {
+                timeout: query_timeout,
+                ..EngineOptions::default()
+            }),
             telemetry,
         }
     }
@@ -166,7 +170,11 @@ mod tests {
     /// marked down stops counting, and `/api/v1/series` finds series with their labels.
     #[tokio::test]
     async fn stores_queries_and_lists_series() {
-        let e = Embedded::new(Duration::from_secs(600), Arc::new(Telemetry::new()));
+        let e = Embedded::new(
+            Duration::from_secs(600),
+            Duration::from_secs(10),
+            Arc::new(Telemetry::new()),
+        );
         e.set_queries(&["sum(rate(requests_total[1m]))".into()]);
         let body = |n: u32| {
             format!("# TYPE requests_total counter\nrequests_total{{code=\"200\"}} {n}\nother_total 5\n")
