@@ -13,4 +13,5 @@ pub mod bootstrap;
 pub mod envoy;
 pub mod http;
 pub mod paths;
+pub mod process;
 pub mod stats;

@@ -4,58 +4,14 @@
 //! Prometheus 2.42 is the baseline path.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use mixerless_e2e::bootstrap::{Bootstrap, Route};
+use mixerless_e2e::process::{self, Proc};
 use mixerless_e2e::{envoy::Envoy, paths};
 use serde_json::Value;
-
-fn adapter_bin() -> anyhow::Result<PathBuf> {
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| paths::root().join("target"), PathBuf::from);
-    let profile = std::env::var("ADAPTER_PROFILE").unwrap_or_else(|_| "release".into());
-    let bin = dir.join(profile).join("mixerless-adapter");
-    anyhow::ensure!(
-        bin.exists(),
-        "no {}: run `cargo build --release -p mixerless-adapter`",
-        bin.display()
-    );
-    Ok(bin)
-}
-
-struct Proc {
-    child: Child,
-}
-
-impl Proc {
-    fn spawn(dir: &Path, log: &str, program: &Path, args: &[String]) -> anyhow::Result<Self> {
-        let out = std::fs::File::create(dir.join(log))?;
-        let child = Command::new("setpriv")
-            .args(["--pdeathsig", "KILL", "--"])
-            .arg(program)
-            .args(args)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .spawn()
-            .with_context(|| format!("spawn {}", program.display()))?;
-        Ok(Self { child })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
@@ -235,7 +191,9 @@ fn serve(dir: &Path, log: &str, port: u16, extra: &[String]) -> anyhow::Result<P
         hpa_dir(dir)?.display().to_string(),
     ];
     args.extend_from_slice(extra);
-    Proc::spawn(dir, log, &adapter_bin()?, &args)
+    let profile = std::env::var("ADAPTER_PROFILE").unwrap_or_else(|_| "release".into());
+    let bin = process::binary_in(&profile, "mixerless-adapter")?;
+    Proc::spawn(log.trim_end_matches(".log"), dir, &bin, &args)
 }
 
 /// `hey`'s latency percentiles (ms) from its text report.
@@ -404,8 +362,8 @@ fn bench_freshness() -> anyhow::Result<()> {
         format!("global: {{scrape_interval: 15s}}\nscrape_configs:\n- job_name: envoy-stats\n  metrics_path: /stats/prometheus\n  static_configs: [{{targets: ['127.0.0.1:{}']}}]\n", envoy.admin_port()),
     )?;
     let _prom = Proc::spawn(
+        "prometheus",
         d,
-        "prometheus.log",
         Path::new("prometheus"),
         &[
             "--config.file=prometheus.yml".into(),
@@ -457,8 +415,8 @@ fn bench_freshness() -> anyhow::Result<()> {
     }
     let step = Instant::now();
     let _hey = Proc::spawn(
+        "hey",
         d,
-        "hey.log",
         Path::new("hey"),
         &[
             "-c".into(),

@@ -5,85 +5,13 @@
 use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use mixerless_e2e::process::{binary, Proc};
 use mixerless_e2e::{bootstrap::Bootstrap, envoy::Envoy, paths};
 use serde_json::Value;
-
-/// A built binary, refused when stale (cargo's dep-info lists its sources; none may be newer).
-fn binary(name: &str) -> anyhow::Result<PathBuf> {
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| paths::root().join("target"), PathBuf::from);
-    let bin = dir.join("debug").join(name);
-    let hint = "run `cargo build -p mixerless-adapter` (make test does)";
-    let built = std::fs::metadata(&bin)
-        .and_then(|m| m.modified())
-        .with_context(|| format!("no {}: {hint}", bin.display()))?;
-    let deps = std::fs::read_to_string(bin.with_extension("d")).unwrap_or_default();
-    let sources = deps
-        .split_once(": ")
-        .map_or("", |(_, s)| s)
-        .replace("\\ ", "\0");
-    for src in sources.split_whitespace().map(|s| s.replace('\0', " ")) {
-        if std::fs::metadata(&src)
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t > built)
-        {
-            bail!("{} is older than {src}: {hint}", bin.display());
-        }
-    }
-    Ok(bin)
-}
-
-/// A child process killed (and reaped) when dropped, and under `setpriv --pdeathsig KILL`.
-struct Proc {
-    name: &'static str,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn spawn(
-        name: &'static str,
-        dir: &Path,
-        program: &Path,
-        args: &[String],
-    ) -> anyhow::Result<Self> {
-        let log = dir.join(format!("{name}.log"));
-        let out = std::fs::File::create(&log)?;
-        let child = Command::new("setpriv")
-            .args(["--pdeathsig", "KILL", "--"])
-            .arg(program)
-            .args(args)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .spawn()
-            .with_context(|| format!("spawn {}", program.display()))?;
-        Ok(Self { name, child, log })
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn ensure_running(&mut self) -> anyhow::Result<()> {
-        if let Some(status) = self.child.try_wait()? {
-            bail!("{} exited with {status}; log:\n{}", self.name, self.log());
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn client(identity: Option<&str>) -> anyhow::Result<reqwest::blocking::Client> {
     let mut b = reqwest::blocking::Client::builder()

@@ -2,38 +2,14 @@
 //! adapter and the demo's HPA controller loop, judged from the adapter's answers.
 
 use std::io::{BufRead as _, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use mixerless_e2e::paths;
+use mixerless_e2e::process::binary;
 use serde_json::Value;
-
-/// A built binary, refused when stale: cargo's dep-info file next to it lists every source it
-/// was built from, and none may be newer than it (`make test` builds it first).
-fn binary(name: &str) -> anyhow::Result<PathBuf> {
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| paths::root().join("target"), PathBuf::from);
-    let bin = dir.join("debug").join(name);
-    let hint = "run `cargo build -p mixerless-adapter -p mixerless-demo` (make test does)";
-    let built = std::fs::metadata(&bin)
-        .and_then(|m| m.modified())
-        .with_context(|| format!("no {}: {hint}", bin.display()))?;
-    let deps = std::fs::read_to_string(bin.with_extension("d")).unwrap_or_default();
-    let sources = deps
-        .split_once(": ")
-        .map_or("", |(_, s)| s)
-        .replace("\\ ", "\0");
-    for src in sources.split_whitespace().map(|s| s.replace('\0', " ")) {
-        let changed = std::fs::metadata(&src).and_then(|m| m.modified());
-        if changed.is_ok_and(|t| t > built) {
-            bail!("{} is older than {src}: {hint}", bin.display());
-        }
-    }
-    Ok(bin)
-}
 
 /// The demo as a child process that dies with the test (and is killed on drop).
 struct Demo {
