@@ -47,12 +47,6 @@ pub trait Host {
     fn record_metric(&self, id: u32, value: u64) -> Result<(), HostError>;
     /// Reads a header of the current stream; `Ok(None)` when absent.
     fn header(&self, map: Headers, name: &str) -> Result<Option<String>, HostError>;
-    /// Reads several headers of the current stream, each `None` when absent. The wasm host
-    /// answers two or more with one map read: each hostcall that returns data costs about a
-    /// microsecond in V8, far more than copying a request's headers.
-    fn headers(&self, map: Headers, names: &[&str]) -> Result<Vec<Option<String>>, HostError> {
-        names.iter().map(|name| self.header(map, name)).collect()
-    }
     /// Sets (replaces) a header of the current stream; `None` removes it.
     fn set_header(&self, map: Headers, name: &str, value: Option<&str>) -> Result<(), HostError>;
 }

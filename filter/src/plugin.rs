@@ -103,33 +103,30 @@ impl Plugin {
     /// and strip the peer's (inbound, waypoint).
     pub fn on_request_headers(&mut self, host: &dyn Host, stream: &mut Stream) {
         let reporter = self.reporter(host, stream);
-        let receive = self.exchange && reporter != Reporter::Source;
-        // Every request header the stream needs, in one read.
-        let mut names = vec!["content-type"];
+        stream.grpc = matches!(
+            host.header(Headers::Request, "content-type"),
+            Ok(Some(ct)) if ct.starts_with("application/grpc")
+        );
         if self.use_host {
-            names.push(":authority");
-        }
-        if receive {
-            names.extend([METADATA_HEADER, ID_HEADER]);
-        }
-        let mut values = host
-            .headers(Headers::Request, &names)
-            .unwrap_or_default()
-            .into_iter();
-        let mut next = || values.next().flatten();
-        stream.grpc = matches!(next(), Some(ct) if ct.starts_with("application/grpc"));
-        if self.use_host {
-            stream.authority = next().unwrap_or_default();
+            stream.authority = host
+                .header(Headers::Request, ":authority")
+                .ok()
+                .flatten()
+                .unwrap_or_default();
         }
         if !self.exchange {
             return;
         }
-        if receive {
-            let (value, id) = (next(), next());
-            let peer = self.strip(host, Headers::Request, value, || id);
-            stream.asked = peer.is_some();
-            stream.downstream = peer.flatten();
-        } else if let Err(e) = self.send(host, Headers::Request) {
+        let result = match reporter {
+            Reporter::Source => self.send(host, Headers::Request),
+            Reporter::Destination | Reporter::Waypoint => {
+                let peer = self.receive(host, Headers::Request);
+                stream.asked = peer.is_some();
+                stream.downstream = peer.flatten();
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
             log::warn!("{e}");
         }
     }
@@ -189,32 +186,16 @@ impl Plugin {
     /// are removed, so the application never sees them.
     fn receive(&mut self, host: &dyn Host, map: Headers) -> Option<Option<Rc<Peer>>> {
         let value = host.header(map, METADATA_HEADER).ok().flatten();
-        // Read only when needed: to tell whether an id came alone, or to name a bad sender.
-        self.strip(host, map, value, || {
-            host.header(map, ID_HEADER).ok().flatten()
-        })
-    }
-
-    /// [`Plugin::receive`] with the metadata header's value already read; `id` reads the id
-    /// header's.
-    fn strip(
-        &mut self,
-        host: &dyn Host,
-        map: Headers,
-        value: Option<String>,
-        id: impl FnOnce() -> Option<String>,
-    ) -> Option<Option<Rc<Peer>>> {
-        let Some(value) = value else {
-            // An id header alone still counts as a peer that asked.
-            id()?;
-            self.remove_exchange_headers(host, map);
-            return Some(None);
-        };
-        let peer = self.peers.get_or_decode(&value);
-        if let Err(e) = &peer {
+        let id_only = value.is_none() && matches!(host.header(map, ID_HEADER), Ok(Some(_)));
+        if value.is_none() && !id_only {
+            return None;
+        }
+        let peer = value.map(|v| (self.peers.get_or_decode(&v), v));
+        if let Some((Err(e), _)) = &peer {
             self.bad_headers = self.bad_headers.saturating_add(1);
             if self.bad_headers <= MAX_BAD_HEADER_LOGS {
-                let id = id();
+                // Read only now: the id is needed for this log line and nothing else.
+                let id = host.header(map, ID_HEADER).ok().flatten();
                 log::warn!(
                     "ignoring {METADATA_HEADER} from `{}`: {e}; peer labels are unknown",
                     id.as_deref().unwrap_or("-")
@@ -224,16 +205,12 @@ impl Plugin {
                 }
             }
         }
-        self.remove_exchange_headers(host, map);
-        Some(peer.ok())
-    }
-
-    fn remove_exchange_headers(&self, host: &dyn Host, map: Headers) {
         for name in [METADATA_HEADER, ID_HEADER] {
             if let Err(e) = host.set_header(map, name, None) {
                 log::warn!("{e}");
             }
         }
+        Some(peer.and_then(|(p, _)| p.ok()))
     }
 }
 

@@ -47,23 +47,6 @@ impl Host for WasmHost {
         hostcalls::get_map_value(map(headers), name).map_err(|s| failed("get_map_value", s))
     }
 
-    fn headers(&self, map: Headers, names: &[&str]) -> Result<Vec<Option<String>>, HostError> {
-        if let [name] = names {
-            return Ok(vec![self.header(map, name)?]);
-        }
-        let all = hostcalls::get_map(self::map(map)).map_err(|s| failed("get_map", s))?;
-        // Envoy's map read returns names in lower case; the first value wins, as with
-        // get_map_value.
-        Ok(names
-            .iter()
-            .map(|name| {
-                all.iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                    .map(|(_, v)| v.clone())
-            })
-            .collect())
-    }
-
     fn set_header(
         &self,
         headers: Headers,
