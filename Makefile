@@ -17,7 +17,7 @@ HAVE_NEXTEST  := $(shell cargo nextest --version >/dev/null 2>&1 && echo yes)
 
 export ENVOY_BIN := $(CURDIR)/$(VENV)/bin/envoy
 
-.PHONY: help deps wasm demo test lint fmt unit unit-wasm e2e bench fuzz clean
+.PHONY: help deps wasm demo test lint fmt unit-wasm bench fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'

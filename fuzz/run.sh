@@ -11,9 +11,11 @@ cd "$(dirname "$0")"
 seconds="${1:?usage: fuzz/run.sh SECONDS [TARGET...]}"
 shift
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then
-    echo "fuzz: no nightly toolchain; cargo-fuzz needs one for -Zsanitizer and coverage flags." >&2
-    echo "fuzz: install it with: rustup toolchain install nightly --profile minimal" >&2
-    exit 1
+    echo "fuzz: installing the nightly toolchain (cargo-fuzz needs its coverage flags)"
+    rustup toolchain install nightly --profile minimal || {
+        echo "fuzz: no nightly toolchain and it could not be installed; run: rustup toolchain install nightly --profile minimal" >&2
+        exit 1
+    }
 fi
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     echo "fuzz: installing cargo-fuzz (cargo install --locked cargo-fuzz)"
