@@ -546,31 +546,27 @@ fn absent_labels(e: &Expr) -> Labels {
 
 fn absent(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
     let a = arg(c, 0)?;
-    let v = ev.eval_vector(a, t)?;
-    Ok(Val::Vector(if v.is_empty() {
-        vec![Elem {
-            labels: absent_labels(a),
-            t,
-            v: 1.0,
-            drop_name: false,
-        }]
-    } else {
-        vec![]
-    }))
+    let found = !ev.eval_vector(a, t)?.is_empty();
+    Ok(absent_result(found, a, t))
 }
 fn absent_over_time(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
     let a = arg(c, 0)?;
-    let m = ev.eval_matrix(a, t)?;
-    Ok(Val::Vector(if m.is_empty() {
+    let found = !ev.eval_matrix(a, t)?.is_empty();
+    Ok(absent_result(found, a, t))
+}
+/// `absent*`: nothing when the argument found series, else one sample of 1 with the labels
+/// its equality matchers name.
+fn absent_result(found: bool, a: &Expr, t: i64) -> Val {
+    Val::Vector(if found {
+        vec![]
+    } else {
         vec![Elem {
             labels: absent_labels(a),
             t,
             v: 1.0,
             drop_name: false,
         }]
-    } else {
-        vec![]
-    }))
+    })
 }
 
 // ---- sorting and labels ----
