@@ -23,9 +23,11 @@ use crate::store::Store;
 pub struct EngineOptions {
     /// How far back an instant selector looks for a sample (Prometheus: 5m).
     pub lookback: Duration,
-    /// Most samples one query may load.
+    /// Most samples one query may hold at once (Prometheus' `--query.max-samples`): loaded by
+    /// selectors, produced by subqueries and range-query steps, until released.
     pub max_samples: usize,
-    /// Longest one query may run.
+    /// Longest one query may run; checked at every selector, range-query and subquery step and
+    /// every 1024 iterations of loops over series.
     pub timeout: Duration,
     /// Step of subqueries that give none (Prometheus: the global evaluation interval, 1m).
     pub default_subquery_step: Duration,
@@ -55,7 +57,7 @@ pub enum Error {
     #[error("{0}")]
     Eval(String),
     /// The query loaded more samples than allowed.
-    #[error("query processing would load too many samples into memory (limit {0})")]
+    #[error("query processing would load too many samples into memory in query execution (limit {0} samples)")]
     TooManySamples(usize),
     /// The query ran longer than allowed.
     #[error("query timed out after {0:?}")]

@@ -100,6 +100,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
     };
     let mut by_hash: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
     for e in input {
+        ev.tick()?;
         if single {
             if groups.is_empty() {
                 groups.push((Labels::default(), Vec::new()));
@@ -167,6 +168,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
     };
     let mut out = Vec::with_capacity(groups.len());
     for (labels, members) in groups {
+        ev.tick()?;
         let mut vals: Vec<f64> = members.iter().map(|e| e.v).collect();
         let v = match op {
             T_SUM => kahan_sum(vals.iter().copied()),

@@ -65,7 +65,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, b: &BinaryExpr, t: i64) -> Result<Val
             if matches!(op, T_LAND | T_LOR | T_LUNLESS) {
                 set_op(op, b, l, r)
             } else {
-                vector_vector(op, b, l, r, return_bool, t)
+                vector_vector(ev, op, b, l, r, return_bool, t)
             }
         }
         (l, r) => Err(Error::Eval(format!(
@@ -146,6 +146,7 @@ fn set_op(op: TokenId, b: &BinaryExpr, l: Vec<Elem>, r: Vec<Elem>) -> Result<Val
 }
 
 fn vector_vector(
+    ev: &mut Evaluator<'_>,
     op: TokenId,
     b: &BinaryExpr,
     l: Vec<Elem>,
@@ -171,6 +172,7 @@ fn vector_vector(
 
     let mut right: FxHashMap<Labels, usize> = FxHashMap::default();
     for (i, e) in one.iter().enumerate() {
+        ev.tick()?;
         let sig = signature(&matching, &e.labels);
         if let Some(&j) = right.get(&sig) {
             let side = if swapped { "left" } else { "right" };
@@ -184,6 +186,7 @@ fn vector_vector(
     let mut matched = Matched::default();
     let mut out = Vec::new();
     for e in many {
+        ev.tick()?;
         let sig = signature(&matching, &e.labels);
         let Some(&j) = right.get(&sig) else { continue };
         let o = &one[j];

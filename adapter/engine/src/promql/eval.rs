@@ -40,6 +40,15 @@ pub(super) enum Val {
 }
 
 impl Val {
+    /// Samples this value holds (a scalar or string counts one, as a point).
+    fn samples(&self) -> usize {
+        match self {
+            Val::Scalar(_) | Val::Str(_) => 1,
+            Val::Vector(v) => v.len(),
+            Val::Matrix(m) => m.iter().map(|s| s.points.len()).sum(),
+        }
+    }
+
     pub(super) fn type_name(&self) -> &'static str {
         match self {
             Val::Scalar(_) => "scalar",
@@ -56,8 +65,12 @@ pub(super) struct Evaluator<'a> {
     /// Query start and end (for `@ start()` / `@ end()`).
     start: i64,
     end: i64,
-    samples: usize,
+    /// Samples held right now (Prometheus' `currentSamples`): what selectors loaded and
+    /// subqueries and range steps produced, until the node that holds them returns.
+    held: usize,
     started: Instant,
+    /// Loop iterations since the clock was last read (see [`Evaluator::tick`]).
+    ticks: u32,
     matchers: FxHashMap<usize, Vec<Vec<Matcher>>>,
 }
 
@@ -68,8 +81,9 @@ impl<'a> Evaluator<'a> {
             opts,
             start,
             end,
-            samples: 0,
+            held: 0,
             started: Instant::now(),
+            ticks: 0,
             matchers: FxHashMap::default(),
         }
     }
@@ -112,6 +126,7 @@ impl<'a> Evaluator<'a> {
         let mut series: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
         let mut t = start;
         while t <= end {
+            self.check_timeout()?;
             match self.eval(ast, t)? {
                 Val::Scalar(v) => series.entry(Labels::default()).or_default().push((t, v)),
                 Val::Vector(v) => {
@@ -136,7 +151,18 @@ impl<'a> Evaluator<'a> {
         ))
     }
 
+    /// Evaluates one node. Its inputs are released when it returns and what it returns is held
+    /// by its parent, so `held` follows what the query holds at each moment; the limit is
+    /// checked whenever samples are loaded or produced.
     pub(super) fn eval(&mut self, e: &Expr, t: i64) -> Result<Val> {
+        let before = self.held;
+        let v = self.eval_node(e, t)?;
+        self.held = before;
+        self.hold(v.samples())?;
+        Ok(v)
+    }
+
+    fn eval_node(&mut self, e: &Expr, t: i64) -> Result<Val> {
         match e {
             Expr::NumberLiteral(n) => Ok(Val::Scalar(n.val)),
             Expr::StringLiteral(s) => Ok(Val::Str(s.val.clone())),
@@ -241,9 +267,7 @@ impl<'a> Evaluator<'a> {
     }
 
     fn select(&mut self, vs: &VectorSelector) -> Result<Vec<&'a crate::store::Series>> {
-        if self.started.elapsed() > self.opts.timeout {
-            return Err(Error::Timeout(self.opts.timeout));
-        }
+        self.check_timeout()?;
         let sets = self.matchers(vs)?;
         let store = self.store;
         if sets.len() == 1 {
@@ -260,10 +284,32 @@ impl<'a> Evaluator<'a> {
         Ok(out)
     }
 
-    fn count(&mut self, n: usize) -> Result<()> {
-        self.samples += n;
-        if self.samples > self.opts.max_samples {
+    /// Counts `n` more samples held; fails past `max_samples` (Prometheus' "would load too many
+    /// samples into memory"), so a query's memory stays bounded whatever its shape.
+    fn hold(&mut self, n: usize) -> Result<()> {
+        self.held += n;
+        if self.held > self.opts.max_samples {
             return Err(Error::TooManySamples(self.opts.max_samples));
+        }
+        Ok(())
+    }
+
+    /// Fails once the query has run longer than its timeout.
+    pub(super) fn check_timeout(&mut self) -> Result<()> {
+        self.ticks = 0;
+        if self.started.elapsed() > self.opts.timeout {
+            return Err(Error::Timeout(self.opts.timeout));
+        }
+        Ok(())
+    }
+
+    /// For loops over series or points that select nothing: reads the clock every 1024
+    /// iterations (reading it costs tens of nanoseconds, an iteration a few), so a timeout
+    /// stops any loop within microseconds of work.
+    pub(super) fn tick(&mut self) -> Result<()> {
+        self.ticks += 1;
+        if self.ticks >= 1024 {
+            self.check_timeout()?;
         }
         Ok(())
     }
@@ -273,8 +319,10 @@ impl<'a> Evaluator<'a> {
         let lookback = self.opts.lookback.as_millis() as i64;
         let mut out = Vec::new();
         for s in self.select(vs)? {
+            self.tick()?;
             if let Some((ts, v)) = s.last_at_or_before(at) {
                 if ts > at.saturating_sub(lookback) && !is_stale(v) {
+                    self.hold(1)?;
                     out.push(Elem {
                         labels: s.labels().clone(),
                         t: ts,
@@ -284,7 +332,6 @@ impl<'a> Evaluator<'a> {
                 }
             }
         }
-        self.count(out.len())?;
         Ok(out)
     }
 
@@ -296,12 +343,12 @@ impl<'a> Evaluator<'a> {
     ) -> Result<Vec<RangeSeries>> {
         let at = self.selector_time(&vs.at, &vs.offset, t);
         let mut out = Vec::new();
-        let mut n = 0;
         for s in self.select(vs)? {
+            self.tick()?;
             let mut points = s.range_vec(at.saturating_sub(range), at);
             points.retain(|p| !is_stale(p.1));
             if !points.is_empty() {
-                n += points.len();
+                self.hold(points.len())?;
                 out.push(RangeSeries {
                     labels: s.labels().clone(),
                     points,
@@ -309,7 +356,6 @@ impl<'a> Evaluator<'a> {
                 });
             }
         }
-        self.count(n)?;
         Ok(out)
     }
 
@@ -333,7 +379,10 @@ impl<'a> Evaluator<'a> {
             ts += step;
         }
         let mut series: BTreeMap<Labels, RangeSeries> = BTreeMap::new();
+        // Each step's result stays held (it is moved into `series`), so the subquery's points
+        // count against the samples limit as they accumulate.
         while ts <= end {
+            self.check_timeout()?;
             match self.eval(&sq.expr, ts)? {
                 Val::Scalar(v) => series
                     .entry(Labels::default())

@@ -133,6 +133,7 @@ fn extrapolated_rate(
     let m = ev.eval_matrix(a, t)?;
     let mut out = Vec::with_capacity(m.len());
     for s in m {
+        ev.tick()?;
         let p = &s.points;
         if p.len() < 2 {
             continue;
@@ -227,18 +228,20 @@ fn over_matrix(
     f: impl Fn(&[(i64, f64)]) -> Option<f64>,
 ) -> Result<Val> {
     let m = ev.eval_matrix(arg(c, i)?, t)?;
-    Ok(Val::Vector(
-        m.into_iter()
-            .filter_map(|s: RangeSeries| {
-                f(&s.points).map(|v| Elem {
-                    labels: s.labels,
-                    t,
-                    v,
-                    drop_name: !keep_name || s.drop_name,
-                })
-            })
-            .collect(),
-    ))
+    let mut out = Vec::with_capacity(m.len());
+    for s in m {
+        ev.tick()?;
+        let s: RangeSeries = s;
+        if let Some(v) = f(&s.points) {
+            out.push(Elem {
+                labels: s.labels,
+                t,
+                v,
+                drop_name: !keep_name || s.drop_name,
+            });
+        }
+    }
+    Ok(Val::Vector(out))
 }
 
 fn values(p: &[(i64, f64)]) -> Vec<f64> {

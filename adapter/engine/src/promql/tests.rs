@@ -195,3 +195,79 @@ fn mutated_queries_never_panic() {
         let _ = e.range(&s, &q, 0, 20_000, 5_000);
     }
 }
+
+/// A store of one series `x` with a sample every second from 0 to `secs` s.
+fn one_series_every_second(secs: i64) -> Store {
+    let bodies: Vec<(i64, String)> = (0..=secs).map(|i| (i * 1000, format!("x {i}\n"))).collect();
+    let refs: Vec<(i64, &str)> = bodies.iter().map(|(t, b)| (*t, b.as_str())).collect();
+    store_with(&refs)
+}
+
+fn limited(max_samples: usize, timeout: std::time::Duration) -> Engine {
+    Engine::new(EngineOptions {
+        max_samples,
+        timeout,
+        ..EngineOptions::default()
+    })
+}
+
+/// Demonstrates the samples limit with Prometheus' meaning: what a query holds at once counts
+/// (a range selector's points, a subquery's steps, a range query's output), not what it
+/// touched over its whole run.
+#[test]
+fn samples_limit_counts_what_is_held() {
+    let s = one_series_every_second(300);
+    let e = limited(100, std::time::Duration::from_secs(60));
+    let too_many = Err(Error::TooManySamples(100));
+    // 120 points of one range selector.
+    assert_eq!(e.instant(&s, "count_over_time(x[2m])", 300_000), too_many);
+    assert!(e.instant(&s, "count_over_time(x[1m])", 300_000).is_ok());
+    // A subquery over an instant selector: one sample per step, 120 steps held.
+    assert_eq!(e.instant(&s, "max_over_time(x[2m:1s])", 300_000), too_many);
+    // A subquery of a constant loads nothing but still holds its points.
+    assert_eq!(
+        e.instant(&s, "max_over_time(vector(1)[2m:1s])", 300_000),
+        too_many
+    );
+    // A range query holds its output: 101 steps of one series.
+    assert_eq!(e.range(&s, "x", 0, 100_000, 1_000), too_many);
+    assert!(e.range(&s, "x", 0, 99_000, 1_000).is_ok());
+    // 30 steps each loading 60 points (1,800 over the run) but holding at most 60 + 30.
+    let v = e
+        .range(&s, "count_over_time(x[1m])", 200_000, 229_000, 1_000)
+        .unwrap();
+    let Value::Matrix(m) = v else { panic!("{v:?}") };
+    assert_eq!(m[0].points.len(), 30);
+    assert_eq!(m[0].points[0], (200_000, 60.0));
+    assert_eq!(
+        e.instant(&s, "x[2m]", 300_000).unwrap_err().to_string(),
+        "query processing would load too many samples into memory in query execution (limit 100 samples)"
+    );
+}
+
+/// Demonstrates that the timeout stops queries that select nothing for a long time: nested
+/// subqueries of a constant (10^12 steps) and a range query over a large subquery.
+#[test]
+fn timeout_stops_loops_without_selectors() {
+    let s = one_series_every_second(10);
+    let ms = std::time::Duration::from_millis(1);
+    let e = limited(50_000_000, ms);
+    assert_eq!(
+        e.instant(
+            &s,
+            "max_over_time(max_over_time(vector(1)[1000s:1ms])[1000s:1ms])",
+            1_000_000
+        ),
+        Err(Error::Timeout(ms))
+    );
+    assert_eq!(
+        e.range(
+            &s,
+            "max_over_time(vector(time())[100s:1ms])",
+            0,
+            10_000_000,
+            1_000
+        ),
+        Err(Error::Timeout(ms))
+    );
+}
