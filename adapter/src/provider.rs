@@ -3,6 +3,7 @@
 //! metrics API from the last outcome. A value older than a few intervals is not served.
 
 pub mod policy;
+pub mod warmup;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -28,6 +29,21 @@ pub struct ProviderConfig {
     pub stale_intervals: u32,
     /// Per-evaluation timeout.
     pub query_timeout: Duration,
+    /// What a query evaluated on the embedded store gets while the store holds less history
+    /// than the query reads.
+    pub partial_data: PartialData,
+    /// How long the embedded store keeps samples; a query reading more can never be right.
+    pub retention: Duration,
+}
+
+/// What to do with a query whose window reaches back before the first scrape (after a start
+/// or restart): see [`warmup`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PartialData {
+    /// Withhold the value (the HPA sees 503 "warming up") until the window is covered.
+    Refuse,
+    /// Serve it, marked partial on `/status` and in the log.
+    Serve,
 }
 
 impl Default for ProviderConfig {
@@ -36,6 +52,8 @@ impl Default for ProviderConfig {
             default_interval: Duration::from_secs(5),
             stale_intervals: 3,
             query_timeout: Duration::from_secs(10),
+            partial_data: PartialData::Refuse,
+            retention: Duration::from_secs(600),
         }
     }
 }
@@ -48,11 +66,32 @@ pub enum Outcome {
         value: f64,
         quantity: String,
         evaluated_ms: i64,
+        /// Set when the value was computed from less history than the query reads.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        partial: Option<String>,
     },
     Error {
         error: String,
         evaluated_ms: i64,
     },
+    /// Withheld: the store does not yet hold the history the query reads.
+    Warming {
+        error: String,
+        evaluated_ms: i64,
+        /// When the history will be long enough, if a scrape has succeeded.
+        ready_ms: Option<i64>,
+    },
+}
+
+/// Whether the embedded store holds the history a query reads.
+enum Coverage {
+    Full,
+    Short {
+        have_ms: i64,
+        need_ms: i64,
+        ready_ms: Option<i64>,
+    },
+    Never(String),
 }
 
 /// One served metric: a query of one HPA and its last outcome.
@@ -118,7 +157,11 @@ pub struct Provider {
     remotes: Mutex<HashMap<String, Arc<dyn Querier>>>,
     state: RwLock<State>,
     telemetry: Arc<Telemetry>,
+    data_since: Option<Box<DataSince>>,
 }
+
+/// When the embedded store's history begins (the first successful scrape), if it has begun.
+pub type DataSince = dyn Fn() -> Option<i64> + Send + Sync;
 
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -141,6 +184,46 @@ impl Provider {
             remotes: Mutex::new(HashMap::new()),
             state: RwLock::new(State::default()),
             telemetry,
+            data_since: None,
+        }
+    }
+
+    /// Makes the default querier an embedded store whose history begins at `since()`:
+    /// its queries are held to [`ProviderConfig::partial_data`].
+    pub fn with_data_since(mut self, since: Box<DataSince>) -> Self {
+        self.data_since = Some(since);
+        self
+    }
+
+    fn coverage(&self, q: &MetricQuery, now: i64) -> Coverage {
+        let Some(since) = self.data_since.as_ref().filter(|_| q.prometheus_server.is_none())
+        else {
+            return Coverage::Full;
+        };
+        // A query that does not parse: its evaluation says so.
+        let Some(need) = warmup::window(&q.query) else {
+            return Coverage::Full;
+        };
+        if need > self.config.retention {
+            return Coverage::Never(format!(
+                "the query reads {} of history but --retention keeps {}; raise --retention",
+                humantime::format_duration(need),
+                humantime::format_duration(self.config.retention)
+            ));
+        }
+        let need_ms = need.as_millis() as i64;
+        match since() {
+            None => Coverage::Short {
+                have_ms: 0,
+                need_ms,
+                ready_ms: None,
+            },
+            Some(t) if now - t >= need_ms => Coverage::Full,
+            Some(t) => Coverage::Short {
+                have_ms: now - t,
+                need_ms,
+                ready_ms: Some(t + need_ms),
+            },
         }
     }
 
@@ -262,6 +345,25 @@ impl Provider {
             };
             let interval = q.interval.unwrap_or(self.config.default_interval);
             e.next_due_ms = now + interval.as_millis() as i64;
+            let who = format!("{}/{}", q.namespace, q.hpa);
+            match (&outcome, &e.last) {
+                // Served as soon as the history is long enough, not up to an interval later.
+                (Outcome::Warming { ready_ms, .. }, prev) => {
+                    e.next_due_ms = e.next_due_ms.min(ready_ms.unwrap_or(now + 1000));
+                    if !matches!(prev, Some(Outcome::Warming { .. })) {
+                        tracing::info!(hpa = %who, metric = %q.metric, "withheld: {}", outcome_error(&outcome));
+                    }
+                }
+                (Outcome::Value { partial: Some(p), .. }, prev)
+                    if !matches!(prev, Some(Outcome::Value { partial: Some(_), .. })) =>
+                {
+                    tracing::warn!(hpa = %who, metric = %q.metric, "serving a partial value: {p}");
+                }
+                (Outcome::Value { partial: None, .. }, Some(Outcome::Warming { .. })) => {
+                    tracing::info!(hpa = %who, metric = %q.metric, "history covers the query's window: serving");
+                }
+                _ => {}
+            }
             if let Outcome::Value { value, .. } = &outcome {
                 e.last_value = Some(*value);
             }
@@ -277,6 +379,51 @@ impl Provider {
     }
 
     async fn evaluate(&self, q: &MetricQuery, now: i64) -> Outcome {
+        let partial = match self.coverage(q, now) {
+            Coverage::Full => None,
+            Coverage::Never(error) => {
+                self.telemetry.query_errors.inc();
+                return Outcome::Error {
+                    error,
+                    evaluated_ms: now,
+                };
+            }
+            Coverage::Short {
+                have_ms,
+                need_ms,
+                ready_ms,
+            } => {
+                let have = format!(
+                    "the adapter holds {} of history (since its first successful scrape) and the query reads {}",
+                    humantime::format_duration(Duration::from_secs((have_ms / 1000).max(0) as u64)),
+                    humantime::format_duration(Duration::from_millis(need_ms as u64))
+                );
+                match (self.config.partial_data, ready_ms) {
+                    (PartialData::Serve, Some(_)) => Some(have),
+                    (_, None) => {
+                        return Outcome::Warming {
+                            error: "warming up: no scrape has succeeded since the adapter started"
+                                .into(),
+                            evaluated_ms: now,
+                            ready_ms: None,
+                        }
+                    }
+                    (PartialData::Refuse, Some(ready)) => {
+                        return Outcome::Warming {
+                            error: format!(
+                                "warming up: {have}; served from {} (--partial-data serve serves it now, marked partial)",
+                                humantime::format_rfc3339_seconds(
+                                    std::time::UNIX_EPOCH
+                                        + Duration::from_millis(ready.max(0) as u64)
+                                )
+                            ),
+                            evaluated_ms: now,
+                            ready_ms: Some(ready),
+                        }
+                    }
+                }
+            }
+        };
         let started = std::time::Instant::now();
         let result = match self.querier_for(q) {
             Err(e) => Err(e),
@@ -304,6 +451,7 @@ impl Provider {
                 value,
                 quantity,
                 evaluated_ms: now,
+                partial,
             },
             Err(error) => {
                 self.telemetry.query_errors.inc();
@@ -370,6 +518,9 @@ impl Provider {
                 Some(Outcome::Error { error, .. }) => {
                     return Err(LookupError::Failed(format!("{who}: {error}")))
                 }
+                Some(Outcome::Warming { error, .. }) => {
+                    return Err(LookupError::Unavailable(format!("{who}: {error}")))
+                }
                 Some(Outcome::Value {
                     quantity,
                     evaluated_ms,
@@ -420,6 +571,13 @@ impl Provider {
                 .map(|(f, e)| serde_json::json!({"file": f, "error": e})).collect::<Vec<_>>(),
             "metrics": state.entries,
         })
+    }
+}
+
+fn outcome_error(o: &Outcome) -> &str {
+    match o {
+        Outcome::Error { error, .. } | Outcome::Warming { error, .. } => error,
+        Outcome::Value { .. } => "",
     }
 }
 

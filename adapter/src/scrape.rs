@@ -10,6 +10,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -83,6 +84,8 @@ pub struct Scraper {
     health: Arc<Mutex<BTreeMap<Target, TargetHealth>>>,
     running: Mutex<HashMap<Target, Running>>,
     sources: Mutex<BTreeMap<String, Vec<Target>>>,
+    /// Timestamp of the earliest successful scrape (0: none yet).
+    first_success_ms: Arc<AtomicI64>,
 }
 
 impl Scraper {
@@ -102,6 +105,15 @@ impl Scraper {
             health: Arc::new(Mutex::new(BTreeMap::new())),
             running: Mutex::new(HashMap::new()),
             sources: Mutex::new(BTreeMap::new()),
+            first_success_ms: Arc::new(AtomicI64::new(0)),
+        }
+    }
+
+    /// When the stored history begins: the timestamp of the earliest successful scrape.
+    pub fn data_since(&self) -> Option<i64> {
+        match self.first_success_ms.load(Ordering::Relaxed) {
+            0 => None,
+            t => Some(t),
         }
     }
 
@@ -160,6 +172,7 @@ impl Scraper {
                 self.client.clone(),
                 self.permits.clone(),
                 self.health.clone(),
+                self.first_success_ms.clone(),
             ));
             running.insert(t, Running { task });
         }
@@ -224,6 +237,7 @@ async fn target_loop(
     client: reqwest::Client,
     permits: Arc<Semaphore>,
     health: Arc<Mutex<BTreeMap<Target, TargetHealth>>>,
+    first_success_ms: Arc<AtomicI64>,
 ) {
     // A stable offset within the interval per target, like Prometheus' scrape offsets.
     let mut h = DefaultHasher::new();
@@ -270,6 +284,10 @@ async fn target_loop(
         entry.scrapes += 1;
         match result {
             Ok(samples) => {
+                // Scrapes finish out of order: keep the earliest timestamp.
+                let _ = first_success_ms.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |f| {
+                    (f == 0 || t_ms < f).then_some(t_ms)
+                });
                 if entry.health != "up" && entry.failures > 0 {
                     tracing::info!(target = %target.url, "target is up again");
                 }

@@ -150,7 +150,7 @@ fn kubectl_raw(kubeconfig: &std::path::Path, path: &str) -> anyhow::Result<Resul
 const RPS_PATH: &str =
     "/apis/external.metrics.k8s.io/v1beta1/namespaces/test/prometheus-query?labelSelector=query-name%3Dprocessed-requests-per-second";
 
-/// Demonstrates the walk-through end to end, shortened (44 s of load, 44 s of trickle): under
+/// Demonstrates the walk-through end to end, shortened (70 s of load, 44 s of trickle): under
 /// `hey -c 2 -q 10` the adapter's requests-per-second answer rises above 10 per replica and the
 /// controller scales podinfo from 1 to 2 replicas; once the load drops to a trickle the answer
 /// falls and podinfo goes back to 1. Each scaling decision is checked against the adapter answer
@@ -162,7 +162,7 @@ fn shortened_demo_scales_up_under_load_and_back_down() -> anyhow::Result<()> {
         "--ramp",
         "0s",
         "--steady",
-        "44s",
+        "70s",
         "--down",
         "44s",
         "-c",
@@ -184,19 +184,26 @@ fn shortened_demo_scales_up_under_load_and_back_down() -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?;
     assert_eq!(discovery["resources"][0]["name"], "prometheus-query");
     let mut peak = 0.0_f64;
-    // The steady phase: a 1m rate of 20 req/s passes 11 after about 33 s.
-    let until = Instant::now() + Duration::from_secs(43);
+    // The steady phase: the adapter withholds the 1m rate until it holds a minute of history,
+    // then answers about 20.
+    let until = Instant::now() + Duration::from_secs(69);
+    let mut warming = 0;
     while Instant::now() < until {
         while let Ok(l) = demo.lines.try_recv() {
             demo.seen.push(l);
         }
-        if let Ok(list) = kubectl_raw(&kubeconfig, RPS_PATH)? {
-            for item in list["items"].as_array().into_iter().flatten() {
-                peak = peak.max(quantity(item["value"].as_str().unwrap_or("0")));
+        match kubectl_raw(&kubeconfig, RPS_PATH)? {
+            Ok(list) => {
+                for item in list["items"].as_array().into_iter().flatten() {
+                    peak = peak.max(quantity(item["value"].as_str().unwrap_or("0")));
+                }
             }
+            Err(e) if e.contains("warming up") => warming += 1,
+            Err(_) => {}
         }
         std::thread::sleep(Duration::from_secs(2));
     }
+    assert!(warming > 0, "the first answers say the adapter is warming up");
     assert!(
         peak > 11.0,
         "the adapter's requests/s answer rose above 10 × 1.1 under 20 req/s of load (peak {peak})"

@@ -111,6 +111,13 @@ pub struct Args {
     /// A value older than this many query intervals is not served (the HPA sees an error).
     #[arg(long, default_value_t = 3)]
     pub stale_intervals: u32,
+    /// After a start or restart the store's history is short: `rate(x[1m])` over 20 s of data
+    /// reads about a third of the true rate. `refuse`: an HPA query is answered 503 "warming
+    /// up" until the history since the first successful scrape covers the range it reads
+    /// (offsets and subqueries included; irate/idelta/last_over_time need no history);
+    /// `serve`: serve it at once, marked partial on /status and in the log.
+    #[arg(long, value_enum, default_value = "refuse")]
+    pub partial_data: crate::provider::PartialData,
     /// Also write the self-signed certificate's PEM here (for clients that pin it).
     #[arg(long, value_name = "PATH")]
     pub write_self_signed_cert: Option<PathBuf>,
@@ -191,17 +198,6 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             .map(|r| Arc::new(r) as Arc<dyn Querier>)
             .map_err(|e| e.to_string())
     });
-    let provider = Arc::new(Provider::new(
-        ProviderConfig {
-            default_interval: args.query_interval.unwrap_or(args.scrape_interval),
-            stale_intervals: args.stale_intervals,
-            query_timeout: args.query_timeout,
-        },
-        default,
-        Some(factory),
-        telemetry.clone(),
-    ));
-
     let scraper = sink.as_ref().map(|s| {
         Arc::new(Scraper::new(
             ScrapeConfig {
@@ -215,6 +211,23 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             telemetry.clone(),
         ))
     });
+    let mut provider = Provider::new(
+        ProviderConfig {
+            default_interval: args.query_interval.unwrap_or(args.scrape_interval),
+            stale_intervals: args.stale_intervals,
+            query_timeout: args.query_timeout,
+            partial_data: args.partial_data,
+            retention: args.retention,
+        },
+        default,
+        Some(factory),
+        telemetry.clone(),
+    );
+    if let Some(s) = &scraper {
+        let s = s.clone();
+        provider = provider.with_data_since(Box::new(move || s.data_since()));
+    }
+    let provider = Arc::new(provider);
 
     // HPAs first, so the store knows which metric names to keep before the first scrape.
     let kube = if args.kube {

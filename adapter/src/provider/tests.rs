@@ -168,3 +168,95 @@ async fn reload_keeps_unchanged_queries() {
         Err(LookupError::NotFound { .. })
     ));
 }
+
+/// A provider over `table` whose store's history begins at `since` (shared, so a test moves it).
+fn warming_provider(
+    partial_data: PartialData,
+    since: Arc<std::sync::Mutex<Option<i64>>>,
+) -> Provider {
+    let table = Table(vec![
+        ("sum(rate(x[1m]))", one(10.0)),
+        ("irate(x[5m])", one(10.0)),
+        ("rate(x[20m])", one(10.0)),
+    ]);
+    Provider::new(
+        ProviderConfig {
+            partial_data,
+            ..ProviderConfig::default()
+        },
+        Arc::new(table),
+        None,
+        Arc::new(Telemetry::new()),
+    )
+    .with_data_since(Box::new(move || *since.lock().unwrap()))
+}
+
+/// Demonstrates the restart rule: before any scrape, and until the history covers the 1m the
+/// query reads, the value is withheld with a 503 that says why and when it will be served; the
+/// re-evaluation is due exactly then, not an interval later; a newest-sample query is served
+/// at once; a window longer than the retention is an error for good.
+#[tokio::test]
+async fn short_history_is_withheld_until_the_window_is_covered() {
+    let since = Arc::new(std::sync::Mutex::new(None));
+    let p = warming_provider(PartialData::Refuse, since.clone());
+    p.set_hpas(&snapshot(vec![
+        query("a", "rps", &[], "sum(rate(x[1m]))"),
+        query("b", "irate", &[], "irate(x[5m])"),
+        query("c", "long", &[], "rate(x[20m])"),
+    ]));
+    let t0 = 1_700_000_000_000;
+    p.evaluate_due(t0).await;
+    assert!(matches!(
+        p.lookup("test", "rps", &sel(""), t0),
+        Err(LookupError::Unavailable(m)) if m.contains("no scrape has succeeded")
+    ));
+    assert!(matches!(
+        p.lookup("test", "long", &sel(""), t0),
+        Err(LookupError::Failed(m)) if m.contains("reads 20m of history but --retention keeps 10m")
+    ));
+    assert!(p.all_evaluated(), "withheld values are outcomes for /readyz");
+
+    *since.lock().unwrap() = Some(t0 + 500);
+    let t1 = t0 + 20_500;
+    assert_eq!(p.evaluate_due(t1).await, 3);
+    match p.lookup("test", "rps", &sel(""), t1) {
+        Err(LookupError::Unavailable(m)) => assert!(
+            m.contains("holds 20s of history")
+                && m.contains("reads 1m")
+                && m.contains("served from 2023-11-14T22:14:20Z"),
+            "{m}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        p.lookup("test", "irate", &sel(""), t1).unwrap()[0].quantity,
+        "10"
+    );
+
+    // Due again when 60 s of history exist, before the 5 s interval would make it.
+    p.evaluate_due(t0 + 58_000).await;
+    p.evaluate_due(t0 + 60_499).await;
+    assert!(p.lookup("test", "rps", &sel(""), t0 + 60_499).is_err());
+    p.evaluate_due(t0 + 60_500).await;
+    let v = p.lookup("test", "rps", &sel(""), t0 + 60_500).unwrap();
+    assert_eq!((v[0].quantity.as_str(), v[0].timestamp_ms), ("10", t0 + 60_500));
+}
+
+/// Demonstrates `--partial-data serve`: the short-history value is served and marked partial on
+/// `/status`; once the window is covered the mark is gone.
+#[tokio::test]
+async fn partial_values_are_served_marked_when_asked() {
+    let since = Arc::new(std::sync::Mutex::new(Some(0)));
+    let p = warming_provider(PartialData::Serve, since);
+    p.set_hpas(&snapshot(vec![query("a", "rps", &[], "sum(rate(x[1m]))")]));
+    p.evaluate_due(20_000).await;
+    assert_eq!(
+        p.lookup("test", "rps", &sel(""), 20_000).unwrap()[0].quantity,
+        "10"
+    );
+    let status = p.status();
+    let partial = status["metrics"][0]["last"]["partial"].as_str().unwrap_or("");
+    assert!(partial.contains("holds 20s of history"), "{status}");
+    p.evaluate_due(60_000).await;
+    assert!(p.status()["metrics"][0]["last"].get("partial").is_none());
+}
