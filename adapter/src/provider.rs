@@ -196,7 +196,10 @@ impl Provider {
     }
 
     fn coverage(&self, q: &MetricQuery, now: i64) -> Coverage {
-        let Some(since) = self.data_since.as_ref().filter(|_| q.prometheus_server.is_none())
+        let Some(since) = self
+            .data_since
+            .as_ref()
+            .filter(|_| q.prometheus_server.is_none())
         else {
             return Coverage::Full;
         };
@@ -354,8 +357,18 @@ impl Provider {
                         tracing::info!(hpa = %who, metric = %q.metric, "withheld: {}", outcome_error(&outcome));
                     }
                 }
-                (Outcome::Value { partial: Some(p), .. }, prev)
-                    if !matches!(prev, Some(Outcome::Value { partial: Some(_), .. })) =>
+                (
+                    Outcome::Value {
+                        partial: Some(p), ..
+                    },
+                    prev,
+                ) if !matches!(
+                    prev,
+                    Some(Outcome::Value {
+                        partial: Some(_),
+                        ..
+                    })
+                ) =>
                 {
                     tracing::warn!(hpa = %who, metric = %q.metric, "serving a partial value: {p}");
                 }

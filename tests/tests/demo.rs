@@ -203,7 +203,10 @@ fn shortened_demo_scales_up_under_load_and_back_down() -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_secs(2));
     }
-    assert!(warming > 0, "the first answers say the adapter is warming up");
+    assert!(
+        warming > 0,
+        "the first answers say the adapter is warming up"
+    );
     assert!(
         peak > 11.0,
         "the adapter's requests/s answer rose above 10 × 1.1 under 20 req/s of load (peak {peak})"

@@ -214,7 +214,10 @@ async fn short_history_is_withheld_until_the_window_is_covered() {
         p.lookup("test", "long", &sel(""), t0),
         Err(LookupError::Failed(m)) if m.contains("reads 20m of history but --retention keeps 10m")
     ));
-    assert!(p.all_evaluated(), "withheld values are outcomes for /readyz");
+    assert!(
+        p.all_evaluated(),
+        "withheld values are outcomes for /readyz"
+    );
 
     *since.lock().unwrap() = Some(t0 + 500);
     let t1 = t0 + 20_500;
@@ -239,7 +242,10 @@ async fn short_history_is_withheld_until_the_window_is_covered() {
     assert!(p.lookup("test", "rps", &sel(""), t0 + 60_499).is_err());
     p.evaluate_due(t0 + 60_500).await;
     let v = p.lookup("test", "rps", &sel(""), t0 + 60_500).unwrap();
-    assert_eq!((v[0].quantity.as_str(), v[0].timestamp_ms), ("10", t0 + 60_500));
+    assert_eq!(
+        (v[0].quantity.as_str(), v[0].timestamp_ms),
+        ("10", t0 + 60_500)
+    );
 }
 
 /// Demonstrates `--partial-data serve`: the short-history value is served and marked partial on
@@ -255,7 +261,9 @@ async fn partial_values_are_served_marked_when_asked() {
         "10"
     );
     let status = p.status();
-    let partial = status["metrics"][0]["last"]["partial"].as_str().unwrap_or("");
+    let partial = status["metrics"][0]["last"]["partial"]
+        .as_str()
+        .unwrap_or("");
     assert!(partial.contains("holds 20s of history"), "{status}");
     p.evaluate_due(60_000).await;
     assert!(p.status()["metrics"][0]["last"].get("partial").is_none());

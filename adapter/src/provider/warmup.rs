@@ -81,10 +81,19 @@ mod tests {
     #[test]
     fn windows_of_queries() {
         let cases = [
-            (r#"sum(rate(istio_requests_total{reporter="destination"}[1m]))"#, 60),
+            (
+                r#"sum(rate(istio_requests_total{reporter="destination"}[1m]))"#,
+                60,
+            ),
             ("sum(rate(a_sum[1m])) / sum(rate(a_count[2m]))", 120),
-            ("histogram_quantile(0.95, sum(rate(b_bucket[5m])) by (le))", 300),
-            ("histogram_quantile(0.95, sum(irate(b_bucket[5m])) by (le))", 0),
+            (
+                "histogram_quantile(0.95, sum(rate(b_bucket[5m])) by (le))",
+                300,
+            ),
+            (
+                "histogram_quantile(0.95, sum(irate(b_bucket[5m])) by (le))",
+                0,
+            ),
             ("last_over_time(x[10m])", 0),
             ("max_over_time(rate(x[1m])[5m:30s])", 360),
             ("rate(x[1m] offset 2m)", 180),
