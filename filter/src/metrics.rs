@@ -12,6 +12,9 @@ use crate::request::Request;
 
 /// Counts requests that fell over `max_series` (a plain stat without labels).
 pub const OVERFLOW_METRIC: &str = "mixerless_series_overflow_total";
+/// Counts requests whose peer metadata the verified peer certificate contradicted (a plain
+/// stat without labels).
+pub const REJECTED_METRIC: &str = "mixerless_peer_metadata_rejected_total";
 /// The value of every non-local label in the overflow series.
 pub const OVERFLOW_VALUE: &str = "overflow";
 

@@ -53,6 +53,7 @@ impl Node {
             namespace: meta("NAMESPACE")?,
             cluster: meta("CLUSTER_ID")?,
             identity: meta("IDENTITY")?,
+            service_account: meta("SERVICE_ACCOUNT")?,
             app: get("app"),
             version: get("version"),
             canonical_service: get("service.istio.io/canonical-name"),

@@ -3,6 +3,7 @@
 
 pub mod base64;
 mod cache;
+pub mod trust;
 pub mod wire;
 
 use self::wire::{Struct, Value, WireError};
@@ -47,6 +48,9 @@ pub struct Peer {
     pub namespace: String,
     pub cluster: String,
     pub identity: String,
+    /// Claimed service account (`SERVICE_ACCOUNT`, sent with a full node metadata); only
+    /// checked against the peer certificate, never a label.
+    pub service_account: String,
     pub app: String,
     pub version: String,
     pub canonical_service: String,
@@ -63,6 +67,7 @@ impl Peer {
             &mut self.namespace,
             &mut self.cluster,
             &mut self.identity,
+            &mut self.service_account,
             &mut self.app,
             &mut self.version,
             &mut self.canonical_service,
@@ -108,6 +113,7 @@ impl Peer {
                 namespace: field("NAMESPACE", s.str("NAMESPACE"))?,
                 cluster: field("CLUSTER_ID", s.str("CLUSTER_ID"))?,
                 identity: field("IDENTITY", s.str("IDENTITY"))?,
+                service_account: field("SERVICE_ACCOUNT", s.str("SERVICE_ACCOUNT"))?,
                 // Istio prefers the recommended Kubernetes labels over app/version for a peer.
                 app: field(
                     "LABELS.app",
@@ -127,6 +133,7 @@ impl Peer {
                 namespace: field("namespace", s.str("namespace"))?,
                 cluster: field("cluster", s.str("cluster"))?,
                 identity: field("identity", s.str("identity"))?,
+                service_account: String::new(),
                 app: field("app", s.str("app"))?,
                 version: field("version", s.str("version"))?,
                 canonical_service: field("service", s.str("service"))?,
@@ -177,6 +184,7 @@ impl Peer {
         put("WORKLOAD_NAME", &self.workload);
         put("CLUSTER_ID", &self.cluster);
         put("IDENTITY", &self.identity);
+        put("SERVICE_ACCOUNT", &self.service_account);
         for (k, v) in extra {
             put(k, v);
         }
@@ -225,6 +233,7 @@ mod tests {
             namespace: "default".into(),
             cluster: "server-cluster".into(),
             identity: String::new(),
+            service_account: String::new(),
             app: "ratings".into(),
             version: "v1".into(),
             canonical_service: "ratings".into(),
@@ -344,6 +353,7 @@ mod tests {
             namespace: "default".into(),
             cluster: "server-cluster".into(),
             identity: String::new(),
+            service_account: String::new(),
             app: "ratings".into(),
             version: "v1".into(),
             canonical_service: "ratings".into(),

@@ -12,6 +12,8 @@ use crate::node::Node;
 use crate::peer::{Peer, PeerCache, ID_HEADER, METADATA_HEADER};
 use crate::request::{endpoint_workload, Request, Service};
 
+use self::rejections::Rejections;
+
 /// Malformed peer headers logged per VM before the rest are only counted.
 const MAX_BAD_HEADER_LOGS: u32 = 100;
 
@@ -41,6 +43,7 @@ pub struct Plugin {
     services: HashMap<String, Option<Rc<Service>>>,
     values: Values,
     bad_headers: u32,
+    rejections: Rejections,
 }
 
 impl Plugin {
@@ -81,6 +84,7 @@ impl Plugin {
             services: HashMap::new(),
             values: Default::default(),
             bad_headers: 0,
+            rejections: Rejections::default(),
         })
     }
 
@@ -155,6 +159,18 @@ impl Plugin {
         let reporter = self.reporter(host, stream);
         let authority = std::mem::take(&mut stream.authority);
         let req = Request::read(host, reporter, stream.grpc, authority, &mut self.services);
+        // A claim the peer's verified certificate contradicts labels nothing: the peer counts
+        // as unknown (the client then falls back to istiod's endpoint metadata below).
+        let claimed = match reporter {
+            Reporter::Source => &mut stream.upstream,
+            Reporter::Destination | Reporter::Waypoint => &mut stream.downstream,
+        };
+        if claimed
+            .as_deref()
+            .is_some_and(|p| !self.rejections.trusted(host, p, &req))
+        {
+            *claimed = None;
+        }
         if reporter != Reporter::Destination && stream.upstream.is_none() {
             // No exchange answer: istiod's endpoint metadata names the upstream workload.
             stream.upstream = host
@@ -223,5 +239,6 @@ fn reporter_from_direction(host: &dyn Host) -> Reporter {
     }
 }
 
+mod rejections;
 #[cfg(test)]
 mod tests;

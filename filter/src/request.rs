@@ -71,6 +71,9 @@ pub struct Request {
     pub route_name: String,
     pub cluster_name: String,
     pub service: Option<Rc<Service>>,
+    /// The peer presented a certificate Envoy verified (downstream: `connection.mtls`; upstream:
+    /// a peer URI SAN is known), so its metadata is checked against [`Request::peer_san`].
+    pub peer_cert: bool,
     /// URI SAN of the peer's certificate on the connection that matters for this reporter.
     pub peer_san: String,
     /// URI SAN of our own certificate on that connection.
@@ -141,12 +144,14 @@ impl Request {
         match reporter {
             Reporter::Source => {
                 r.peer_san = text(host, &["upstream", "uri_san_peer_certificate"]);
-                if !r.peer_san.is_empty() {
+                r.peer_cert = !r.peer_san.is_empty();
+                if r.peer_cert {
                     r.local_san = text(host, &["upstream", "uri_san_local_certificate"]);
                 }
             }
             Reporter::Destination | Reporter::Waypoint => {
                 let mtls = matches!(host.property(&["connection", "mtls"]), Ok(Some(b)) if b.first() == Some(&1));
+                r.peer_cert = mtls;
                 if mtls {
                     r.peer_san = text(host, &["connection", "uri_san_peer_certificate"]);
                     r.local_san = text(host, &["connection", "uri_san_local_certificate"]);

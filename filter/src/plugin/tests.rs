@@ -5,6 +5,8 @@ use super::*;
 use crate::fake::FakeHost;
 use crate::labels::NAMES;
 
+mod trust;
+
 fn client() -> FakeHost {
     let mut h = FakeHost::with_node(
         "sidecar~10.0.0.1~productpage-v1-abc.default~default.svc.cluster.local",
