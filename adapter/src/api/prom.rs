@@ -2,6 +2,8 @@
 //! `series`, `labels`), so Flagger's Prometheus provider and Grafana can read the adapter.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -9,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::AppState;
 use crate::provider::now_ms;
@@ -16,7 +19,7 @@ use crate::provider::now_ms;
 /// What the embedded store and engine answer; implemented by the embedded querier.
 pub trait PromBackend: Send + Sync {
     /// The `data` object of an instant query.
-    fn query(&self, expr: &str, time_ms: i64) -> Result<serde_json::Value, String>;
+    fn query(&self, expr: &str, time_ms: i64) -> Result<serde_json::Value, QueryError>;
     /// The `data` object of a range query.
     fn query_range(
         &self,
@@ -24,14 +27,84 @@ pub trait PromBackend: Send + Sync {
         start_ms: i64,
         end_ms: i64,
         step_ms: i64,
-    ) -> Result<serde_json::Value, String>;
+    ) -> Result<serde_json::Value, QueryError>;
     /// The label sets of series matching any selector in `[start, end]`.
     fn series(
         &self,
         matchers: &[String],
         start_ms: i64,
         end_ms: i64,
-    ) -> Result<Vec<BTreeMap<String, String>>, String>;
+    ) -> Result<Vec<BTreeMap<String, String>>, QueryError>;
+    /// The bound on evaluations at once, if any.
+    fn gate(&self) -> Option<&QueryGate> {
+        None
+    }
+}
+
+/// Why a query failed, as Prometheus' API classes it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QueryError {
+    /// The expression or a matcher does not parse: 400 `bad_data`.
+    #[error("{0}")]
+    BadData(String),
+    /// The evaluation ran out of time: 503 `timeout`.
+    #[error("{0}")]
+    Timeout(String),
+    /// Any other evaluation error, the samples limit included: 422 `execution`.
+    #[error("{0}")]
+    Execution(String),
+}
+
+impl From<QueryError> for PromError {
+    fn from(e: QueryError) -> Self {
+        let (code, kind) = match &e {
+            QueryError::BadData(_) => (StatusCode::BAD_REQUEST, "bad_data"),
+            QueryError::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+            QueryError::Execution(_) => (StatusCode::UNPROCESSABLE_ENTITY, "execution"),
+        };
+        PromError {
+            code,
+            kind,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// At most `slots` `/api/v1` evaluations at once (`--query-concurrency`, Prometheus'
+/// `--query.max-concurrency`); a request waits up to `wait` for a slot, then gets 503
+/// `unavailable`, so a flood of expensive queries queues neither without bound nor in memory.
+#[derive(Debug)]
+pub struct QueryGate {
+    slots: Arc<Semaphore>,
+    size: usize,
+    wait: Duration,
+}
+
+impl QueryGate {
+    /// A gate of `slots` (at least one) where a request waits up to `wait`.
+    pub fn new(slots: usize, wait: Duration) -> Self {
+        let size = slots.max(1);
+        Self {
+            slots: Arc::new(Semaphore::new(size)),
+            size,
+            wait,
+        }
+    }
+
+    /// A slot, held until the evaluation ends (also when the client has gone).
+    pub async fn admit(&self) -> Result<OwnedSemaphorePermit, PromError> {
+        match tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(PromError {
+                code: StatusCode::SERVICE_UNAVAILABLE,
+                kind: "unavailable",
+                message: format!(
+                    "too many queries: {} are being evaluated (--query-concurrency) and none finished within {:?}",
+                    self.size, self.wait
+                ),
+            }),
+        }
+    }
 }
 
 fn params(raw: Option<String>, body: &Bytes) -> Vec<(String, String)> {
@@ -69,19 +142,6 @@ fn bad(message: String) -> PromError {
     PromError {
         code: StatusCode::BAD_REQUEST,
         kind: "bad_data",
-        message,
-    }
-}
-
-/// A query that failed: a parse error is `bad_data` (400) as in Prometheus, the rest
-/// `execution` (422).
-fn execution(message: String) -> PromError {
-    if message.starts_with("parse error") {
-        return bad(message);
-    }
-    PromError {
-        code: StatusCode::UNPROCESSABLE_ENTITY,
-        kind: "execution",
         message,
     }
 }
@@ -127,16 +187,27 @@ fn no_store() -> PromError {
     }
 }
 
-/// Runs a query evaluation on tokio's blocking pool: an expensive query must not hold an
-/// async worker that the external metrics API and the scrapers need.
+/// Runs a query evaluation on tokio's blocking pool, once the backend's [`QueryGate`] admits
+/// it: an expensive query must not hold an async worker that the external metrics API and the
+/// scrapers need. The slot is released when the evaluation ends, not when the client leaves.
 async fn evaluate(
     state: &AppState,
-    eval: impl FnOnce(&dyn PromBackend) -> Result<serde_json::Value, String> + Send + 'static,
+    eval: impl FnOnce(&dyn PromBackend) -> Result<serde_json::Value, QueryError> + Send + 'static,
 ) -> Result<Response, PromError> {
     let b = state.prom.clone().ok_or_else(no_store)?;
-    match tokio::task::spawn_blocking(move || eval(b.as_ref())).await {
-        Ok(result) => result.map(success).map_err(execution),
-        Err(e) => Err(execution(format!("query evaluation failed: {e}"))),
+    let permit = match b.gate() {
+        Some(g) => Some(g.admit().await?),
+        None => None,
+    };
+    let run = move || {
+        let _permit = permit;
+        eval(b.as_ref())
+    };
+    match tokio::task::spawn_blocking(run).await {
+        Ok(result) => result.map(success).map_err(PromError::from),
+        Err(e) => Err(PromError::from(QueryError::Execution(format!(
+            "query evaluation failed: {e}"
+        )))),
     }
 }
 
@@ -208,14 +279,16 @@ pub async fn series(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, PromError> {
-    let b = backend(&state)?;
+    backend(&state)?;
     let p = params(raw, &body);
     let (matchers, start, end) = series_window(&p)?;
     if matchers.is_empty() {
         return Err(bad("no match[] parameter provided".into()));
     }
-    let s = b.series(&matchers, start, end).map_err(bad)?;
-    Ok(success(json!(s)))
+    evaluate(&state, move |b| {
+        b.series(&matchers, start, end).map(|s| json!(s))
+    })
+    .await
 }
 
 /// `/api/v1/labels`.
@@ -224,13 +297,16 @@ pub async fn labels(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, PromError> {
-    let b = backend(&state)?;
+    backend(&state)?;
     let p = params(raw, &body);
     let (mut matchers, start, end) = series_window(&p)?;
     if matchers.is_empty() {
         matchers.push(r#"{__name__=~".+"}"#.to_owned());
     }
-    let s = b.series(&matchers, start, end).map_err(bad)?;
-    let names: std::collections::BTreeSet<&String> = s.iter().flat_map(|l| l.keys()).collect();
-    Ok(success(json!(names)))
+    evaluate(&state, move |b| {
+        let s = b.series(&matchers, start, end)?;
+        let names: std::collections::BTreeSet<&String> = s.iter().flat_map(|l| l.keys()).collect();
+        Ok(json!(names))
+    })
+    .await
 }

@@ -390,3 +390,72 @@ async fn prometheus_api_over_the_embedded_store() {
         "{body}"
     );
 }
+
+/// Demonstrates the query limits' answers, as Prometheus gives them: a query past the timeout
+/// is 503 `timeout`, one holding too many samples 422 `execution`, and a query beyond
+/// `--query-concurrency` that finds no free slot in time 503 `unavailable`; once the slot is
+/// free the same query succeeds.
+#[tokio::test]
+async fn query_limits_answer_like_prometheus() {
+    use crate::querier::embedded::{Embedded, QueryLimits};
+    use crate::scrape::Sink as _;
+    let mut s = state(Auth::default()).await;
+    let embedded = Arc::new(Embedded::with_limits(
+        std::time::Duration::from_secs(600),
+        QueryLimits {
+            timeout: std::time::Duration::from_millis(200),
+            max_samples: 5,
+            concurrency: 1,
+        },
+        s.telemetry.clone(),
+    ));
+    embedded.set_queries(&["req_total".into()]);
+    let t0: i64 = 1_700_000_000_000;
+    let target = vec![("instance".to_owned(), "a:1".to_owned())];
+    for k in 0..7i64 {
+        let body = format!("req_total {}\n", k * 50);
+        embedded
+            .ingest(&target, t0 + k * 10_000, body.as_bytes())
+            .unwrap();
+    }
+    s.prom = Some(embedded.clone());
+    let end = (t0 + 60_000) / 1000;
+    let q = |expr: &str| {
+        format!(
+            "/api/v1/query?query={}&time={end}",
+            form_urlencoded::byte_serialize(expr.as_bytes()).collect::<String>()
+        )
+    };
+    let (code, body) = get(&s, &q("count_over_time(req_total[1m])"), None).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errorType"], "execution");
+    assert_eq!(
+        body["error"],
+        "query processing would load too many samples into memory in query execution (limit 5 samples)"
+    );
+    let (code, body) = get(
+        &s,
+        &q("max_over_time(max_over_time((vector(1) > 2)[1000s:1ms])[1000s:1ms])"),
+        None,
+    )
+    .await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["errorType"], "timeout");
+    assert_eq!(body["error"], "query timed out after 200ms");
+
+    let slot = embedded.gate().unwrap().admit().await.unwrap();
+    let (code, body) = get(&s, &q("req_total"), None).await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["errorType"], "unavailable");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("too many queries: 1 are being evaluated"),
+        "{body}"
+    );
+    drop(slot);
+    let (code, body) = get(&s, &q("req_total"), None).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["result"][0]["value"][1], "300");
+}

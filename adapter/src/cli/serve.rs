@@ -105,9 +105,24 @@ pub struct Args {
     /// interval; kube-metrics-adapter uses 60s).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub query_interval: Option<Duration>,
-    /// Timeout of one query evaluation (HPA queries and /api/v1/query alike).
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    /// Timeout of one query evaluation (HPA queries and /api/v1 alike; Prometheus: 2m). An
+    /// HPA query takes milliseconds; a long query holds the store's read lock, which delays
+    /// the scrapes' writes and, behind them, the HPA evaluations, by up to this long: keep it
+    /// well under the scrape interval. A timed-out /api/v1 query answers 503 `timeout`.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub query_timeout: Duration,
+    /// Most samples one query evaluation may hold at once (HPA queries and /api/v1 alike;
+    /// Prometheus' --query.max-samples, 50,000,000 there). A held sample costs 16–40 bytes, so
+    /// the default bounds one query to roughly 40 MB; an HPA query over 1,000 pods' series
+    /// holds a few tens of thousands. Beyond it /api/v1 answers 422 `execution` and the HPA
+    /// gets an error.
+    #[arg(long, default_value_t = crate::querier::embedded::QueryLimits::DEFAULT_MAX_SAMPLES)]
+    pub query_max_samples: usize,
+    /// Most /api/v1 evaluations (query, query_range, series, labels) at once; a request
+    /// beyond it waits up to --query-timeout for a slot, then gets 503 `unavailable`. HPA
+    /// evaluations never wait for a slot.
+    #[arg(long, default_value_t = crate::querier::embedded::QueryLimits::DEFAULT_CONCURRENCY)]
+    pub query_concurrency: usize,
     /// A value older than this many query intervals is not served (the HPA sees an error).
     #[arg(long, default_value_t = 3)]
     pub stale_intervals: u32,
@@ -183,9 +198,13 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             )
         }
         None => {
-            let embedded = Arc::new(crate::querier::embedded::Embedded::new(
+            let embedded = Arc::new(crate::querier::embedded::Embedded::with_limits(
                 args.retention,
-                args.query_timeout,
+                crate::querier::embedded::QueryLimits {
+                    timeout: args.query_timeout,
+                    max_samples: args.query_max_samples,
+                    concurrency: args.query_concurrency,
+                },
                 telemetry.clone(),
             ));
             (embedded.clone(), Some(embedded.clone()), Some(embedded))

@@ -1,6 +1,14 @@
 //! The embedded store and PromQL engine (`mixerless-engine`) as a [`Querier`], a scrape
 //! [`Sink`] and a [`PromBackend`]. The store is a plain struct behind one `RwLock`: scrapes
 //! take the write lock briefly per target, queries share the read lock.
+//!
+//! Every evaluation runs on tokio's blocking pool under the same [`QueryLimits`] (time and
+//! samples); `/api/v1` evaluations also pass the [`QueryGate`], HPA evaluations never do.
+//! A long query holds the read lock, and std's `RwLock` lets a waiting writer (a scrape's
+//! ingest) block new readers, so a hostile query delays scrapes and HPA evaluations by at
+//! most `--query-timeout`: that bound, not a snapshot of the store (a copy of every sample
+//! per query) or re-locking between steps (the engine borrows series from the store), is
+//! what keeps them fresh; `scripts/bench-queries.sh` measures the HPA value's age under attack.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, RwLock};
@@ -11,12 +19,36 @@ use mixerless_engine::promql::{self, Engine, EngineOptions};
 use mixerless_engine::store::{Store, StoreConfig};
 
 use super::{from_api_json, BoxFuture, Error, Querier, Value};
+use crate::api::prom::{QueryError, QueryGate};
 use crate::api::PromBackend;
 use crate::scrape::Sink;
 use crate::telemetry::Telemetry;
 
+/// Limits of one query evaluation, HPA queries and `/api/v1` alike.
+#[derive(Debug, Clone)]
+pub struct QueryLimits {
+    /// Longest one evaluation runs (`--query-timeout`).
+    pub timeout: Duration,
+    /// Most samples one evaluation holds at once (`--query-max-samples`).
+    pub max_samples: usize,
+    /// Most `/api/v1` evaluations at once (`--query-concurrency`); more wait up to `timeout`.
+    pub concurrency: usize,
+}
+
+impl QueryLimits {
+    /// `--query-max-samples`' default: see its `--help`.
+    pub const DEFAULT_MAX_SAMPLES: usize = 1_000_000;
+    /// `--query-concurrency`'s default.
+    pub const DEFAULT_CONCURRENCY: usize = 4;
+}
+
 /// The embedded store and engine.
 pub struct Embedded {
+    shared: Arc<Shared>,
+    gate: QueryGate,
+}
+
+struct Shared {
     store: RwLock<Store>,
     engine: Engine,
     telemetry: Arc<Telemetry>,
@@ -25,20 +57,44 @@ pub struct Embedded {
 impl Embedded {
     /// An empty store keeping `retention` of samples; it stores nothing until
     /// [`Embedded::set_queries`] names the metrics that queries read. One evaluation (an HPA
-    /// query or an `/api/v1` query) stops with an error after `query_timeout`.
+    /// query or an `/api/v1` query) stops with an error after `query_timeout`; the other
+    /// limits are the defaults.
     pub fn new(retention: Duration, query_timeout: Duration, telemetry: Arc<Telemetry>) -> Self {
+        Self::with_limits(
+            retention,
+            QueryLimits {
+                timeout: query_timeout,
+                max_samples: QueryLimits::DEFAULT_MAX_SAMPLES,
+                concurrency: QueryLimits::DEFAULT_CONCURRENCY,
+            },
+            telemetry,
+        )
+    }
+
+    /// Like [`Embedded::new`], with every query limit given.
+    pub fn with_limits(
+        retention: Duration,
+        limits: QueryLimits,
+        telemetry: Arc<Telemetry>,
+    ) -> Self {
         let store = Store::new(StoreConfig {
             retention,
             max_series: 1_000_000,
             metric_filter: Some(HashSet::new()),
         });
         Self {
-            store: RwLock::new(store),
-            engine: Engine::new(EngineOptions {
-                timeout: query_timeout,
-                ..EngineOptions::default()
+            shared: Arc::new(Shared {
+                store: RwLock::new(store),
+                engine: Engine::new(EngineOptions {
+                    timeout: limits.timeout,
+                    max_samples: limits.max_samples,
+                    ..EngineOptions::default()
+                }),
+                telemetry,
             }),
-            telemetry,
+            // A waiting request gets a slot within one timeout unless the queue is longer
+            // than the slots: every running evaluation ends within the timeout.
+            gate: QueryGate::new(limits.concurrency, limits.timeout),
         }
     }
 
@@ -52,28 +108,51 @@ impl Embedded {
             }
         }
         tracing::info!(metrics = ?names.iter().collect::<BTreeSet<_>>(), "store keeps these metric names");
-        self.store
+        self.shared
+            .store
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .set_metric_filter(Some(names));
     }
 
-    fn eval(&self, expr: &str, time_ms: i64) -> Result<serde_json::Value, String> {
+    fn eval(&self, expr: &str, time_ms: i64) -> Result<serde_json::Value, QueryError> {
+        self.shared.eval(expr, time_ms)
+    }
+}
+
+impl Shared {
+    fn eval(&self, expr: &str, time_ms: i64) -> Result<serde_json::Value, QueryError> {
         let store = self.store.read().unwrap_or_else(|e| e.into_inner());
         self.engine
             .instant(&store, expr, time_ms)
             .map(|v| v.to_api_json())
-            .map_err(|e| e.to_string())
+            .map_err(QueryError::from)
+    }
+}
+
+impl From<promql::Error> for QueryError {
+    fn from(e: promql::Error) -> Self {
+        match e {
+            promql::Error::Parse(_) => QueryError::BadData(e.to_string()),
+            promql::Error::Timeout(_) => QueryError::Timeout(e.to_string()),
+            _ => QueryError::Execution(e.to_string()),
+        }
     }
 }
 
 impl Querier for Embedded {
+    /// Evaluates on the blocking pool, so an expensive HPA query holds neither an async worker
+    /// nor the other HPAs' evaluations; it passes no [`QueryGate`].
     fn instant<'a>(&'a self, query: &'a str, time_ms: i64) -> BoxFuture<'a, Result<Value, Error>> {
-        let result = self
-            .eval(query, time_ms)
-            .map_err(Error::Query)
-            .and_then(|data| from_api_json(&data));
-        Box::pin(async move { result })
+        let shared = self.shared.clone();
+        let query = query.to_owned();
+        Box::pin(async move {
+            let data = tokio::task::spawn_blocking(move || shared.eval(&query, time_ms))
+                .await
+                .map_err(|e| Error::Query(format!("query evaluation failed: {e}")))?
+                .map_err(|e| Error::Query(e.to_string()))?;
+            from_api_json(&data)
+        })
     }
 
     fn describe(&self) -> String {
@@ -83,7 +162,7 @@ impl Querier for Embedded {
 
 impl Sink for Embedded {
     fn ingest(&self, labels: &[(String, String)], t_ms: i64, body: &[u8]) -> Result<usize, String> {
-        let mut store = self.store.write().unwrap_or_else(|e| e.into_inner());
+        let mut store = self.shared.store.write().unwrap_or_else(|e| e.into_inner());
         // Strict, as Prometheus: a body with a bad line fails the whole scrape (and the
         // scraper then marks the target's series stale).
         let opts = ParseOptions {
@@ -93,19 +172,25 @@ impl Sink for Embedded {
         let report = store
             .ingest_with(labels, t_ms, body, &opts)
             .map_err(|e| e.to_string())?;
-        self.telemetry.series.set(store.series_count() as i64);
-        self.telemetry.samples.set(store.sample_count() as i64);
+        self.shared
+            .telemetry
+            .series
+            .set(store.series_count() as i64);
+        self.shared
+            .telemetry
+            .samples
+            .set(store.sample_count() as i64);
         Ok(report.samples)
     }
 
     fn target_down(&self, labels: &[(String, String)], t_ms: i64) {
-        let mut store = self.store.write().unwrap_or_else(|e| e.into_inner());
+        let mut store = self.shared.store.write().unwrap_or_else(|e| e.into_inner());
         store.mark_target_down(labels, t_ms);
     }
 }
 
 impl PromBackend for Embedded {
-    fn query(&self, expr: &str, time_ms: i64) -> Result<serde_json::Value, String> {
+    fn query(&self, expr: &str, time_ms: i64) -> Result<serde_json::Value, QueryError> {
         self.eval(expr, time_ms)
     }
 
@@ -115,12 +200,13 @@ impl PromBackend for Embedded {
         start_ms: i64,
         end_ms: i64,
         step_ms: i64,
-    ) -> Result<serde_json::Value, String> {
-        let store = self.store.read().unwrap_or_else(|e| e.into_inner());
-        self.engine
+    ) -> Result<serde_json::Value, QueryError> {
+        let store = self.shared.store.read().unwrap_or_else(|e| e.into_inner());
+        self.shared
+            .engine
             .range(&store, expr, start_ms, end_ms, step_ms)
             .map(|v| v.to_api_json())
-            .map_err(|e| e.to_string())
+            .map_err(QueryError::from)
     }
 
     /// Series are found by evaluating each selector as a range vector over `[start, end]`,
@@ -130,7 +216,7 @@ impl PromBackend for Embedded {
         matchers: &[String],
         start_ms: i64,
         end_ms: i64,
-    ) -> Result<Vec<BTreeMap<String, String>>, String> {
+    ) -> Result<Vec<BTreeMap<String, String>>, QueryError> {
         let range_s = ((end_ms - start_ms) / 1000).max(1);
         let mut out: BTreeSet<BTreeMap<String, String>> = BTreeSet::new();
         for m in matchers {
@@ -151,6 +237,10 @@ impl PromBackend for Embedded {
             }
         }
         Ok(out.into_iter().collect())
+    }
+
+    fn gate(&self) -> Option<&QueryGate> {
+        Some(&self.gate)
     }
 }
 
