@@ -212,11 +212,21 @@ fn first_value(
     }
 }
 
+/// What the clients saw from the restart on.
+struct Restart {
+    seen: Vec<(Instant, Seen)>,
+    restarted: Instant,
+    /// When the first value after the restart was served.
+    served: Instant,
+    /// The restarted adapter.
+    adapter: Proc,
+    /// Its directory (with the logs), removed after the adapter is gone.
+    _dir: tempfile::TempDir,
+}
+
 /// Runs the restart: a first adapter until it serves the right value, killed, a second one on
-/// the same port. Returns what the clients saw from the restart on and when the restart was.
-fn restart_under_load(
-    partial: &str,
-) -> anyhow::Result<(Vec<(Instant, Seen)>, Instant, Instant, Proc)> {
+/// the same port.
+fn restart_under_load(partial: &str) -> anyhow::Result<Restart> {
     let dir = tempfile::tempdir()?;
     let target = counter_target()?;
     let port = paths::free_port();
@@ -255,9 +265,13 @@ fn restart_under_load(
     std::thread::sleep(Duration::from_secs(2));
     let seen = load.since(restarted);
     load.finish();
-    // The directory must outlive the adapter (its log is there): leak it to the OS temp dir.
-    std::mem::forget(dir);
-    Ok((seen, restarted, served, second))
+    Ok(Restart {
+        seen,
+        restarted,
+        served,
+        adapter: second,
+        _dir: dir,
+    })
 }
 
 /// Demonstrates the default (`--partial-data refuse`) across a SIGKILL and restart under
@@ -267,7 +281,13 @@ fn restart_under_load(
 /// within one scrape interval plus the window (plus start-up slack) after the restart.
 #[test]
 fn restarted_adapter_withholds_values_until_its_window_is_covered() -> anyhow::Result<()> {
-    let (seen, restarted, served, second) = restart_under_load("refuse")?;
+    let Restart {
+        seen,
+        restarted,
+        served,
+        adapter: second,
+        _dir,
+    } = restart_under_load("refuse")?;
     let took = served - restarted;
     let mut values = Vec::new();
     let (mut down, mut warming) = (0, 0);
@@ -323,7 +343,13 @@ fn restarted_adapter_withholds_values_until_its_window_is_covered() -> anyhow::R
 /// `/status` and in the log.
 #[test]
 fn partial_values_after_a_restart_read_low_and_are_marked() -> anyhow::Result<()> {
-    let (seen, restarted, served, second) = restart_under_load("serve")?;
+    let Restart {
+        seen,
+        restarted,
+        served,
+        adapter: second,
+        _dir,
+    } = restart_under_load("serve")?;
     let first = seen
         .iter()
         .find_map(|(_, s)| match s {
