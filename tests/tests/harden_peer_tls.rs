@@ -1,14 +1,15 @@
-//! Forged `x-envoy-peer-metadata` against real Envoy with mutual TLS: a server sidecar (INBOUND,
-//! the built filter) whose listener requires client certificates signed by a test mesh CA, with
-//! Istio-style SPIFFE URI SANs. A client whose certificate contradicts the metadata it sends is
-//! not believed; one whose certificate agrees is; on a plaintext listener the same forged header
-//! is trusted, as Istio trusts it.
+//! Forged peer metadata against real Envoy with mutual TLS and a test mesh CA issuing Istio-style
+//! SPIFFE URI SANs. Inbound: a server sidecar (the built filter) whose listener requires client
+//! certificates; a client whose certificate contradicts the `x-envoy-peer-metadata` it sends is
+//! not believed, one whose certificate agrees is, and on a plaintext listener the same forged
+//! header is trusted, as Istio trusts it. Outbound: a client sidecar refuses an upstream's
+//! metadata answer that the upstream's server certificate contradicts.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use mixerless_e2e::bootstrap::Bootstrap;
+use mixerless_e2e::bootstrap::{Bootstrap, Route};
 use mixerless_e2e::envoy::Envoy;
 use mixerless_e2e::{paths, stats};
 use mixerless_filter::metrics::REJECTED_METRIC;
@@ -18,6 +19,7 @@ use serde_json::json;
 const ATTACKER: &str = "spiffe://cluster.local/ns/attacker/sa/evil";
 const CHECKOUT: &str = "spiffe://cluster.local/ns/prod/sa/checkout";
 const SERVER: &str = "spiffe://cluster.local/ns/test/sa/podinfo";
+const PRODUCTPAGE: &str = "spiffe://cluster.local/ns/default/sa/productpage";
 
 /// Runs openssl in `dir`.
 fn openssl(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
@@ -110,47 +112,73 @@ fn mesh(dir: &Path) -> anyhow::Result<()> {
         "server",
         &format!("subjectAltName=URI:{SERVER},IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
     )?;
-    issue(
-        dir,
-        "attacker",
-        &format!("subjectAltName=URI:{ATTACKER}\nextendedKeyUsage=clientAuth\n"),
-    )?;
-    issue(
-        dir,
-        "checkout",
-        &format!("subjectAltName=URI:{CHECKOUT}\nextendedKeyUsage=clientAuth\n"),
-    )
+    // Workload certificates serve and connect, as istiod's do.
+    for (name, uri) in [
+        ("attacker", ATTACKER),
+        ("checkout", CHECKOUT),
+        ("productpage", PRODUCTPAGE),
+    ] {
+        issue(
+            dir,
+            name,
+            &format!(
+                "subjectAltName=URI:{uri},IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n"
+            ),
+        )?;
+    }
+    Ok(())
 }
 
-/// The server sidecar with two listeners: the first requires a client certificate from the
-/// test CA (`require_client_certificate`, as Istio's STRICT mTLS), the second (on `plain_port`)
-/// is plaintext. Both run the filter.
-fn bootstrap(dir: &Path, plain_port: u16) -> anyhow::Result<String> {
-    let mut b: serde_json::Value = serde_json::from_str(&Bootstrap::inbound("{}").render())?;
-    let file = |f: &str| json!({"filename": dir.join(f)});
+/// Envoy's TLS transport socket with `name`'s certificate, trusting the test CA; downstream
+/// ones require a client certificate (Istio's STRICT mTLS).
+fn tls(dir: &Path, name: &str, downstream: bool) -> serde_json::Value {
+    let file = |f: String| json!({"filename": dir.join(f)});
+    let common = json!({
+        "tls_certificates": [{
+            "certificate_chain": file(format!("{name}.pem")),
+            "private_key": file(format!("{name}.key")),
+        }],
+        "validation_context": {"trusted_ca": file("ca.pem".into())},
+    });
+    let config = if downstream {
+        json!({
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            "require_client_certificate": true,
+            "common_tls_context": common,
+        })
+    } else {
+        json!({
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+            "common_tls_context": common,
+        })
+    };
+    json!({"name": "envoy.transport_sockets.tls", "typed_config": config})
+}
+
+/// `bootstrap` parsed, with its listener list handed to `edit`.
+fn with_listeners(
+    bootstrap: &Bootstrap,
+    edit: impl FnOnce(&mut Vec<serde_json::Value>),
+) -> anyhow::Result<String> {
+    let mut b: serde_json::Value = serde_json::from_str(&bootstrap.render())?;
     let listeners = b
         .pointer_mut("/static_resources/listeners")
         .and_then(|l| l.as_array_mut())
         .ok_or_else(|| anyhow::anyhow!("bootstrap has no listeners"))?;
-    let mut plain = listeners[0].clone();
-    plain["name"] = json!("plain");
-    plain["address"]["socket_address"]["port_value"] = json!(plain_port);
-    listeners[0]["filter_chains"][0]["transport_socket"] = json!({
-        "name": "envoy.transport_sockets.tls",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
-            "require_client_certificate": true,
-            "common_tls_context": {
-                "tls_certificates": [{
-                    "certificate_chain": file("server.pem"),
-                    "private_key": file("server.key"),
-                }],
-                "validation_context": {"trusted_ca": file("ca.pem")},
-            },
-        },
-    });
-    listeners.push(plain);
+    edit(listeners);
     Ok(b.to_string())
+}
+
+/// The server sidecar with two listeners: the first requires a client certificate from the
+/// test CA, the second (on `plain_port`) is plaintext. Both run the filter.
+fn bootstrap(dir: &Path, plain_port: u16) -> anyhow::Result<String> {
+    with_listeners(&Bootstrap::inbound("{}"), |listeners| {
+        let mut plain = listeners[0].clone();
+        plain["name"] = json!("plain");
+        plain["address"]["socket_address"]["port_value"] = json!(plain_port);
+        listeners[0]["filter_chains"][0]["transport_socket"] = tls(dir, "server", true);
+        listeners.push(plain);
+    })
 }
 
 /// What the attacker sends: Istio's node-metadata shape claiming workload `checkout-v2` of
@@ -317,5 +345,119 @@ fn forged_peer_metadata_is_checked_against_the_client_certificate() -> anyhow::R
         "{}",
         lines[0]
     );
+    Ok(())
+}
+
+/// Demonstrates the check on a client sidecar (OUTBOUND, the built filter) calling two mTLS
+/// upstreams that both answer with metadata claiming `prod`/`checkout-v2`: the answer from the
+/// upstream whose certificate is `ns/attacker/sa/evil` is refused (counted), and the client
+/// labels that destination from istiod's endpoint metadata and the certificate; the answer
+/// from the upstream whose certificate is `ns/prod/sa/checkout` labels its destination.
+#[test]
+fn forged_upstream_answer_is_checked_against_the_server_certificate() -> anyhow::Result<()> {
+    const EACH: usize = 3;
+    let dir = tempfile::Builder::new()
+        .prefix("mixerless-peer-tls-")
+        .tempdir()?;
+    let dir = dir.path();
+    mesh(dir)?;
+    // Two upstreams in one Envoy without the filter, each listener with its own certificate,
+    // both answering with the forged metadata.
+    let mut upstream = Bootstrap::inbound("{}");
+    upstream.wasm = None;
+    upstream.routes = vec![Route::DirectWithHeaders {
+        prefix: "/".into(),
+        status: 200,
+        body: "ok\n".into(),
+        headers: vec![("x-envoy-peer-metadata".into(), forged_header())],
+    }];
+    let honest_port = paths::free_port();
+    let upstreams = Envoy::start(&with_listeners(&upstream, |listeners| {
+        let mut honest = listeners[0].clone();
+        honest["name"] = json!("honest");
+        honest["address"]["socket_address"]["port_value"] = json!(honest_port);
+        honest["filter_chains"][0]["transport_socket"] = tls(dir, "checkout", true);
+        listeners[0]["filter_chains"][0]["transport_socket"] = tls(dir, "attacker", true);
+        listeners.push(honest);
+    })?)?;
+
+    let mut b = Bootstrap::outbound("{}", upstreams.listener_port());
+    b.routes = vec![
+        Route::Cluster {
+            prefix: "/evil".into(),
+            cluster: "evil".into(),
+        },
+        Route::Cluster {
+            prefix: "/honest".into(),
+            cluster: "honest".into(),
+        },
+    ];
+    b.clusters = vec![
+        ("evil".into(), upstreams.listener_port()),
+        ("honest".into(), honest_port),
+    ];
+    b.cluster_metadata.clear();
+    b.endpoint_metadata = vec![(
+        "evil".into(),
+        json!({"filter_metadata": {"istio": {"workload": "evil-v1;attacker;evil;v1;attack-cluster"}}}),
+    )];
+    let mut b: serde_json::Value = serde_json::from_str(&b.render())?;
+    for cluster in b["static_resources"]["clusters"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        cluster["transport_socket"] = tls(dir, "productpage", false);
+    }
+    let client = Envoy::start(&b.to_string())?;
+    for _ in 0..EACH {
+        for path in ["/evil", "/honest"] {
+            let resp = mixerless_e2e::http::get(&client.listener_url(path))?;
+            assert_eq!(resp.status, 200, "{path}: {}", resp.body);
+            assert_eq!(resp.header("x-envoy-peer-metadata"), None, "{path}");
+        }
+    }
+
+    let refused: &[(&str, &str)] = &[
+        ("reporter", "source"),
+        ("source_workload", "productpage-v1"),
+        ("source_principal", PRODUCTPAGE),
+        ("destination_workload", "evil-v1"),
+        ("destination_workload_namespace", "attacker"),
+        ("destination_principal", ATTACKER),
+        ("destination_app", "unknown"),
+        ("destination_version", "unknown"),
+        ("destination_canonical_service", "evil"),
+        ("destination_canonical_revision", "v1"),
+        ("destination_cluster", "attack-cluster"),
+    ];
+    let agreeing: &[(&str, &str)] = &[
+        ("reporter", "source"),
+        ("source_principal", PRODUCTPAGE),
+        ("destination_workload", "checkout-v2"),
+        ("destination_workload_namespace", "prod"),
+        ("destination_principal", CHECKOUT),
+        ("destination_app", "checkout"),
+        ("destination_version", "v2"),
+        ("destination_canonical_service", "checkout"),
+        ("destination_canonical_revision", "v2"),
+        ("destination_cluster", "prod-cluster"),
+    ];
+    client.eventually(Duration::from_secs(15), |samples| {
+        let all = stats::find(samples, "istio_requests_total", &[]);
+        let got = [
+            stats::sum(samples, "istio_requests_total", refused),
+            stats::sum(samples, "istio_requests_total", agreeing),
+            stats::sum(samples, REJECTED_METRIC, &[]),
+            all.iter().map(|s| s.value).sum(),
+        ];
+        let want = [EACH as f64, EACH as f64, EACH as f64, 2.0 * EACH as f64];
+        if got != want {
+            return Err(format!(
+                "[refused, agreeing, {REJECTED_METRIC}, all] = {got:?}, want {want:?}; series: {all:#?}"
+            ));
+        }
+        Ok(())
+    })?;
     Ok(())
 }
