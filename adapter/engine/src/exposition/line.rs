@@ -237,6 +237,7 @@ impl State {
                             });
                         }
                         name = Some(match q {
+                            Cow::Borrowed("") => return Err(c.err("empty metric name")),
                             Cow::Borrowed(s) => s,
                             Cow::Owned(_) => {
                                 return Err(
@@ -253,6 +254,7 @@ impl State {
                         continue;
                     }
                     match q {
+                        Cow::Borrowed("") => return Err(c.err("empty label name")),
                         Cow::Borrowed(s) => s,
                         Cow::Owned(_) => {
                             return Err(c.err("escapes in a quoted label name are not supported"))

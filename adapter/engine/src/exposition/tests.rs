@@ -145,3 +145,23 @@ fn garbage_never_panics() {
         let _ = store.ingest(&[("job".into(), "j".into())], round * 1000, &body);
     }
 }
+
+/// Demonstrates that an empty quoted metric or label name is refused (found by fuzzing: a
+/// sample without a name reached the store).
+#[test]
+fn empty_quoted_names_are_refused() {
+    let strict = ParseOptions {
+        strict: true,
+        ..Default::default()
+    };
+    for (body, msg) in [
+        (&b"{\"\",a=\"b\"} 1\n"[..], "empty metric name"),
+        (&b"{\"\"} 1\n"[..], "empty metric name"),
+        (&b"m{\"\"=\"b\"} 1\n"[..], "empty label name"),
+    ] {
+        let e = parse(body, &strict).unwrap_err().to_string();
+        assert!(e.contains(msg), "{e}");
+    }
+    let p = parse(b"{\"a.b\",x=\"1\"} 2\n", &strict).unwrap();
+    assert_eq!(p.samples[0].labels.get("__name__"), Some("a.b"));
+}
