@@ -15,6 +15,7 @@ const MAX_LOGGED: usize = 64;
 #[derive(Debug, Default)]
 pub(super) struct Rejections {
     counter: Option<u32>,
+    host_error_logged: bool,
     /// Searched linearly: at most [`MAX_LOGGED`] entries, and only on a rejection.
     pub(super) logged: Vec<String>,
 }
@@ -38,7 +39,9 @@ impl Rejections {
             self.counter = Some(id);
             host.increment_metric(id, 1)
         });
-        if let Err(e) = counted {
+        if let (Err(e), false) = (counted, self.host_error_logged) {
+            // Logged once: a failing hostcall would otherwise log on every rejected request.
+            self.host_error_logged = true;
             log::warn!("{e}");
         }
         if self.logged.len() < MAX_LOGGED {
