@@ -50,6 +50,11 @@ pub enum Error {
     /// A sample not newer than the series' last one.
     #[error("out-of-order sample for {0} at {1} ms")]
     OutOfOrder(String, i64),
+    /// One scrape held more samples of kept metrics than [`Store::set_sample_limit`] allows.
+    #[error(
+        "the scrape has {over} samples of queried metrics beyond the limit of {limit} per scrape"
+    )]
+    SampleLimit { limit: usize, over: usize },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -102,6 +107,8 @@ pub struct Store {
     generation: u64,
     last_gc: i64,
     samples: usize,
+    /// Most samples (of kept metrics) one scrape may write; 0: no limit.
+    sample_limit: usize,
 }
 
 impl Store {
@@ -116,6 +123,15 @@ impl Store {
     /// The configuration in force.
     pub fn config(&self) -> &StoreConfig {
         &self.config
+    }
+
+    /// Limits the samples of kept metrics one scrape may write (0: no limit), so one scrape
+    /// creates at most this many series (a target that changes its series every scrape is
+    /// bounded by retention and the store's `max_series`). Past it the scrape fails with
+    /// [`Error::SampleLimit`]; the samples before the limit are written (the caller marks the
+    /// target down, which makes them stale), and no series beyond it is created.
+    pub fn set_sample_limit(&mut self, limit: usize) {
+        self.sample_limit = limit;
     }
 
     /// Replaces the metric filter; series already stored stay until retention drops them.
@@ -151,9 +167,23 @@ impl Store {
         let mut target = self.targets.remove(&tkey).unwrap_or_default();
         let mut report = IngestReport::default();
         let mut seen: Vec<SeriesId> = Vec::with_capacity(target.active.len());
+        let limit = self.sample_limit;
+        let mut over = 0usize;
         let res = exposition::parse_each(body, opts, |s| {
             let id = match target.cache.get(s.series) {
                 Some(&id) if id == FILTERED || self.series.contains_key(&id) => id,
+                // Past the limit no series is created: that is what bounds a target's memory.
+                _ if limit > 0
+                    && seen.len() >= limit
+                    && self
+                        .config
+                        .metric_filter
+                        .as_ref()
+                        .is_none_or(|f| f.contains(s.name)) =>
+                {
+                    over += 1;
+                    return;
+                }
                 _ => {
                     let id = self.resolve(&tkey, s, &mut report);
                     target.cache.insert(s.series.into(), id);
@@ -162,6 +192,10 @@ impl Store {
             };
             if id == FILTERED {
                 report.dropped_filtered += 1;
+                return;
+            }
+            if limit > 0 && seen.len() >= limit {
+                over += 1;
                 return;
             }
             let Some(series) = self.series.get_mut(&id) else {
@@ -211,6 +245,9 @@ impl Store {
         self.targets.insert(tkey, target);
         self.samples += report.samples + report.stale_marked;
         self.maybe_gc(scrape_ms);
+        if over > 0 {
+            return Err(Error::SampleLimit { limit, over });
+        }
         Ok(report)
     }
 

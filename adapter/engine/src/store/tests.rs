@@ -64,3 +64,56 @@ fn limits() {
     assert_eq!(s.targets.len(), 0);
     assert_eq!(s.interner.len(), 0);
 }
+
+/// Demonstrates the per-scrape sample limit: a scrape with more kept samples than the limit
+/// fails naming the excess, creates no series past the limit (however often it repeats, in
+/// whatever order), filtered samples do not count, and another target is not affected.
+#[test]
+fn sample_limit_bounds_the_series_of_one_target() {
+    let mut s = Store::new(StoreConfig {
+        metric_filter: Some(["m".to_string()].into()),
+        ..StoreConfig::default()
+    });
+    s.set_sample_limit(3);
+    let body = |ids: &[u32]| {
+        let mut b = String::from("other 1\nother{x=\"1\"} 1\n");
+        for i in ids {
+            b.push_str(&format!("m{{id=\"{i}\"}} 1\n"));
+        }
+        b
+    };
+    assert_eq!(
+        s.ingest(&target(), 1000, body(&[1, 2, 3]).as_bytes())
+            .unwrap()
+            .samples,
+        3
+    );
+    let e = s
+        .ingest(&target(), 2000, body(&[1, 2, 3, 4, 5]).as_bytes())
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "the scrape has 2 samples of queried metrics beyond the limit of 3 per scrape"
+    );
+    let e = s.ingest(
+        &target(),
+        3000,
+        body(&[9, 8, 7, 6, 5, 4, 3, 2, 1]).as_bytes(),
+    );
+    assert!(
+        matches!(e, Err(Error::SampleLimit { limit: 3, over: 6 })),
+        "{e:?}"
+    );
+    assert_eq!(
+        s.series_count(),
+        6,
+        "3 from the first scrape, 3 from the reversed one"
+    );
+    let other = vec![("instance".into(), "b".into()), ("job".into(), "j".into())];
+    assert_eq!(
+        s.ingest(&other, 3000, body(&[1, 2]).as_bytes())
+            .unwrap()
+            .samples,
+        2
+    );
+}
