@@ -86,14 +86,31 @@ impl Engine {
 
     /// Evaluates `expr` at `time_ms`, like `/api/v1/query`.
     pub fn instant(&self, store: &Store, expr: &str, time_ms: i64) -> Result<Value> {
+        self.instant_in(store, expr, time_ms)
+    }
+
+    /// [`Engine::instant`] over a store read per selector (see [`StoreSource`]).
+    pub fn instant_in(&self, source: &dyn StoreSource, expr: &str, time_ms: i64) -> Result<Value> {
         let ast = parse::parse(expr)?;
-        eval::Evaluator::new(store, &self.opts, time_ms, time_ms).instant(&ast, time_ms)
+        eval::Evaluator::new(source, &self.opts, time_ms, time_ms).instant(&ast, time_ms)
     }
 
     /// Evaluates `expr` at `start_ms`, `start_ms + step_ms`, … ≤ `end_ms`, like `/api/v1/query_range`.
     pub fn range(
         &self,
         store: &Store,
+        expr: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<Value> {
+        self.range_in(store, expr, start_ms, end_ms, step_ms)
+    }
+
+    /// [`Engine::range`] over a store read per selector (see [`StoreSource`]).
+    pub fn range_in(
+        &self,
+        source: &dyn StoreSource,
         expr: &str,
         start_ms: i64,
         end_ms: i64,
@@ -111,8 +128,31 @@ impl Engine {
             return Err(Error::BadRange("more than 11000 points per series".into()));
         }
         let ast = parse::parse(expr)?;
-        eval::Evaluator::new(store, &self.opts, start_ms, end_ms)
+        eval::Evaluator::new(source, &self.opts, start_ms, end_ms)
             .range(&ast, start_ms, end_ms, step_ms)
+    }
+}
+
+/// Where an evaluation reads series. Each selector reads the store once, through
+/// [`StoreSource::read`], and copies what it keeps, so a store behind a lock is locked per
+/// selector, not for the whole query: a long query then never holds writers (scrapes) or the
+/// readers queued behind them for longer than one selector takes.
+pub trait StoreSource: Sync {
+    /// Calls `f` with the store.
+    fn read(&self, f: &mut dyn FnMut(&Store));
+}
+
+impl StoreSource for Store {
+    fn read(&self, f: &mut dyn FnMut(&Store)) {
+        f(self);
+    }
+}
+
+/// Read-locked per selector; a poisoned lock is read anyway (a panic in a writer does not stop
+/// queries).
+impl StoreSource for std::sync::RwLock<Store> {
+    fn read(&self, f: &mut dyn FnMut(&Store)) {
+        f(&self.read().unwrap_or_else(|e| e.into_inner()));
     }
 }
 

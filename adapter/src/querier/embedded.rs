@@ -4,11 +4,11 @@
 //!
 //! Every evaluation runs on tokio's blocking pool under the same [`QueryLimits`] (time and
 //! samples); `/api/v1` evaluations also pass the [`QueryGate`], HPA evaluations never do.
-//! A long query holds the read lock, and std's `RwLock` lets a waiting writer (a scrape's
-//! ingest) block new readers, so a hostile query delays scrapes and HPA evaluations by at
-//! most `--query-timeout`: that bound, not a snapshot of the store (a copy of every sample
-//! per query) or re-locking between steps (the engine borrows series from the store), is
-//! what keeps them fresh; `scripts/bench-queries.sh` measures the HPA value's age under attack.
+//! Evaluations read-lock the store per selector, not per query: std's `RwLock` makes new
+//! readers wait behind a waiting writer, so a query holding the lock for its whole run (up to
+//! `--query-timeout`) held up every scrape's ingest and, behind it, every HPA evaluation; in
+//! `tests/tests/harden_queries.rs` that made a cheap HPA query miss its 500 ms timeout. A
+//! snapshot of the store per query would copy every sample.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, RwLock};
@@ -121,10 +121,11 @@ impl Embedded {
 }
 
 impl Shared {
+    /// The store is read-locked per selector ([`promql::StoreSource`]), not for the whole
+    /// evaluation.
     fn eval(&self, expr: &str, time_ms: i64) -> Result<serde_json::Value, QueryError> {
-        let store = self.store.read().unwrap_or_else(|e| e.into_inner());
         self.engine
-            .instant(&store, expr, time_ms)
+            .instant_in(&self.store, expr, time_ms)
             .map(|v| v.to_api_json())
             .map_err(QueryError::from)
     }
@@ -201,10 +202,9 @@ impl PromBackend for Embedded {
         end_ms: i64,
         step_ms: i64,
     ) -> Result<serde_json::Value, QueryError> {
-        let store = self.shared.store.read().unwrap_or_else(|e| e.into_inner());
         self.shared
             .engine
-            .range(&store, expr, start_ms, end_ms, step_ms)
+            .range_in(&self.shared.store, expr, start_ms, end_ms, step_ms)
             .map(|v| v.to_api_json())
             .map_err(QueryError::from)
     }

@@ -8,7 +8,7 @@ use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelect
 use rustc_hash::FxHashMap;
 
 use super::value::{Sample, Series, Value};
-use super::{aggregate, binary, functions, EngineOptions, Error, Result};
+use super::{aggregate, binary, functions, EngineOptions, Error, Result, StoreSource};
 use crate::labels::Labels;
 use crate::store::{is_stale, Matcher, Store};
 
@@ -60,7 +60,7 @@ impl Val {
 }
 
 pub(super) struct Evaluator<'a> {
-    store: &'a Store,
+    source: &'a dyn StoreSource,
     pub(super) opts: &'a EngineOptions,
     /// Query start and end (for `@ start()` / `@ end()`).
     start: i64,
@@ -75,9 +75,14 @@ pub(super) struct Evaluator<'a> {
 }
 
 impl<'a> Evaluator<'a> {
-    pub(super) fn new(store: &'a Store, opts: &'a EngineOptions, start: i64, end: i64) -> Self {
+    pub(super) fn new(
+        source: &'a dyn StoreSource,
+        opts: &'a EngineOptions,
+        start: i64,
+        end: i64,
+    ) -> Self {
         Evaluator {
-            store,
+            source,
             opts,
             start,
             end,
@@ -266,22 +271,38 @@ impl<'a> Evaluator<'a> {
         Ok(sets)
     }
 
-    fn select(&mut self, vs: &VectorSelector) -> Result<Vec<&'a crate::store::Series>> {
+    /// Runs `f` over the series `vs` selects, with the store read for this selector only (see
+    /// [`StoreSource`]); `f` copies what it keeps.
+    fn select(
+        &mut self,
+        vs: &VectorSelector,
+        mut f: impl FnMut(&mut Self, &crate::store::Series) -> Result<()>,
+    ) -> Result<()> {
         self.check_timeout()?;
         let sets = self.matchers(vs)?;
-        let store = self.store;
-        if sets.len() == 1 {
-            return Ok(store.select(&sets[0]));
-        }
-        let mut out: Vec<&crate::store::Series> = Vec::new();
-        for set in &sets {
-            for s in store.select(set) {
-                if !out.iter().any(|o| std::ptr::eq(*o, s)) {
-                    out.push(s);
+        let source = self.source;
+        let mut result = Ok(());
+        source.read(&mut |store: &Store| {
+            result = (|| {
+                if sets.len() == 1 {
+                    for s in store.select(&sets[0]) {
+                        f(self, s)?;
+                    }
+                    return Ok(());
                 }
-            }
-        }
-        Ok(out)
+                let mut seen: Vec<&crate::store::Series> = Vec::new();
+                for set in &sets {
+                    for s in store.select(set) {
+                        if !seen.iter().any(|o| std::ptr::eq(*o, s)) {
+                            seen.push(s);
+                            f(self, s)?;
+                        }
+                    }
+                }
+                Ok(())
+            })();
+        });
+        result
     }
 
     /// Counts `n` more samples held; fails past `max_samples` (Prometheus' "would load too many
@@ -318,11 +339,11 @@ impl<'a> Evaluator<'a> {
         let at = self.selector_time(&vs.at, &vs.offset, t);
         let lookback = self.opts.lookback.as_millis() as i64;
         let mut out = Vec::new();
-        for s in self.select(vs)? {
-            self.tick()?;
+        self.select(vs, |ev, s| {
+            ev.tick()?;
             if let Some((ts, v)) = s.last_at_or_before(at) {
                 if ts > at.saturating_sub(lookback) && !is_stale(v) {
-                    self.hold(1)?;
+                    ev.hold(1)?;
                     out.push(Elem {
                         labels: s.labels().clone(),
                         t: ts,
@@ -331,7 +352,8 @@ impl<'a> Evaluator<'a> {
                     });
                 }
             }
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
 
@@ -343,19 +365,20 @@ impl<'a> Evaluator<'a> {
     ) -> Result<Vec<RangeSeries>> {
         let at = self.selector_time(&vs.at, &vs.offset, t);
         let mut out = Vec::new();
-        for s in self.select(vs)? {
-            self.tick()?;
+        self.select(vs, |ev, s| {
+            ev.tick()?;
             let mut points = s.range_vec(at.saturating_sub(range), at);
             points.retain(|p| !is_stale(p.1));
             if !points.is_empty() {
-                self.hold(points.len())?;
+                ev.hold(points.len())?;
                 out.push(RangeSeries {
                     labels: s.labels().clone(),
                     points,
                     drop_name: false,
                 });
             }
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
 

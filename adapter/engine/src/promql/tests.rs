@@ -271,3 +271,32 @@ fn timeout_stops_loops_without_selectors() {
         Err(Error::Timeout(ms))
     );
 }
+
+/// Demonstrates that a store behind a lock is read per selector: a writer gets the lock while a
+/// long query is still running (it ends later, at its timeout), instead of after it.
+#[test]
+fn a_long_query_does_not_hold_the_lock() {
+    let lock = std::sync::RwLock::new(one_series_every_second(10));
+    let timeout = std::time::Duration::from_secs(2);
+    let e = limited(50_000_000, timeout);
+    std::thread::scope(|scope| {
+        let query = scope.spawn(|| {
+            e.instant_in(
+                &lock,
+                "max_over_time(max_over_time((x > 1e300)[1000s:1ms])[1000s:1ms])",
+                10_000,
+            )
+        });
+        // Once the query has started reading (its first selector), take the write lock.
+        while lock.try_write().is_ok() && !query.is_finished() {
+            std::thread::yield_now();
+        }
+        let target = [("job".to_string(), "app".to_string())];
+        lock.write()
+            .unwrap()
+            .ingest(&target, 11_000, b"x 11\n")
+            .unwrap();
+        assert!(!query.is_finished(), "the write waited for the whole query");
+        assert_eq!(query.join().unwrap(), Err(Error::Timeout(timeout)));
+    });
+}

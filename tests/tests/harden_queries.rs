@@ -1,0 +1,372 @@
+//! Hostile queries against the real `mixerless-adapter serve` process, started with small limits
+//! (`--query-timeout 500ms --query-max-samples 10000 --query-concurrency 2`): threads send
+//! expensive `/api/v1/query` requests (nested subqueries at a 1 ms step, ranges and subqueries
+//! over 6,000 series, a burst beyond the concurrency bound) beside cheap ones, and one HPA
+//! annotation carries an expensive query. Three targets on 127.0.0.1 are served by this test.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use mixerless_e2e::paths;
+use mixerless_e2e::process::{binary, Proc};
+use serde_json::Value;
+
+/// Targets the adapter scrapes; each serves `hq_pods 7`, so `sum(hq_pods)` is exactly 21.
+const TARGETS: usize = 3;
+/// Series of `hq_bulk` per target: what the hostile queries chew on.
+const BULK: usize = 2_000;
+const MAX_SAMPLES: usize = 10_000;
+
+const HPAS: &str = r#"
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: good
+  namespace: test
+  annotations:
+    metric-config.external.prometheus-query.prometheus/good-pods: sum(hq_pods)
+    metric-config.external.prometheus-query.prometheus/good-clock: max(hq_clock)
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: good}
+  maxReplicas: 5
+  metrics:
+  - {type: External, external: {metric: {name: prometheus-query, selector: {matchLabels: {query-name: good-pods}}}, target: {type: Value, value: "10"}}}
+  - {type: External, external: {metric: {name: prometheus-query, selector: {matchLabels: {query-name: good-clock}}}, target: {type: Value, value: "10"}}}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: hostile
+  namespace: test
+  annotations:
+    metric-config.external.prometheus-query.prometheus/slow: |
+      max_over_time(max_over_time((hq_bulk > 1e300)[2s:1ms])[2s:1ms])
+    metric-config.external.prometheus-query.prometheus/big: |
+      count(last_over_time(hq_bulk[10m]))
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: hostile}
+  maxReplicas: 5
+  metrics:
+  - {type: External, external: {metric: {name: prometheus-query, selector: {matchLabels: {query-name: slow}}}, target: {type: Value, value: "10"}}}
+  - {type: External, external: {metric: {name: prometheus-query, selector: {matchLabels: {query-name: big}}}, target: {type: Value, value: "10"}}}
+"#;
+
+/// Never finishes at a 1 ms step (4 million steps over 6,000 series) and holds nothing.
+const SLOW: &str = "max_over_time(max_over_time((hq_bulk > 1e300)[2s:1ms])[2s:1ms])";
+/// 6,000 series with a sample every second: past 10,000 samples from the second scrape on.
+const BIG: &str = "count_over_time(hq_bulk[10m])";
+/// 30,000 steps each loading 6,000 samples: the timeout or the limit, whichever comes first.
+const QUANTILE: &str = "quantile_over_time(0.9, sum(hq_bulk)[30s:1ms])";
+
+const TIMEOUT_MSG: &str = "query timed out after 500ms";
+const SAMPLES_MSG: &str = "query processing would load too many samples into memory in query execution (limit 10000 samples)";
+
+/// Serves one scrape: the clock (seconds since the test started), the pods gauge, the bulk.
+fn serve(mut s: TcpStream, started: Instant) {
+    let mut r = BufReader::new(match s.try_clone() {
+        Ok(c) => c,
+        Err(_) => return,
+    });
+    let mut line = String::new();
+    while r.read_line(&mut line).is_ok_and(|n| n > 2) {
+        line.clear();
+    }
+    let mut body = format!(
+        "# TYPE hq_clock gauge\nhq_clock {:.3}\n# TYPE hq_pods gauge\nhq_pods{{workload=\"good\"}} 7\n# TYPE hq_bulk gauge\n",
+        started.elapsed().as_secs_f64()
+    );
+    for i in 0..BULK {
+        body.push_str(&format!("hq_bulk{{id=\"{i}\"}} {i}\n"));
+    }
+    let _ = write!(
+        s,
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+fn targets(started: Instant) -> anyhow::Result<Vec<u16>> {
+    let mut ports = Vec::new();
+    for _ in 0..TARGETS {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        ports.push(listener.local_addr()?.port());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || serve(stream, started));
+            }
+        });
+    }
+    Ok(ports)
+}
+
+/// One `/api/v1/query` answer: HTTP status and body.
+fn query(client: &reqwest::blocking::Client, base: &str, q: &str) -> anyhow::Result<(u16, Value)> {
+    let r = client
+        .get(format!("{base}/api/v1/query"))
+        .query(&[("query", q)])
+        .send()?;
+    let code = r.status().as_u16();
+    let text = r.text()?;
+    let v = serde_json::from_str(&text).with_context(|| format!("{q}: {text}"))?;
+    Ok((code, v))
+}
+
+/// How a hostile query was answered.
+#[derive(Debug, Default)]
+struct Tally {
+    timeout: usize,
+    samples: usize,
+    unavailable: usize,
+    other: Vec<String>,
+}
+
+impl Tally {
+    fn record(&mut self, q: &str, code: u16, v: &Value) {
+        match (code, v["errorType"].as_str(), v["error"].as_str()) {
+            (503, Some("timeout"), Some(TIMEOUT_MSG)) => self.timeout += 1,
+            (422, Some("execution"), Some(SAMPLES_MSG)) => self.samples += 1,
+            (503, Some("unavailable"), Some(e)) if e.starts_with("too many queries: 2 are being evaluated (--query-concurrency) and none finished within 500ms") => {
+                self.unavailable += 1;
+            }
+            _ => self.other.push(format!("{q}: {code} {v}")),
+        }
+    }
+}
+
+fn external(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    name: &str,
+) -> anyhow::Result<(u16, Value)> {
+    let r = client
+        .get(format!(
+            "{base}/apis/external.metrics.k8s.io/v1beta1/namespaces/test/prometheus-query?labelSelector=query-name%3D{name}"
+        ))
+        .send()?;
+    let code = r.status().as_u16();
+    Ok((code, serde_json::from_str(&r.text()?)?))
+}
+
+fn value(list: &Value) -> anyhow::Result<f64> {
+    let q = list["items"][0]["value"]
+        .as_str()
+        .with_context(|| format!("no item: {list}"))?;
+    Ok(mixerless_adapter::quantity::parse_milli(q).context("quantity")? as f64 / 1000.0)
+}
+
+fn peak_rss_mib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmHWM")?;
+    Ok(kib / 1024)
+}
+
+/// Demonstrates that expensive `/api/v1/query` requests end with Prometheus' errors (503
+/// `timeout` at the time limit, 422 `execution` at the samples limit, 503 `unavailable` beyond
+/// the concurrency bound) while cheap queries beside them answer the right value; that an
+/// expensive HPA annotation gives that HPA its error (on `/status` and in the log) while the
+/// other HPA keeps serving a right and fresh value; and that the adapter's memory stays bounded.
+#[test]
+fn hostile_queries_are_cut_off_and_spare_the_good_ones() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let started = Instant::now();
+    let ports = targets(started)?;
+    let hpa_dir = dir.path().join("hpa");
+    std::fs::create_dir_all(&hpa_dir)?;
+    std::fs::write(hpa_dir.join("hpas.yaml"), HPAS)?;
+    let port = paths::free_port();
+    let mut args: Vec<String> = [
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--hpa-dir",
+        &hpa_dir.display().to_string(),
+        "--scrape-interval",
+        "1s",
+        "--query-interval",
+        "1s",
+        "--query-timeout",
+        "500ms",
+        "--query-max-samples",
+        &MAX_SAMPLES.to_string(),
+        "--query-concurrency",
+        "2",
+    ]
+    .map(String::from)
+    .to_vec();
+    for p in &ports {
+        args.push("--target".into());
+        args.push(format!("http://127.0.0.1:{p}/metrics"));
+    }
+    let mut adapter = Proc::spawn("adapter", dir.path(), &binary("mixerless-adapter")?, &args)?;
+    let client = reqwest::blocking::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let base = format!("https://127.0.0.1:{port}");
+
+    // Until the good HPA is served and the hostile one has been evaluated (its window, 4 s, is
+    // covered).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        adapter.ensure_running()?;
+        let good = external(&client, &base, "good-pods").ok();
+        let slow = external(&client, &base, "slow").ok();
+        if good.is_some_and(|(c, _)| c == 200)
+            && slow.is_some_and(|(_, v)| {
+                v["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(TIMEOUT_MSG))
+            })
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("HPAs not evaluated within 30 s:\n{}", adapter.log());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // The attack: two threads loop over the hostile queries, one sends the cheap query.
+    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let mut threads = Vec::new();
+    for k in 0..2 {
+        let (client, base, stop, tally) =
+            (client.clone(), base.clone(), stop.clone(), tally.clone());
+        threads.push(std::thread::spawn(move || -> anyhow::Result<()> {
+            let mut n = k;
+            while !stop.load(Ordering::Relaxed) {
+                let q = [SLOW, BIG, QUANTILE][n % 3];
+                n += 1;
+                let (code, v) = query(&client, &base, q)?;
+                tally.lock().unwrap().record(q, code, &v);
+            }
+            Ok(())
+        }));
+    }
+    let good = {
+        let (client, base, stop) = (client.clone(), base.clone(), stop.clone());
+        std::thread::spawn(move || -> anyhow::Result<(usize, usize)> {
+            let (mut right, mut unavailable) = (0, 0);
+            while !stop.load(Ordering::Relaxed) {
+                let (code, v) = query(&client, &base, "sum(hq_pods)")?;
+                if code == 503 && v["errorType"] == "unavailable" {
+                    unavailable += 1;
+                    continue;
+                }
+                anyhow::ensure!(code == 200, "sum(hq_pods): {code} {v}");
+                let result = &v["data"]["result"];
+                anyhow::ensure!(
+                    result.as_array().map(Vec::len) == Some(1) && result[0]["value"][1] == "21",
+                    "sum(hq_pods) is not 21: {v}"
+                );
+                right += 1;
+            }
+            Ok((right, unavailable))
+        })
+    };
+
+    // Meanwhile the external metrics API: the good HPA right and fresh, read every 250 ms.
+    let attack = Instant::now();
+    let mut reads = 0;
+    let mut worst_age = 0.0f64;
+    let mut burst_done = false;
+    while attack.elapsed() < Duration::from_secs(8) {
+        if !burst_done && attack.elapsed() > Duration::from_secs(3) {
+            // Ten more at once: two slots, each held up to 500 ms, and 500 ms to wait for one,
+            // so at most about three of them are admitted.
+            let burst: Vec<_> = (0..10)
+                .map(|_| {
+                    let (client, base, tally) = (client.clone(), base.clone(), tally.clone());
+                    std::thread::spawn(move || -> anyhow::Result<()> {
+                        let (code, v) = query(&client, &base, SLOW)?;
+                        tally.lock().unwrap().record(SLOW, code, &v);
+                        Ok(())
+                    })
+                })
+                .collect();
+            for b in burst {
+                b.join().expect("burst thread")?;
+            }
+            burst_done = true;
+        }
+        let (code, pods) = external(&client, &base, "good-pods")?;
+        anyhow::ensure!(code == 200, "good-pods: {code} {pods}");
+        anyhow::ensure!(value(&pods)? == 21.0, "good-pods: {pods}");
+        let (code, clock) = external(&client, &base, "good-clock")?;
+        anyhow::ensure!(code == 200, "good-clock: {code} {clock}");
+        let age = started.elapsed().as_secs_f64() - value(&clock)?;
+        worst_age = worst_age.max(age);
+        reads += 1;
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().expect("hostile thread")?;
+    }
+    let (right, good_unavailable) = good.join().expect("good thread")?;
+    let tally = std::mem::take(&mut *tally.lock().unwrap());
+    eprintln!(
+        "hostile answers: {tally:?}; cheap query right {right} times, unavailable {good_unavailable}; {reads} external reads, worst clock age {worst_age:.2} s"
+    );
+    adapter.ensure_running()?;
+
+    assert!(
+        tally.other.is_empty(),
+        "unexpected answers: {:?}",
+        tally.other
+    );
+    assert!(tally.timeout >= 2, "{tally:?}");
+    assert!(tally.samples >= 2, "{tally:?}");
+    assert!(tally.unavailable >= 5, "{tally:?}");
+    assert!(
+        right >= 5,
+        "the cheap query was answered right {right} times"
+    );
+    // One scrape and one evaluation interval (1 s each) plus up to a timeout's worth of lock
+    // wait and an evaluation; the adapter itself refuses values older than 3 intervals.
+    assert!(
+        worst_age < 5.0,
+        "the good HPA's data was {worst_age:.2} s old"
+    );
+
+    // The hostile HPA carries both errors on /status and in the log.
+    let status: Value =
+        serde_json::from_str(&client.get(format!("{base}/status")).send()?.text()?)?;
+    let errors: Vec<String> = status["metrics"]
+        .as_array()
+        .context("metrics")?
+        .iter()
+        .filter(|m| m.to_string().contains("\"hostile\""))
+        .map(|m| m.to_string())
+        .collect();
+    assert_eq!(errors.len(), 2, "{status}");
+    assert!(errors.iter().any(|e| e.contains(TIMEOUT_MSG)), "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains(SAMPLES_MSG)), "{errors:?}");
+    let (code, big) = external(&client, &base, "big")?;
+    assert!(code >= 500, "{code} {big}");
+    assert!(
+        big["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(SAMPLES_MSG)),
+        "{big}"
+    );
+    let log = adapter.log();
+    assert!(
+        log.contains(TIMEOUT_MSG) && log.contains(SAMPLES_MSG),
+        "{log}"
+    );
+
+    let rss = peak_rss_mib(adapter.pid())?;
+    eprintln!("adapter peak RSS {rss} MiB");
+    assert!(rss < 400, "adapter peak RSS {rss} MiB");
+    Ok(())
+}
