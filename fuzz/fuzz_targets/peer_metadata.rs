@@ -1,10 +1,36 @@
 //! `x-envoy-peer-metadata` decoding: any header is a peer or an error, decoded fields stay within
 //! their length cap, and the Struct encoding is stable (encode ∘ decode ∘ encode = encode).
+//! The certificate check: a SAN parses only in Istio's exact SPIFFE form (and prints back the
+//! same), and a claim is trusted only when the certificate names its namespace.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use mixerless_filter::peer::wire::Struct;
+use mixerless_filter::peer::trust::{self, Spiffe};
 use mixerless_filter::peer::{Peer, MAX_FIELD_LEN};
+
+/// `san` against `p`: never panics; trusted only with the claimed namespace in the SAN.
+fn check_trust(p: &Peer, san: &str) {
+    if let Some(id) = Spiffe::parse(san) {
+        let printed = format!(
+            "spiffe://{}/ns/{}/sa/{}",
+            id.trust_domain, id.namespace, id.service_account
+        );
+        assert_eq!(printed, san, "a parsed SAN prints back the same");
+    }
+    if trust::check(p, san).is_ok() {
+        let id = Spiffe::parse(san).expect("trusted only with a SPIFFE SAN");
+        assert_eq!(id.namespace, p.namespace, "trusted with another namespace");
+    }
+    // The certificate for exactly what the peer claims is trusted.
+    if let Some(own) = Spiffe::parse(&p.identity) {
+        if own.namespace == p.namespace
+            && (p.service_account.is_empty() || p.service_account == own.service_account)
+        {
+            assert_eq!(trust::check(p, &p.identity), Ok(()), "{p:?}");
+        }
+    }
+}
 
 fn check(p: &Peer) {
     for f in [
@@ -27,6 +53,14 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(p) = Peer::from_header(text) {
             check(&p);
         }
+        // The text itself as the certificate's SAN, against a peer claiming parts of it.
+        let claim = Peer {
+            namespace: text.split('/').nth(4).unwrap_or_default().into(),
+            identity: text.into(),
+            ..Peer::default()
+        };
+        check_trust(&claim, text);
+        check_trust(&Peer::default(), text);
         if let Some(p) = Peer::from_endpoint(text) {
             check(&p);
         }
@@ -34,6 +68,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(s) = Struct::decode(data) {
         if let Ok(p) = Peer::from_struct(&s) {
             check(&p);
+            check_trust(&p, &p.identity);
+            check_trust(&p, "spiffe://cluster.local/ns/prod/sa/checkout");
         }
         let once = s.encode();
         let again = Struct::decode(&once).expect("our own encoding decodes");
