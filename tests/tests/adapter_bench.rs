@@ -463,3 +463,233 @@ fn bench_freshness() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// The walk-through's rps query, sent to `/api/v1/query` as a cheap query.
+const CHEAP: &str = r#"sum(rate(istio_requests_total{destination_workload_namespace="test",reporter="destination"}[1m]))"#;
+
+/// Hostile `/api/v1/query` requests and `hey` workers for each (`-c`, `-q` per worker): a nested
+/// subquery that never finishes (the timeout), a subquery holding 500 series per 1 ms step over
+/// the last minute (the samples limit), a quantile over a 600,000-step subquery (the timeout).
+const HOSTILE: [(&str, u32, u32); 3] = [
+    (
+        "max_over_time(max_over_time((istio_requests_total > 1e300)[1m:1ms])[1m:1ms])",
+        2,
+        4,
+    ),
+    ("count_over_time(istio_requests_total[1m:1ms])", 2, 3),
+    (
+        "quantile_over_time(0.9, sum(rate(istio_requests_total[1m]))[10m:1ms])",
+        2,
+        3,
+    ),
+];
+
+/// One `hey` run: latency percentiles (ms), requests/s and responses per status code.
+struct HeyRun {
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    rps: f64,
+    codes: Vec<(u16, u64)>,
+}
+
+impl HeyRun {
+    fn codes(&self) -> String {
+        self.codes
+            .iter()
+            .map(|(c, n)| format!("{c}:{n}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// Starts `hey` on `url` for `secs` seconds; the report is read by [`hey_wait`].
+fn hey_start(url: &str, conc: u32, qps: u32, secs: u32) -> anyhow::Result<std::process::Child> {
+    Ok(Command::new("hey")
+        .args([
+            "-host",
+            "localhost",
+            "-t",
+            "20",
+            "-c",
+            &conc.to_string(),
+            "-q",
+            &qps.to_string(),
+            "-z",
+            &format!("{secs}s"),
+            url,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?)
+}
+
+fn hey_wait(child: std::process::Child) -> anyhow::Result<HeyRun> {
+    let out = child.wait_with_output()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let pct = |p: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{p}% in")))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|v| v.parse::<f64>().ok())
+            .map_or(f64::NAN, |s| s * 1000.0)
+    };
+    let rps = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(f64::NAN);
+    let codes = text
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim().strip_prefix('[')?;
+            let (code, rest) = l.split_once(']')?;
+            Some((
+                code.parse().ok()?,
+                rest.split_whitespace().next()?.parse().ok()?,
+            ))
+        })
+        .collect();
+    Ok(HeyRun {
+        p50: pct("50"),
+        p90: pct("90"),
+        p99: pct("99"),
+        rps,
+        codes,
+    })
+}
+
+/// 200 req/s of external-metrics GETs (100/s), the cheap HPA query on `/api/v1/query` (80/s)
+/// and, in the second phase of the same run, hostile `/api/v1/query` requests (20/s offered;
+/// each holds its `hey` worker until answered) against the release adapter scraping 100
+/// sidecar-sized targets every 5 s with its default limits. Reports each class's latency and
+/// status codes, and the oldest the HPA's newest sample got (polled every 0.5 s), per phase.
+#[test]
+#[ignore = "benchmark: scripts/bench-queries.sh"]
+fn bench_hostile_queries() -> anyhow::Result<()> {
+    let secs: u32 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15);
+    let tmp = tempfile::Builder::new()
+        .prefix("mixerless-bench-")
+        .tempdir()?;
+    let d = tmp.path();
+    let envoy = target_envoy()?;
+    let sd = file_sd(d, envoy.listener_port(), 100)?;
+    let port = paths::free_port();
+    let adapter = serve(
+        d,
+        "adapter.log",
+        port,
+        &["--file-sd".into(), sd.display().to_string()],
+    )?;
+    let base = format!("https://127.0.0.1:{port}");
+    wait_ready(&base, Duration::from_secs(30))?;
+    let ext = |q: &str| {
+        format!("{base}/apis/external.metrics.k8s.io/v1beta1/namespaces/test/prometheus-query?labelSelector=query-name%3D{q}")
+    };
+    let query = |q: &str| -> anyhow::Result<String> {
+        Ok(
+            reqwest::Url::parse_with_params(&format!("{base}/api/v1/query"), &[("query", q)])?
+                .to_string(),
+        )
+    };
+    let newest = |c: &reqwest::blocking::Client| -> Option<f64> {
+        let v: Value =
+            serde_json::from_str(&c.get(ext("newest-sample")).send().ok()?.text().ok()?).ok()?;
+        let milli = mixerless_adapter::quantity::parse_milli(v["items"][0]["value"].as_str()?)?;
+        Some(milli as f64 / 1000.0)
+    };
+    // Values need a scrape and an evaluation, and the rps query a minute of history.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let c = client();
+    while newest(&c).is_none()
+        || !get_json(&ext("processed-requests-per-second"))?["items"][0]["value"].is_string()
+    {
+        anyhow::ensure!(Instant::now() < deadline, "values not served within 90 s");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let cheap_url = query(CHEAP)?;
+    let check: Value = serde_json::from_str(&c.get(&cheap_url).send()?.text()?)?;
+    anyhow::ensure!(check["status"] == "success", "cheap query: {check}");
+
+    let mut lines = Vec::new();
+    for phase in ["baseline", "hostile"] {
+        let cpu0 = cpu_seconds(adapter.pid());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let poll = {
+            let stop = stop.clone();
+            let newest_url = ext("newest-sample");
+            std::thread::spawn(move || {
+                let c = client();
+                let mut worst = 0.0f64;
+                let mut missing = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0.0, |d| d.as_secs_f64());
+                    let v = c.get(&newest_url).send().ok().and_then(|r| r.text().ok());
+                    let ts = v
+                        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                        .and_then(|v| v["items"][0]["value"].as_str().map(str::to_owned))
+                        .and_then(|q| mixerless_adapter::quantity::parse_milli(&q));
+                    match ts {
+                        Some(ms) => worst = worst.max(now - ms as f64 / 1000.0),
+                        None => missing += 1,
+                    }
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                (worst, missing)
+            })
+        };
+        let ext_hey = hey_start(&ext("processed-requests-per-second"), 2, 50, secs)?;
+        let cheap_hey = hey_start(&cheap_url, 2, 40, secs)?;
+        let mut hostile = Vec::new();
+        if phase == "hostile" {
+            for (q, conc, qps) in HOSTILE {
+                hostile.push(hey_start(&query(q)?, conc, qps, secs)?);
+            }
+        }
+        let e = hey_wait(ext_hey)?;
+        let q = hey_wait(cheap_hey)?;
+        let h: Vec<HeyRun> = hostile
+            .into_iter()
+            .map(hey_wait)
+            .collect::<Result<_, _>>()?;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (worst_age, missing) = poll.join().expect("poller");
+        let cpu = (cpu_seconds(adapter.pid()) - cpu0) / f64::from(secs);
+        let mut line = format!(
+            "RESULT hostile_queries phase={phase} ext_ms p50={:.2} p90={:.2} p99={:.2} rps={:.1} codes={} | cheap_ms p50={:.2} p90={:.2} p99={:.2} rps={:.1} codes={}",
+            e.p50, e.p90, e.p99, e.rps, e.codes(), q.p50, q.p90, q.p99, q.rps, q.codes()
+        );
+        for (i, r) in h.iter().enumerate() {
+            line.push_str(&format!(
+                " | hostile{} p50={:.0} p99={:.0} rps={:.1} codes={}",
+                i + 1,
+                r.p50,
+                r.p99,
+                r.rps,
+                r.codes()
+            ));
+        }
+        line.push_str(&format!(
+            " | newest_sample_max_age_s={worst_age:.1} missing={missing} adapter_cpu_cores={cpu:.2}"
+        ));
+        println!("{line}");
+        lines.push((e.p99, q.p99));
+    }
+    println!(
+        "RESULT hostile_queries ratio ext_p99={:.2} cheap_p99={:.2}",
+        lines[1].0 / lines[0].0,
+        lines[1].1 / lines[0].1
+    );
+    let log = adapter.log();
+    let errors = log.lines().filter(|l| l.contains("ERROR")).count();
+    println!(
+        "adapter log: {} lines, {errors} ERROR lines",
+        log.lines().count()
+    );
+    Ok(())
+}
