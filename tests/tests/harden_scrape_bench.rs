@@ -82,6 +82,9 @@ fn status_kib(pid: u32, key: &str) -> u64 {
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
@@ -127,6 +130,7 @@ fn run(body_limit: u64, seconds: u64, port_good: u16, port_million: u16) -> anyh
     let mut lat = Vec::new();
     let mut values = Vec::new();
     let mut errors = 0;
+    let mut last_error = String::new();
     while start.elapsed() < Duration::from_secs(seconds) {
         adapter.ensure_running()?;
         let t = Instant::now();
@@ -141,7 +145,14 @@ fn run(body_limit: u64, seconds: u64, port_good: u16, port_million: u16) -> anyh
                     values.push(m as f64 / 1000.0);
                 }
             }
-            _ => errors += 1,
+            Ok(r) => {
+                errors += 1;
+                last_error = r.text().unwrap_or_default();
+            }
+            Err(e) => {
+                errors += 1;
+                last_error = e.to_string();
+            }
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -167,6 +178,7 @@ fn run(body_limit: u64, seconds: u64, port_good: u16, port_million: u16) -> anyh
         .and_then(|s| s.parse().ok())
         .unwrap_or(0.0);
     lat.sort_by(f64::total_cmp);
+    eprintln!("last error answer: {last_error}");
     let last = values.last().copied().unwrap_or(f64::NAN);
     println!(
         "RESULT million body_limit={body_limit} peak_rss_mib={} rss_mib={} million_health={} million_scrapes={} million_last_duration_s={:.2} million_error={:?} stored_series={series} good_health={} get_ok={} get_errors={errors} get_p50_ms={:.2} get_p99_ms={:.2} hpa_value_last={last:.3}",
