@@ -71,40 +71,81 @@ impl From<QueryError> for PromError {
 }
 
 /// At most `slots` `/api/v1` evaluations at once (`--query-concurrency`, Prometheus'
-/// `--query.max-concurrency`); a request waits up to `wait` for a slot, then gets 503
-/// `unavailable`, so a flood of expensive queries queues neither without bound nor in memory.
+/// `--query.max-concurrency`), and at most half of them (at least one) long ones: more than
+/// [`QueryGate::LONG_STEPS`] evaluation steps. Selectors are bounded by the samples limit, so
+/// only many steps (subqueries, range queries) make a query run up to the timeout; the other
+/// half of the slots stays free for short queries however many long ones arrive. A request
+/// waits up to `wait` for its slot(s), then gets 503 `unavailable`, so a flood of expensive
+/// queries queues neither without bound nor in memory.
 #[derive(Debug)]
 pub struct QueryGate {
     slots: Arc<Semaphore>,
+    long: Arc<Semaphore>,
     size: usize,
+    long_size: usize,
     wait: Duration,
 }
 
+/// The slots one evaluation holds; dropping it frees them.
+#[derive(Debug)]
+pub struct Admission {
+    _slot: OwnedSemaphorePermit,
+    _long: Option<OwnedSemaphorePermit>,
+}
+
 impl QueryGate {
+    /// Evaluation steps above which a query takes a long-query slot as well.
+    pub const LONG_STEPS: u64 = 10_000;
+
     /// A gate of `slots` (at least one) where a request waits up to `wait`.
     pub fn new(slots: usize, wait: Duration) -> Self {
         let size = slots.max(1);
+        let long_size = (size / 2).max(1);
         Self {
             slots: Arc::new(Semaphore::new(size)),
+            long: Arc::new(Semaphore::new(long_size)),
             size,
+            long_size,
             wait,
         }
     }
 
-    /// A slot, held until the evaluation ends (also when the client has gone).
-    pub async fn admit(&self) -> Result<OwnedSemaphorePermit, PromError> {
-        match tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(permit),
+    /// Slots for an evaluation of `steps` steps, held until it ends (also when the client has
+    /// gone).
+    pub async fn admit(&self, steps: u64) -> Result<Admission, PromError> {
+        let acquire = async {
+            let long = if steps > Self::LONG_STEPS {
+                Some(self.long.clone().acquire_owned().await?)
+            } else {
+                None
+            };
+            let slot = self.slots.clone().acquire_owned().await?;
+            Ok::<_, tokio::sync::AcquireError>(Admission {
+                _slot: slot,
+                _long: long,
+            })
+        };
+        match tokio::time::timeout(self.wait, acquire).await {
+            Ok(Ok(admission)) => Ok(admission),
             _ => Err(PromError {
                 code: StatusCode::SERVICE_UNAVAILABLE,
                 kind: "unavailable",
                 message: format!(
-                    "too many queries: {} are being evaluated (--query-concurrency) and none finished within {:?}",
-                    self.size, self.wait
+                    "too many queries: {} are being evaluated (--query-concurrency; {} of them with more than {} steps) and none finished within {:?}",
+                    self.size, self.long_size, Self::LONG_STEPS, self.wait
                 ),
             }),
         }
     }
+}
+
+/// Evaluation steps of `expr` over `points` evaluation times (see [`QueryGate`]); an
+/// expression that does not parse is short (its evaluation reports the error).
+fn steps(expr: &str, points: i64) -> u64 {
+    let minute = Duration::from_secs(60);
+    mixerless_engine::promql::parse::steps(expr, minute)
+        .unwrap_or(1)
+        .saturating_mul(u64::try_from(points.max(1)).unwrap_or(1))
 }
 
 fn params(raw: Option<String>, body: &Bytes) -> Vec<(String, String)> {
@@ -192,11 +233,12 @@ fn no_store() -> PromError {
 /// slot is released when the evaluation ends, not when the client leaves.
 async fn evaluate(
     state: &AppState,
+    steps: u64,
     eval: impl FnOnce(&dyn PromBackend) -> Result<serde_json::Value, QueryError> + Send + 'static,
 ) -> Result<Response, PromError> {
     let b = state.prom.clone().ok_or_else(no_store)?;
     let permit = match b.gate() {
-        Some(g) => Some(g.admit().await?),
+        Some(g) => Some(g.admit(steps).await?),
         None => None,
     };
     let run = move || {
@@ -228,10 +270,8 @@ async fn on_low_priority_thread<T: Send + 'static>(
         .name("api-query".into())
         .spawn(move || {
             // On Linux a thread id names one thread; failing to lower it costs nothing else.
-            let _ = rustix::process::setpriority_process(
-                Some(rustix::thread::gettid()),
-                QUERY_NICE,
-            );
+            let _ =
+                rustix::process::setpriority_process(Some(rustix::thread::gettid()), QUERY_NICE);
             let _ = tx.send(f());
         })
         .map_err(|e| e.to_string())?;
@@ -249,7 +289,7 @@ pub async fn query(
         .ok_or_else(|| bad("parameter query is required".into()))?
         .to_owned();
     let time = get(&p, "time").map_or(Ok(now_ms()), parse_time)?;
-    evaluate(&state, move |b| b.query(&expr, time)).await
+    evaluate(&state, steps(&expr, 1), move |b| b.query(&expr, time)).await
 }
 
 /// `/api/v1/query_range`.
@@ -286,7 +326,11 @@ pub async fn query_range(
         ));
     }
     let expr = expr.to_owned();
-    evaluate(&state, move |b| b.query_range(&expr, start, end, step)).await
+    let points = (end - start) / step + 1;
+    evaluate(&state, steps(&expr, points), move |b| {
+        b.query_range(&expr, start, end, step)
+    })
+    .await
 }
 
 fn series_window(p: &[(String, String)]) -> Result<(Vec<String>, i64, i64), PromError> {
@@ -312,7 +356,7 @@ pub async fn series(
     if matchers.is_empty() {
         return Err(bad("no match[] parameter provided".into()));
     }
-    evaluate(&state, move |b| {
+    evaluate(&state, 1, move |b| {
         b.series(&matchers, start, end).map(|s| json!(s))
     })
     .await
@@ -330,7 +374,7 @@ pub async fn labels(
     if matchers.is_empty() {
         matchers.push(r#"{__name__=~".+"}"#.to_owned());
     }
-    evaluate(&state, move |b| {
+    evaluate(&state, 1, move |b| {
         let s = b.series(&matchers, start, end)?;
         let names: std::collections::BTreeSet<&String> = s.iter().flat_map(|l| l.keys()).collect();
         Ok(json!(names))

@@ -443,7 +443,7 @@ async fn query_limits_answer_like_prometheus() {
     assert_eq!(body["errorType"], "timeout");
     assert_eq!(body["error"], "query timed out after 200ms");
 
-    let slot = embedded.gate().unwrap().admit().await.unwrap();
+    let slot = embedded.gate().unwrap().admit(1).await.unwrap();
     let (code, body) = get(&s, &q("req_total"), None).await;
     assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["errorType"], "unavailable");
@@ -451,11 +451,29 @@ async fn query_limits_answer_like_prometheus() {
         body["error"]
             .as_str()
             .unwrap()
-            .starts_with("too many queries: 1 are being evaluated"),
+            .starts_with("too many queries: 1 are being evaluated (--query-concurrency; 1 of them with more than 10000 steps) and none finished within 200ms"),
         "{body}"
     );
     drop(slot);
     let (code, body) = get(&s, &q("req_total"), None).await;
     assert_eq!(code, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["result"][0]["value"][1], "300");
+}
+
+/// Demonstrates that long queries (more than 10,000 steps) hold at most half the slots, so
+/// short ones still get the rest, and that every request gives up after its wait.
+#[tokio::test]
+async fn long_queries_leave_slots_for_short_ones() {
+    use axum::response::IntoResponse as _;
+    let gate = prom::QueryGate::new(4, std::time::Duration::from_millis(50));
+    let long = prom::QueryGate::LONG_STEPS + 1;
+    let a = gate.admit(long).await.unwrap();
+    let _b = gate.admit(long).await.unwrap();
+    let refused = gate.admit(long).await.unwrap_err().into_response();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let _c = gate.admit(1).await.unwrap();
+    let _d = gate.admit(prom::QueryGate::LONG_STEPS).await.unwrap();
+    assert!(gate.admit(1).await.is_err(), "all four slots are taken");
+    drop(a);
+    let _e = gate.admit(long).await.unwrap();
 }

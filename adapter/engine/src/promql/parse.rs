@@ -133,3 +133,30 @@ fn selector(vs: &parser::VectorSelector, out: &mut BTreeSet<String>) -> Result<(
         _ => Err(Error::NoMetricName(vs.to_string())),
     }
 }
+
+/// How many times `expr`'s nodes are evaluated at one evaluation time: one per node, times
+/// each enclosing subquery's steps (`default_step` where a subquery gives none). Selectors are
+/// bounded by the samples limit, so a query can only run long through many steps; this tells
+/// such a query apart before it runs.
+pub fn steps(expr: &str, default_step: std::time::Duration) -> Result<u64> {
+    fn count(e: &Expr, default_step: u128) -> u64 {
+        let sum = |es: &mut dyn Iterator<Item = &Expr>| {
+            es.fold(1u64, |n, e| n.saturating_add(count(e, default_step)))
+        };
+        match e {
+            Expr::Subquery(s) => {
+                let step = s.step.map_or(default_step, |d| d.as_millis()).max(1);
+                let n = u64::try_from(s.range.as_millis() / step).unwrap_or(u64::MAX);
+                n.saturating_add(1)
+                    .saturating_mul(count(&s.expr, default_step))
+            }
+            Expr::Aggregate(a) => sum(&mut a.param.iter().map(|p| &**p).chain([&*a.expr])),
+            Expr::Unary(u) => sum(&mut [&*u.expr].into_iter()),
+            Expr::Binary(b) => sum(&mut [&*b.lhs, &*b.rhs].into_iter()),
+            Expr::Paren(p) => sum(&mut [&*p.expr].into_iter()),
+            Expr::Call(c) => sum(&mut c.args.args.iter().map(|a| &**a)),
+            _ => 1,
+        }
+    }
+    Ok(count(&parse(expr)?, default_step.as_millis()))
+}

@@ -300,3 +300,21 @@ fn a_long_query_does_not_hold_the_lock() {
         assert_eq!(query.join().unwrap(), Err(Error::Timeout(timeout)));
     });
 }
+
+/// Demonstrates the step count that tells long-running queries apart before they run.
+#[test]
+fn steps_multiply_through_subqueries() {
+    let minute = std::time::Duration::from_secs(60);
+    let steps = |q: &str| parse::steps(q, minute).unwrap();
+    assert_eq!(steps("x"), 1);
+    assert_eq!(steps("sum(rate(x[1m])) / sum(rate(y[1m]))"), 7);
+    // 61 steps of a 2-node expression under the function.
+    assert_eq!(steps("max_over_time(rate(x[1m])[1m:1s])"), 1 + 61 * 2);
+    // The default step: 10 m / 1 m + 1.
+    assert_eq!(steps("max_over_time(x[10m:])"), 1 + 11);
+    assert_eq!(
+        steps("max_over_time(max_over_time(x[1s:1ms])[1s:1ms])"),
+        1 + 1001 * (1 + 1001)
+    );
+    assert!(parse::steps("sum(", minute).is_err());
+}
