@@ -106,9 +106,9 @@ pub struct Args {
     #[arg(long, value_parser = humantime::parse_duration)]
     pub query_interval: Option<Duration>,
     /// Timeout of one query evaluation (HPA queries and /api/v1 alike; Prometheus: 2m). An
-    /// HPA query takes milliseconds; a long query holds the store's read lock, which delays
-    /// the scrapes' writes and, behind them, the HPA evaluations, by up to this long: keep it
-    /// well under the scrape interval. A timed-out /api/v1 query answers 503 `timeout`.
+    /// HPA query takes milliseconds; this bounds the CPU one hostile query (an annotation or an
+    /// /api/v1 client) can burn. A timed-out /api/v1 query answers 503 `timeout`, an HPA query
+    /// gets an error.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub query_timeout: Duration,
     /// Most samples one query evaluation may hold at once (HPA queries and /api/v1 alike;
@@ -118,9 +118,10 @@ pub struct Args {
     /// gets an error.
     #[arg(long, default_value_t = crate::querier::embedded::QueryLimits::DEFAULT_MAX_SAMPLES)]
     pub query_max_samples: usize,
-    /// Most /api/v1 evaluations (query, query_range, series, labels) at once; a request
-    /// beyond it waits up to --query-timeout for a slot, then gets 503 `unavailable`. HPA
-    /// evaluations never wait for a slot.
+    /// Most /api/v1 evaluations (query, query_range, series, labels) at once, half of them (at
+    /// least one) for long queries: more than 10,000 evaluation steps (subqueries, range
+    /// queries), the only way to run up to the timeout. A request beyond it waits up to
+    /// --query-timeout for a slot, then gets 503 `unavailable`. HPA evaluations never wait.
     #[arg(long, default_value_t = crate::querier::embedded::QueryLimits::DEFAULT_CONCURRENCY)]
     pub query_concurrency: usize,
     /// A value older than this many query intervals is not served (the HPA sees an error).
