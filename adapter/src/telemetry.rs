@@ -37,6 +37,8 @@ pub struct Telemetry {
     pub query_errors: Counter,
     pub series: Gauge,
     pub samples: Gauge,
+    /// Samples of new series the store refused because it holds `--max-series`.
+    pub series_dropped: Counter,
     pub hpa_errors: Gauge,
     pub requests: Family<RequestLabels, Counter>,
     pub request_duration: Histogram,
@@ -66,6 +68,7 @@ impl Telemetry {
         let query_errors = Counter::default();
         let series = Gauge::default();
         let samples = Gauge::default();
+        let series_dropped = Counter::default();
         let hpa_errors = Gauge::default();
         let requests = Family::<RequestLabels, Counter>::default();
         let request_duration = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
@@ -100,6 +103,11 @@ impl Telemetry {
             samples.clone(),
         );
         registry.register(
+            "store_series_dropped",
+            "Samples of new series refused because the store holds --max-series series",
+            series_dropped.clone(),
+        );
+        registry.register(
             "hpa_errors",
             "Problems found in the loaded HPAs (annotations, files)",
             hpa_errors.clone(),
@@ -122,6 +130,7 @@ impl Telemetry {
             query_errors,
             series,
             samples,
+            series_dropped,
             hpa_errors,
             requests,
             request_duration,

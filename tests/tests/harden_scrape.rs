@@ -22,6 +22,8 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 const BODY_LIMIT: u64 = 16 << 20;
 /// Series the `/many` target sends in every scrape.
 const MANY: usize = 100_000;
+/// The adapter's `--scrape-sample-limit` here: `/many` is at it, `/over` one past it.
+const SAMPLE_LIMIT: usize = MANY;
 /// The most the endless target sends per connection (1 GiB), if nobody hangs up.
 const ENDLESS: u64 = 1 << 30;
 
@@ -76,7 +78,7 @@ fn series_line(workload: &str, extra: &str, v: f64) -> String {
 }
 
 /// Answers one scrape by path; each connection runs on its own thread.
-fn serve(mut s: TcpStream, started: Instant, many: Arc<Vec<u8>>) {
+fn serve(mut s: TcpStream, started: Instant, many: Arc<Vec<u8>>, over: Arc<Vec<u8>>) {
     let path;
     {
         let mut r = BufReader::new(match s.try_clone() {
@@ -145,6 +147,10 @@ fn serve(mut s: TcpStream, started: Instant, many: Arc<Vec<u8>>) {
             let _ = write!(s, "{}", head(Some(many.len())));
             let _ = s.write_all(&many);
         }
+        "/over" => {
+            let _ = write!(s, "{}", head(Some(over.len())));
+            let _ = s.write_all(&over);
+        }
         "/utf8" => {
             let mut body = b"# TYPE istio_requests_total counter\n".to_vec();
             body.extend_from_slice(b"istio_requests_total{destination_workload=\"\xff\xfe\"} 1\n");
@@ -172,22 +178,29 @@ fn targets() -> anyhow::Result<Vec<(&'static str, u16)>> {
         many.extend_from_slice(series_line("many", &format!(",id=\"{i}\""), 1.0).as_bytes());
     }
     let many = Arc::new(many);
+    let mut over = b"# TYPE istio_requests_total counter\n".to_vec();
+    for i in 0..=SAMPLE_LIMIT {
+        over.extend_from_slice(series_line("over", &format!(",id=\"{i}\""), 1.0).as_bytes());
+    }
+    let over = Arc::new(over);
     let mut out = Vec::new();
     for path in PATHS {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         out.push((path, listener.local_addr()?.port()));
-        let many = many.clone();
+        let (many, over) = (many.clone(), over.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let many = many.clone();
-                std::thread::spawn(move || serve(stream, started, many));
+                let (many, over) = (many.clone(), over.clone());
+                std::thread::spawn(move || serve(stream, started, many, over));
             }
         });
     }
     Ok(out)
 }
 
-const PATHS: [&str; 6] = ["good", "stall", "trickle", "endless", "many", "utf8"];
+const PATHS: [&str; 7] = [
+    "good", "stall", "trickle", "endless", "many", "over", "utf8",
+];
 
 const HPA: &str = r#"
 apiVersion: autoscaling/v2
@@ -269,6 +282,12 @@ fn spawn_adapter(dir: &Path, port: u16, targets: &[(&str, u16)]) -> anyhow::Resu
         format!("{}ms", TIMEOUT.as_millis()),
         "--scrape-body-limit".into(),
         BODY_LIMIT.to_string(),
+        "--scrape-sample-limit".into(),
+        SAMPLE_LIMIT.to_string(),
+        // Room for both big targets: the default (150,000) would fill up and refuse the good
+        // target's series when its first scrape comes after theirs.
+        "--max-series".into(),
+        "300000".into(),
     ];
     for (path, target_port) in targets {
         args.push("--target".into());
@@ -287,9 +306,11 @@ fn spawn_adapter(dir: &Path, port: u16, targets: &[(&str, u16)]) -> anyhow::Resu
     Ok(Adapter { child, log })
 }
 
-/// Demonstrates that stalled, trickling, endless, 100,000-series and invalid-UTF-8 targets each
-/// fail (or are read) within the scrape timeout and body cap, that the adapter hangs up on an
-/// endless body near its cap instead of reading 1 GiB, and that meanwhile the good target's
+/// Demonstrates that stalled, trickling, endless, 100,000-series, over-the-sample-limit and
+/// invalid-UTF-8 targets each fail (or are read) within the scrape timeout, body cap and sample
+/// limit, that the adapter hangs up on an endless body near its cap instead of reading 1 GiB,
+/// that a target one series over the limit is down and none of its series served, and that
+/// meanwhile the good target's
 /// rate (10/s) is served right by `/api/v1/query` and the external metrics API.
 #[test]
 fn hostile_targets_cost_bounded_time_and_memory_and_spare_the_good_one() -> anyhow::Result<()> {
@@ -363,6 +384,12 @@ fn hostile_targets_cost_bounded_time_and_memory_and_spare_the_good_one() -> anyh
     );
     assert_eq!(health(targets, "many")?["health"], "up");
     assert_eq!(health(targets, "many")?["samples"], MANY);
+    assert!(
+        error("over")?
+            .contains("1 samples of queried metrics beyond the limit of 100000 per scrape"),
+        "{}",
+        error("over")?
+    );
 
     // Bounded bytes: each endless scrape was cut near the cap, not read to 1 GiB.
     let scrapes = health(targets, "endless")?["scrapes"].as_u64().unwrap_or(1);
@@ -414,6 +441,16 @@ fn hostile_targets_cost_bounded_time_and_memory_and_spare_the_good_one() -> anyh
             &base,
             "count by (destination_workload) (istio_requests_total)"
         )?
+    );
+    let over = query(
+        &client,
+        &base,
+        r#"count(istio_requests_total{destination_workload="over"})"#,
+    )?;
+    assert_eq!(
+        over,
+        serde_json::json!([]),
+        "the over-limit target is down: {over}"
     );
     // Invalid UTF-8 fails that target's scrape as Prometheus does (nothing of it is stored),
     // with an error naming line and column.

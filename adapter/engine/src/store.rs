@@ -125,6 +125,11 @@ impl Store {
         &self.config
     }
 
+    /// Replaces the series cap; series already stored beyond it stay until retention drops them.
+    pub fn set_max_series(&mut self, max_series: usize) {
+        self.config.max_series = max_series;
+    }
+
     /// Limits the samples of kept metrics one scrape may write (0: no limit), so one scrape
     /// creates at most this many series (a target that changes its series every scrape is
     /// bounded by retention and the store's `max_series`). Past it the scrape fails with
@@ -259,8 +264,15 @@ impl Store {
         };
         for id in std::mem::take(&mut target.active) {
             if let Some(s) = self.series.get_mut(&id) {
-                if !s.last_is_stale() && s.push(ms, f64::from_bits(STALE_NAN)) {
+                if s.last_is_stale() {
+                    continue;
+                }
+                if s.push(ms, f64::from_bits(STALE_NAN)) {
                     self.samples += 1;
+                } else {
+                    // A scrape that failed after writing some samples (the sample limit): its
+                    // sample at `ms` is replaced, as Prometheus rolls such a scrape back.
+                    s.replace_last(ms, f64::from_bits(STALE_NAN));
                 }
             }
         }

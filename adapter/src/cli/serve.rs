@@ -95,6 +95,15 @@ pub struct Args {
     /// Largest scrape body accepted, in bytes; a larger one fails that scrape.
     #[arg(long, default_value_t = 16 << 20)]
     pub scrape_body_limit: usize,
+    /// Most samples of queried metrics one scrape may store (0: no limit); past it the scrape
+    /// fails, the target is marked down and no further series of it are created. A sidecar
+    /// keeps about 25 per label set (requests, 20 duration buckets, sum, count)
+    #[arg(long, default_value_t = 50_000)]
+    pub scrape_sample_limit: usize,
+    /// Most series the store holds (new ones beyond are dropped and counted); about 2.5 KB
+    /// each with 10 minutes of samples, so the default fits a 512 MiB container
+    #[arg(long, default_value_t = 150_000)]
+    pub max_series: usize,
     /// `job` label of targets that name none.
     #[arg(long, default_value = "envoy-stats")]
     pub job: String,
@@ -208,6 +217,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 },
                 telemetry.clone(),
             ));
+            embedded.set_store_limits(args.max_series, args.scrape_sample_limit);
             (embedded.clone(), Some(embedded.clone()), Some(embedded))
         }
     };

@@ -98,6 +98,14 @@ impl Embedded {
         }
     }
 
+    /// Bounds the store: at most `max_series` series in all, and at most `sample_limit`
+    /// samples of queried metrics from one scrape (0: none), past which that scrape fails.
+    pub fn set_store_limits(&self, max_series: usize, sample_limit: usize) {
+        let mut store = self.shared.store.write().unwrap_or_else(|e| e.into_inner());
+        store.set_max_series(max_series);
+        store.set_sample_limit(sample_limit);
+    }
+
     /// Keeps only the metric names `queries` read (`promql::metric_names`); a query that
     /// does not parse adds none (its HPA already reports the error).
     pub fn set_queries(&self, queries: &[String]) {
@@ -172,7 +180,26 @@ impl Sink for Embedded {
         };
         let report = store
             .ingest_with(labels, t_ms, body, &opts)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| match e {
+                mixerless_engine::store::Error::SampleLimit { .. } => {
+                    format!("{e}; raise --scrape-sample-limit")
+                }
+                e => e.to_string(),
+            })?;
+        if report.dropped_series_limit > 0 {
+            // The store is full: this target's known series go on, its new ones are refused.
+            let before = self.shared.telemetry.series_dropped.get();
+            self.shared
+                .telemetry
+                .series_dropped
+                .inc_by(report.dropped_series_limit as u64);
+            if before == 0 {
+                tracing::warn!(
+                    "the store holds --max-series {} series: new series are dropped (counted in mixerless_adapter_store_series_dropped_total)",
+                    store.config().max_series
+                );
+            }
+        }
         self.shared
             .telemetry
             .series

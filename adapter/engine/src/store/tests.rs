@@ -109,6 +109,12 @@ fn sample_limit_bounds_the_series_of_one_target() {
         6,
         "3 from the first scrape, 3 from the reversed one"
     );
+    // The caller marks the target down at the failed scrape's time: nothing of it is served.
+    s.mark_target_down(&target(), 3000);
+    let m = s.select(&[Matcher::equal("__name__", "m")]);
+    assert!(m
+        .iter()
+        .all(|x| x.last_at_or_before(3000).is_none_or(|(_, v)| is_stale(v))));
     let other = vec![("instance".into(), "b".into()), ("job".into(), "j".into())];
     assert_eq!(
         s.ingest(&other, 3000, body(&[1, 2]).as_bytes())
