@@ -1,9 +1,10 @@
 //! Benchmark driver (run by `scripts/bench-scrape-million.sh`, not by `make test`: `#[ignore]`d,
 //! it prints figures rather than asserting speed): one target that sends a million series of a
-//! queried metric, beside a good target, against the release adapter. Run once with the default
-//! 16 MiB body limit (the scrape is refused) and once with the limit raised so that the whole
-//! million is stored, reporting the adapter's memory, the scrape's time and the good HPA's
-//! value and API latency meanwhile.
+//! queried metric, beside a good target, against the release adapter. Run with the default
+//! limits (the 16 MiB body limit refuses the scrape), with the body limit raised (the 50,000
+//! sample limit refuses it), and with both lifted so that the whole million is stored,
+//! reporting the adapter's memory, the scrape's time and the good HPA's value and API latency
+//! meanwhile.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -90,7 +91,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// One run: the adapter with `body_limit` scraping the good and the million target for
 /// `seconds`; prints one RESULT line.
-fn run(body_limit: u64, seconds: u64, port_good: u16, port_million: u16) -> anyhow::Result<()> {
+fn run(
+    body_limit: u64,
+    sample_limit: usize,
+    seconds: u64,
+    port_good: u16,
+    port_million: u16,
+) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let hpa_dir = dir.path().join("hpa");
     std::fs::create_dir_all(&hpa_dir)?;
@@ -118,6 +125,10 @@ fn run(body_limit: u64, seconds: u64, port_good: u16, port_million: u16) -> anyh
             body_limit.to_string(),
             "--partial-data".into(),
             "serve".into(),
+            "--scrape-sample-limit".into(),
+            sample_limit.to_string(),
+            "--max-series".into(),
+            "1100000".into(),
         ],
     )?;
     let client = reqwest::blocking::Client::builder()
@@ -181,7 +192,7 @@ fn run(body_limit: u64, seconds: u64, port_good: u16, port_million: u16) -> anyh
     eprintln!("last error answer: {last_error}");
     let last = values.last().copied().unwrap_or(f64::NAN);
     println!(
-        "RESULT million body_limit={body_limit} peak_rss_mib={} rss_mib={} million_health={} million_scrapes={} million_last_duration_s={:.2} million_error={:?} stored_series={series} good_health={} get_ok={} get_errors={errors} get_p50_ms={:.2} get_p99_ms={:.2} hpa_value_last={last:.3}",
+        "RESULT million body_limit={body_limit} sample_limit={sample_limit} peak_rss_mib={} rss_mib={} million_health={} million_scrapes={} million_last_duration_s={:.2} million_error={:?} stored_series={series} good_health={} get_ok={} get_errors={errors} get_p50_ms={:.2} get_p99_ms={:.2} hpa_value_last={last:.3}",
         status_kib(adapter.pid(), "VmHWM:") >> 10,
         status_kib(adapter.pid(), "VmRSS:") >> 10,
         m["health"],
@@ -224,7 +235,8 @@ fn bench_million_series_target() -> anyhow::Result<()> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(50);
-    run(16 << 20, seconds, port_good, port_million).context("default body limit")?;
-    run(256 << 20, seconds, port_good, port_million).context("raised body limit")?;
+    run(16 << 20, 50_000, seconds, port_good, port_million).context("default limits")?;
+    run(256 << 20, 50_000, seconds, port_good, port_million).context("body limit raised")?;
+    run(256 << 20, 0, seconds, port_good, port_million).context("no sample limit")?;
     Ok(())
 }
