@@ -195,6 +195,26 @@ impl Provider {
         self
     }
 
+    /// Why `query` evaluated at `time_ms` on the embedded store reads partial data: its window
+    /// reaches back before the store's history begins (for `/api/v1` warnings).
+    pub fn short_history(&self, query: &str, time_ms: i64) -> Option<String> {
+        let since = self.data_since.as_ref()?;
+        let need = warmup::window(query)?;
+        let Some(t) = since() else {
+            return Some(
+                "no scrape has succeeded since the adapter started: the result has no data".into(),
+            );
+        };
+        let have = time_ms - t;
+        (have < need.as_millis() as i64).then(|| {
+            format!(
+                "the query reads {} of history and the adapter holds {} of it (since its first successful scrape): the result is computed from partial data",
+                humantime::format_duration(need),
+                humantime::format_duration(Duration::from_secs((have / 1000).max(0) as u64))
+            )
+        })
+    }
+
     fn coverage(&self, q: &MetricQuery, now: i64) -> Coverage {
         let Some(since) = self
             .data_since

@@ -218,10 +218,44 @@ struct Restart {
     restarted: Instant,
     /// When the first value after the restart was served.
     served: Instant,
+    /// `/api/v1/query` warnings for the HPA query soon after the restart, and after the
+    /// first value was served.
+    warnings: (Value, Value),
     /// The restarted adapter.
     adapter: Proc,
     /// Its directory (with the logs), removed after the adapter is gone.
     _dir: tempfile::TempDir,
+}
+
+/// The `warnings` of the first successful `/api/v1/query` answer for the HPA's query
+/// (`Value::Null` when there are none).
+fn api_warnings(base: &str, adapter: &mut Proc) -> anyhow::Result<Value> {
+    let client = reqwest::blocking::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .timeout(Duration::from_secs(2))
+        .build()?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        adapter.ensure_running()?;
+        let answer = client
+            .get(format!("{base}/api/v1/query"))
+            .query(&[(
+                "query",
+                r#"sum(rate(istio_requests_total{destination_workload="podinfo"}[20s]))"#,
+            )])
+            .send()
+            .and_then(|r| r.json::<Value>());
+        if let Ok(v) = answer {
+            if v["status"] == "success" && !v["data"]["result"].as_array().is_none_or(Vec::is_empty)
+            {
+                return Ok(v["warnings"].clone());
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("no /api/v1/query answer with data; log:\n{}", adapter.log());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Runs the restart: a first adapter until it serves the right value, killed, a second one on
@@ -255,6 +289,7 @@ fn restart_under_load(partial: &str) -> anyhow::Result<Restart> {
     drop(first); // SIGKILL: no goodbye, as an OOM kill or a node loss
     let restarted = Instant::now();
     let mut second = start_adapter(dir.path(), port, target, partial, 2)?;
+    let early = api_warnings(&base, &mut second)?;
     let (served, _) = first_value(
         &load,
         restarted,
@@ -263,12 +298,14 @@ fn restart_under_load(partial: &str) -> anyhow::Result<Restart> {
     )?;
     // Keep the clients going a little past the first value.
     std::thread::sleep(Duration::from_secs(2));
+    let late = api_warnings(&base, &mut second)?;
     let seen = load.since(restarted);
     load.finish();
     Ok(Restart {
         seen,
         restarted,
         served,
+        warnings: (early, late),
         adapter: second,
         _dir: dir,
     })
@@ -285,9 +322,22 @@ fn restarted_adapter_withholds_values_until_its_window_is_covered() -> anyhow::R
         seen,
         restarted,
         served,
+        warnings,
         adapter: second,
         _dir,
     } = restart_under_load("refuse")?;
+    // /api/v1/query answers as Prometheus would, and says the data is partial until it is not.
+    assert!(
+        warnings.0[0]
+            .as_str()
+            .is_some_and(|w| w.contains("computed from partial data")),
+        "{warnings:?}"
+    );
+    assert_eq!(
+        warnings.1,
+        Value::Null,
+        "no warning once the window is covered"
+    );
     let took = served - restarted;
     let mut values = Vec::new();
     let (mut down, mut warming) = (0, 0);
@@ -349,6 +399,7 @@ fn partial_values_after_a_restart_read_low_and_are_marked() -> anyhow::Result<()
         served,
         adapter: second,
         _dir,
+        ..
     } = restart_under_load("serve")?;
     let first = seen
         .iter()

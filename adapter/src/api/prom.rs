@@ -187,8 +187,14 @@ fn bad(message: String) -> PromError {
     }
 }
 
-fn success(data: serde_json::Value) -> Response {
-    Json(json!({"status": "success", "data": data})).into_response()
+/// Prometheus' success envelope; `warnings` (Prometheus' field for results to take with care)
+/// only when there are some.
+fn success(data: serde_json::Value, warnings: Option<String>) -> Response {
+    match warnings {
+        Some(w) => Json(json!({"status": "success", "data": data, "warnings": [w]})),
+        None => Json(json!({"status": "success", "data": data})),
+    }
+    .into_response()
 }
 
 /// Prometheus' time format: Unix seconds (fractional) or RFC 3339.
@@ -234,6 +240,7 @@ fn no_store() -> PromError {
 async fn evaluate(
     state: &AppState,
     steps: u64,
+    warning: Option<String>,
     eval: impl FnOnce(&dyn PromBackend) -> Result<serde_json::Value, QueryError> + Send + 'static,
 ) -> Result<Response, PromError> {
     let b = state.prom.clone().ok_or_else(no_store)?;
@@ -246,7 +253,9 @@ async fn evaluate(
         eval(b.as_ref())
     };
     match on_low_priority_thread(run).await {
-        Ok(result) => result.map(success).map_err(PromError::from),
+        Ok(result) => result
+            .map(|data| success(data, warning))
+            .map_err(PromError::from),
         Err(e) => Err(PromError::from(QueryError::Execution(format!(
             "query evaluation failed: {e}"
         )))),
@@ -289,7 +298,9 @@ pub async fn query(
         .ok_or_else(|| bad("parameter query is required".into()))?
         .to_owned();
     let time = get(&p, "time").map_or(Ok(now_ms()), parse_time)?;
-    evaluate(&state, steps(&expr, 1), move |b| b.query(&expr, time)).await
+    // After a (re)start the store's history is short: say so, as the HPA path does.
+    let warning = state.provider.short_history(&expr, time);
+    evaluate(&state, steps(&expr, 1), warning, move |b| b.query(&expr, time)).await
 }
 
 /// `/api/v1/query_range`.
@@ -327,7 +338,8 @@ pub async fn query_range(
     }
     let expr = expr.to_owned();
     let points = (end - start) / step + 1;
-    evaluate(&state, steps(&expr, points), move |b| {
+    let warning = state.provider.short_history(&expr, start);
+    evaluate(&state, steps(&expr, points), warning, move |b| {
         b.query_range(&expr, start, end, step)
     })
     .await
@@ -356,7 +368,7 @@ pub async fn series(
     if matchers.is_empty() {
         return Err(bad("no match[] parameter provided".into()));
     }
-    evaluate(&state, 1, move |b| {
+    evaluate(&state, 1, None, move |b| {
         b.series(&matchers, start, end).map(|s| json!(s))
     })
     .await
@@ -374,7 +386,7 @@ pub async fn labels(
     if matchers.is_empty() {
         matchers.push(r#"{__name__=~".+"}"#.to_owned());
     }
-    evaluate(&state, 1, move |b| {
+    evaluate(&state, 1, None, move |b| {
         let s = b.series(&matchers, start, end)?;
         let names: std::collections::BTreeSet<&String> = s.iter().flat_map(|l| l.keys()).collect();
         Ok(json!(names))
