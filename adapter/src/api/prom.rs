@@ -300,7 +300,10 @@ pub async fn query(
     let time = get(&p, "time").map_or(Ok(now_ms()), parse_time)?;
     // After a (re)start the store's history is short: say so, as the HPA path does.
     let warning = state.provider.short_history(&expr, time);
-    evaluate(&state, steps(&expr, 1), warning, move |b| b.query(&expr, time)).await
+    evaluate(&state, steps(&expr, 1), warning, move |b| {
+        b.query(&expr, time)
+    })
+    .await
 }
 
 /// `/api/v1/query_range`.
