@@ -11,6 +11,7 @@
 
 pub mod bootstrap;
 pub mod envoy;
+pub mod hpa;
 pub mod http;
 pub mod paths;
 pub mod process;

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use mixerless_e2e::paths;
 use mixerless_e2e::process::{self, Proc};
+use mixerless_e2e::{hpa, paths};
 use serde_json::Value;
 
 /// The query's range: the history a restarted adapter needs before it may serve.
@@ -20,26 +20,8 @@ const WINDOW: Duration = Duration::from_secs(20);
 const SCRAPE_INTERVAL: Duration = Duration::from_secs(1);
 const RATE: f64 = 10.0;
 
-const HPA: &str = r#"
-apiVersion: autoscaling/v2
-kind: HorizontalPodAutoscaler
-metadata:
-  name: podinfo
-  namespace: test
-  annotations:
-    metric-config.external.prometheus-query.prometheus/rps: |
-      sum(rate(istio_requests_total{destination_workload="podinfo"}[20s]))
-spec:
-  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
-  maxReplicas: 5
-  metrics:
-  - type: External
-    external:
-      metric: {name: prometheus-query, selector: {matchLabels: {query-name: rps}}}
-      target: {type: AverageValue, averageValue: "10"}
-"#;
-
-const METRIC_PATH: &str = "/apis/external.metrics.k8s.io/v1beta1/namespaces/test/prometheus-query?labelSelector=query-name%3Drps";
+/// The HPA's query: the history it reads is `WINDOW`.
+const QUERY: &str = r#"sum(rate(istio_requests_total{destination_workload="podinfo"}[20s]))"#;
 
 /// A sidecar whose request counter grows by exactly `RATE` per second since `started`.
 fn counter_target() -> anyhow::Result<u16> {
@@ -85,7 +67,10 @@ fn start_adapter(
 ) -> anyhow::Result<Proc> {
     let hpa_dir = dir.join("hpa");
     std::fs::create_dir_all(&hpa_dir)?;
-    std::fs::write(hpa_dir.join("podinfo.yaml"), HPA)?;
+    std::fs::write(
+        hpa_dir.join("podinfo.yaml"),
+        hpa::legacy("podinfo", "podinfo", "rps", QUERY, "10"),
+    )?;
     Proc::spawn(
         &format!("adapter-{n}"),
         dir,
@@ -129,8 +114,11 @@ impl Load {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let threads = (0..4)
             .map(|_| {
-                let (stop, seen, url) =
-                    (stop.clone(), seen.clone(), format!("{base}{METRIC_PATH}"));
+                let (stop, seen, url) = (
+                    stop.clone(),
+                    seen.clone(),
+                    format!("{base}{}", hpa::legacy_path("rps")),
+                );
                 std::thread::spawn(move || {
                     let client = reqwest::blocking::Client::builder()
                         .danger_accept_invalid_certs(true)
@@ -239,10 +227,7 @@ fn api_warnings(base: &str, adapter: &mut Proc) -> anyhow::Result<Value> {
         adapter.ensure_running()?;
         let answer = client
             .get(format!("{base}/api/v1/query"))
-            .query(&[(
-                "query",
-                r#"sum(rate(istio_requests_total{destination_workload="podinfo"}[20s]))"#,
-            )])
+            .query(&[("query", QUERY)])
             .send()
             .and_then(|r| r.json::<Value>());
         if let Ok(v) = answer {

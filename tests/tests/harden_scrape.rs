@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use mixerless_e2e::paths;
+use mixerless_e2e::{hpa, paths};
 use serde_json::Value;
 
 /// The adapter's scrape timeout in this test.
@@ -202,25 +202,6 @@ const PATHS: [&str; 7] = [
     "good", "stall", "trickle", "endless", "many", "over", "utf8",
 ];
 
-const HPA: &str = r#"
-apiVersion: autoscaling/v2
-kind: HorizontalPodAutoscaler
-metadata:
-  name: good
-  namespace: test
-  annotations:
-    metric-config.external.prometheus-query.prometheus/good-rps: |
-      sum(rate(istio_requests_total{destination_workload="good"}[30s]))
-spec:
-  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: good}
-  maxReplicas: 5
-  metrics:
-  - type: External
-    external:
-      metric: {name: prometheus-query, selector: {matchLabels: {query-name: good-rps}}}
-      target: {type: AverageValue, averageValue: "10"}
-"#;
-
 fn get(client: &reqwest::blocking::Client, url: &str) -> anyhow::Result<Value> {
     let text = client.get(url).send()?.text()?;
     serde_json::from_str(&text).with_context(|| format!("{url}: {text}"))
@@ -267,7 +248,16 @@ fn health<'a>(status: &'a Value, path: &str) -> anyhow::Result<&'a Value> {
 fn spawn_adapter(dir: &Path, port: u16, targets: &[(&str, u16)]) -> anyhow::Result<Adapter> {
     let hpa_dir = dir.join("hpa");
     std::fs::create_dir_all(&hpa_dir)?;
-    std::fs::write(hpa_dir.join("good.yaml"), HPA)?;
+    std::fs::write(
+        hpa_dir.join("good.yaml"),
+        hpa::legacy(
+            "good",
+            "good",
+            "good-rps",
+            r#"sum(rate(istio_requests_total{destination_workload="good"}[30s]))"#,
+            "10",
+        ),
+    )?;
     let log = dir.join("adapter.log");
     let out = std::fs::File::create(&log)?;
     let mut args: Vec<String> = vec![
@@ -471,10 +461,7 @@ fn hostile_targets_cost_bounded_time_and_memory_and_spare_the_good_one() -> anyh
     );
 
     // The external metrics API serves the HPA from the good target.
-    let list = get(
-        &client,
-        &format!("{base}/apis/external.metrics.k8s.io/v1beta1/namespaces/test/prometheus-query?labelSelector=query-name%3Dgood-rps"),
-    )?;
+    let list = get(&client, &format!("{base}{}", hpa::legacy_path("good-rps")))?;
     let value = list["items"][0]["value"]
         .as_str()
         .with_context(|| format!("no item: {list}"))?;

@@ -12,30 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use mixerless_e2e::paths;
 use mixerless_e2e::process::{self, Proc};
+use mixerless_e2e::{hpa, paths};
 use serde_json::Value;
 
 const SERIES: usize = 1_000_000;
-
-const HPA: &str = r#"
-apiVersion: autoscaling/v2
-kind: HorizontalPodAutoscaler
-metadata:
-  name: good
-  namespace: test
-  annotations:
-    metric-config.external.prometheus-query.prometheus/good-rps: |
-      sum(rate(istio_requests_total{destination_workload="good"}[30s]))
-spec:
-  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: good}
-  maxReplicas: 5
-  metrics:
-  - type: External
-    external:
-      metric: {name: prometheus-query, selector: {matchLabels: {query-name: good-rps}}}
-      target: {type: AverageValue, averageValue: "10"}
-"#;
 
 fn line(workload: &str, extra: &str, v: f64) -> String {
     format!(
@@ -101,7 +82,16 @@ fn run(
     let dir = tempfile::tempdir()?;
     let hpa_dir = dir.path().join("hpa");
     std::fs::create_dir_all(&hpa_dir)?;
-    std::fs::write(hpa_dir.join("good.yaml"), HPA)?;
+    std::fs::write(
+        hpa_dir.join("good.yaml"),
+        hpa::legacy(
+            "good",
+            "good",
+            "good-rps",
+            r#"sum(rate(istio_requests_total{destination_workload="good"}[30s]))"#,
+            "10",
+        ),
+    )?;
     let port = paths::free_port();
     let mut adapter = Proc::spawn(
         "adapter",
@@ -136,7 +126,7 @@ fn run(
         .timeout(Duration::from_secs(10))
         .build()?;
     let base = format!("https://127.0.0.1:{port}");
-    let url = format!("{base}/apis/external.metrics.k8s.io/v1beta1/namespaces/test/prometheus-query?labelSelector=query-name%3Dgood-rps");
+    let url = format!("{base}{}", hpa::legacy_path("good-rps"));
     let start = Instant::now();
     let mut lat = Vec::new();
     let mut values = Vec::new();
