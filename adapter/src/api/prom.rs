@@ -262,11 +262,11 @@ async fn evaluate(
     }
 }
 
-/// Nice value of `/api/v1` evaluation threads: CFS then gives them about a tenth of the CPU
-/// weight of the async workers, scrapes and HPA evaluations when they compete, and all of it
-/// when idle. `scripts/bench-queries.sh` measured the external metrics GET p99 at 200 req/s
-/// with hostile queries burning both cores: 9.0 ms at the same priority.
-const QUERY_NICE: i32 = 10;
+/// Nice value of `/api/v1` evaluation threads: CFS then gives them almost none of the CPU
+/// the async workers, scrapes and HPA evaluations want when they compete, and all of it when
+/// idle. `scripts/bench-queries.sh` (external metrics GET p99 at 200 req/s with hostile queries
+/// burning both cores): 9.0 ms at the API's priority, 4.0–8.3 ms at nice 10, 1.8–3.1 ms at 19.
+const QUERY_NICE: i32 = 19;
 
 /// Runs `f` on a thread of its own (the gate bounds how many) at [`QUERY_NICE`]: not on the
 /// blocking pool, whose threads also ingest scrapes and evaluate HPA queries, and whose nice
