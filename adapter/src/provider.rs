@@ -358,57 +358,67 @@ impl Provider {
                 .map(|(i, e)| (i, e.query.clone()))
                 .collect()
         };
-        let evals = due.iter().map(|(_, q)| self.evaluate(q, now));
-        let outcomes = futures_util::future::join_all(evals).await;
-        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-        for ((i, q), outcome) in due.iter().zip(outcomes) {
-            // The entries may have been replaced by a reload meanwhile.
-            let Some(e) = state.entries.get_mut(*i).filter(|e| e.query == *q) else {
-                continue;
-            };
-            let interval = q.interval.unwrap_or(self.config.default_interval);
-            e.next_due_ms = now + interval.as_millis() as i64;
-            let who = format!("{}/{}", q.namespace, q.hpa);
-            match (&outcome, &e.last) {
-                // Served as soon as the history is long enough, not up to an interval later.
-                (Outcome::Warming { ready_ms, .. }, prev) => {
-                    e.next_due_ms = e.next_due_ms.min(ready_ms.unwrap_or(now + 1000));
-                    if !matches!(prev, Some(Outcome::Warming { .. })) {
-                        tracing::info!(hpa = %who, metric = %q.metric, "withheld: {}", outcome_error(&outcome));
-                    }
-                }
-                (
-                    Outcome::Value {
-                        partial: Some(p), ..
-                    },
-                    prev,
-                ) if !matches!(
-                    prev,
-                    Some(Outcome::Value {
-                        partial: Some(_),
-                        ..
-                    })
-                ) =>
-                {
-                    tracing::warn!(hpa = %who, metric = %q.metric, "serving a partial value: {p}");
-                }
-                (Outcome::Value { partial: None, .. }, Some(Outcome::Warming { .. })) => {
-                    tracing::info!(hpa = %who, metric = %q.metric, "history covers the query's window: serving");
-                }
-                _ => {}
-            }
-            if let Outcome::Value { value, .. } = &outcome {
-                e.last_value = Some(*value);
-            }
-            if let (Outcome::Error { error, .. }, prev) = (&outcome, &e.last) {
-                let repeated = matches!(prev, Some(Outcome::Error { error: p, .. }) if p == error);
-                if !repeated {
-                    tracing::warn!(hpa = %format!("{}/{}", q.namespace, q.hpa), metric = %q.metric, "{error}");
-                }
-            }
-            e.last = Some(outcome);
+        // Each outcome is recorded as soon as it is in: a slow query (up to --query-timeout)
+        // must not hold back the other HPAs' fresh values.
+        let mut evals: futures_util::stream::FuturesUnordered<_> = due
+            .iter()
+            .map(|(i, q)| async move { (*i, q, self.evaluate(q, now).await) })
+            .collect();
+        while let Some((i, q, outcome)) = futures_util::StreamExt::next(&mut evals).await {
+            self.record(i, q, now, outcome);
         }
         due.len()
+    }
+
+    /// Records the outcome of entry `i` (query `q`, evaluated at `now`), unless a reload
+    /// replaced the entries meanwhile.
+    fn record(&self, i: usize, q: &MetricQuery, now: i64, outcome: Outcome) {
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        // The entries may have been replaced by a reload meanwhile.
+        let Some(e) = state.entries.get_mut(i).filter(|e| e.query == *q) else {
+            return;
+        };
+        let interval = q.interval.unwrap_or(self.config.default_interval);
+        e.next_due_ms = now + interval.as_millis() as i64;
+        let who = format!("{}/{}", q.namespace, q.hpa);
+        match (&outcome, &e.last) {
+            // Served as soon as the history is long enough, not up to an interval later.
+            (Outcome::Warming { ready_ms, .. }, prev) => {
+                e.next_due_ms = e.next_due_ms.min(ready_ms.unwrap_or(now + 1000));
+                if !matches!(prev, Some(Outcome::Warming { .. })) {
+                    tracing::info!(hpa = %who, metric = %q.metric, "withheld: {}", outcome_error(&outcome));
+                }
+            }
+            (
+                Outcome::Value {
+                    partial: Some(p), ..
+                },
+                prev,
+            ) if !matches!(
+                prev,
+                Some(Outcome::Value {
+                    partial: Some(_),
+                    ..
+                })
+            ) =>
+            {
+                tracing::warn!(hpa = %who, metric = %q.metric, "serving a partial value: {p}");
+            }
+            (Outcome::Value { partial: None, .. }, Some(Outcome::Warming { .. })) => {
+                tracing::info!(hpa = %who, metric = %q.metric, "history covers the query's window: serving");
+            }
+            _ => {}
+        }
+        if let Outcome::Value { value, .. } = &outcome {
+            e.last_value = Some(*value);
+        }
+        if let (Outcome::Error { error, .. }, prev) = (&outcome, &e.last) {
+            let repeated = matches!(prev, Some(Outcome::Error { error: p, .. }) if p == error);
+            if !repeated {
+                tracing::warn!(hpa = %format!("{}/{}", q.namespace, q.hpa), metric = %q.metric, "{error}");
+            }
+        }
+        e.last = Some(outcome);
     }
 
     async fn evaluate(&self, q: &MetricQuery, now: i64) -> Outcome {

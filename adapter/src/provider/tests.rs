@@ -268,3 +268,57 @@ async fn partial_values_are_served_marked_when_asked() {
     p.evaluate_due(60_000).await;
     assert!(p.status()["metrics"][0]["last"].get("partial").is_none());
 }
+
+/// Answers `rps` at once and `slow` only when released.
+struct Gated(Arc<tokio::sync::Notify>);
+
+impl Querier for Gated {
+    fn instant<'a>(&'a self, query: &'a str, _t: i64) -> BoxFuture<'a, Result<Value, Error>> {
+        Box::pin(async move {
+            if query == "slow" {
+                self.0.notified().await;
+            }
+            Ok(one(10.0))
+        })
+    }
+    fn describe(&self) -> String {
+        "gated".into()
+    }
+}
+
+/// Demonstrates that a slow query (a hostile annotation running up to its timeout) does not
+/// hold back another HPA's value: each outcome is recorded as soon as it is in.
+#[tokio::test]
+async fn a_slow_query_does_not_delay_the_others() {
+    let release = Arc::new(tokio::sync::Notify::new());
+    let p = Arc::new(Provider::new(
+        ProviderConfig::default(),
+        Arc::new(Gated(release.clone())),
+        None,
+        Arc::new(Telemetry::new()),
+    ));
+    p.set_hpas(&snapshot(vec![
+        query("a", "slow", &[], "slow"),
+        query("b", "rps", &[], "rps"),
+    ]));
+    let run = tokio::spawn({
+        let p = p.clone();
+        async move { p.evaluate_due(0).await }
+    });
+    let mut served = false;
+    for _ in 0..100 {
+        if p.lookup("test", "rps", &sel(""), 0).is_ok() {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(served, "rps was served while the slow query ran");
+    assert!(matches!(
+        p.lookup("test", "slow", &sel(""), 0),
+        Err(LookupError::Unavailable(m)) if m.contains("not evaluated yet")
+    ));
+    release.notify_one();
+    assert_eq!(run.await.unwrap(), 2);
+    assert!(p.lookup("test", "slow", &sel(""), 0).is_ok());
+}
