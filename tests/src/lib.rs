@@ -10,6 +10,7 @@
 //! ```
 
 pub mod bootstrap;
+pub mod certs;
 pub mod envoy;
 pub mod hpa;
 pub mod http;

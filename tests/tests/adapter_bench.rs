@@ -230,11 +230,16 @@ fn hey(url: &str, conc: u32, qps: u32, secs: u32) -> anyhow::Result<(f64, f64, f
     Ok((pct("50"), pct("90"), pct("99"), rps))
 }
 
-/// External-metrics GET latency at 200 req/s while scraping 100 sidecar-sized targets every
-/// 5 s, against `/healthz` on the same server in the same run.
-#[test]
-#[ignore = "benchmark: scripts/bench-adapter.sh"]
-fn bench_get_latency_while_scraping() -> anyhow::Result<()> {
+/// The release adapter scraping 100 sidecar-sized targets (one Envoy behind 100 file_sd
+/// entries), ready; the Envoy, the adapter and their directory live as long as this.
+struct Hundred {
+    adapter: Proc,
+    base: String,
+    _envoy: Envoy,
+    _tmp: tempfile::TempDir,
+}
+
+fn hundred_targets() -> anyhow::Result<Hundred> {
     let tmp = tempfile::Builder::new()
         .prefix("mixerless-bench-")
         .tempdir()?;
@@ -242,7 +247,7 @@ fn bench_get_latency_while_scraping() -> anyhow::Result<()> {
     let envoy = target_envoy()?;
     let sd = file_sd(d, envoy.listener_port(), 100)?;
     let port = paths::free_port();
-    let _a = serve(
+    let adapter = serve(
         d,
         "adapter.log",
         port,
@@ -250,6 +255,21 @@ fn bench_get_latency_while_scraping() -> anyhow::Result<()> {
     )?;
     let base = format!("https://127.0.0.1:{port}");
     wait_ready(&base, Duration::from_secs(30))?;
+    Ok(Hundred {
+        adapter,
+        base,
+        _envoy: envoy,
+        _tmp: tmp,
+    })
+}
+
+/// External-metrics GET latency at 200 req/s while scraping 100 sidecar-sized targets every
+/// 5 s, against `/healthz` on the same server in the same run.
+#[test]
+#[ignore = "benchmark: scripts/bench-adapter.sh"]
+fn bench_get_latency_while_scraping() -> anyhow::Result<()> {
+    let bench = hundred_targets()?;
+    let base = &bench.base;
     let url = format!("{base}/apis/external.metrics.k8s.io/v1beta1/namespaces/test/prometheus-query?labelSelector=query-name%3Dprocessed-requests-per-second");
     // The first value needs a scrape (offset up to 5 s) and an evaluation (every 5 s).
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -571,21 +591,8 @@ fn bench_hostile_queries() -> anyhow::Result<()> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(15);
-    let tmp = tempfile::Builder::new()
-        .prefix("mixerless-bench-")
-        .tempdir()?;
-    let d = tmp.path();
-    let envoy = target_envoy()?;
-    let sd = file_sd(d, envoy.listener_port(), 100)?;
-    let port = paths::free_port();
-    let adapter = serve(
-        d,
-        "adapter.log",
-        port,
-        &["--file-sd".into(), sd.display().to_string()],
-    )?;
-    let base = format!("https://127.0.0.1:{port}");
-    wait_ready(&base, Duration::from_secs(30))?;
+    let bench = hundred_targets()?;
+    let (adapter, base) = (&bench.adapter, &bench.base);
     let ext = |q: &str| {
         format!("{base}/apis/external.metrics.k8s.io/v1beta1/namespaces/test/prometheus-query?labelSelector=query-name%3D{q}")
     };

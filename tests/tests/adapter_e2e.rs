@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use mixerless_e2e::process::{binary, Proc};
-use mixerless_e2e::{bootstrap::Bootstrap, envoy::Envoy, paths};
+use mixerless_e2e::{bootstrap::Bootstrap, certs, envoy::Envoy, paths};
 use serde_json::Value;
 
 fn client(identity: Option<&str>) -> anyhow::Result<reqwest::blocking::Client> {
@@ -174,67 +174,13 @@ fn bad_targets() -> anyhow::Result<BadTargets> {
 /// A CA, a client certificate signed by it with CN `front-proxy-client` (the aggregator's),
 /// made with openssl as a cluster's PKI would be. Returns (ca.pem, client cert+key PEM).
 fn pki(dir: &Path) -> anyhow::Result<(PathBuf, String)> {
-    let run = |args: &[&str]| -> anyhow::Result<()> {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(())
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=front-proxy-ca",
-    ])?;
-    run(&[
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "client.key",
-        "-out",
-        "client.csr",
-        "-subj",
+    certs::ca(dir, "/CN=front-proxy-ca")?;
+    certs::issue(
+        dir,
+        "client",
         "/CN=front-proxy-client",
-    ])?;
-    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n")?;
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "client.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "client.pem",
-        "-days",
-        "1",
-        "-extfile",
-        "client.ext",
-    ])?;
+        "extendedKeyUsage=clientAuth\n",
+    )?;
     let pem = std::fs::read_to_string(dir.join("client.pem"))?
         + &std::fs::read_to_string(dir.join("client.key"))?;
     Ok((dir.join("ca.pem"), pem))

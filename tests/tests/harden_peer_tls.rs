@@ -6,12 +6,11 @@
 //! metadata answer that the upstream's server certificate contradicts.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use mixerless_e2e::bootstrap::{Bootstrap, Route};
 use mixerless_e2e::envoy::Envoy;
-use mixerless_e2e::{paths, stats};
+use mixerless_e2e::{certs, paths, stats};
 use mixerless_filter::metrics::REJECTED_METRIC;
 use mixerless_filter::peer::wire::{Struct, Value};
 use serde_json::json;
@@ -21,95 +20,14 @@ const CHECKOUT: &str = "spiffe://cluster.local/ns/prod/sa/checkout";
 const SERVER: &str = "spiffe://cluster.local/ns/test/sa/podinfo";
 const PRODUCTPAGE: &str = "spiffe://cluster.local/ns/default/sa/productpage";
 
-/// Runs openssl in `dir`.
-fn openssl(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
-
-/// A P-256 key and a certificate for `name` signed by `ca`, with the given extensions
-/// (`subjectAltName=URI:spiffe://...`, as istiod issues them).
-fn issue(dir: &Path, name: &str, ext: &str) -> anyhow::Result<()> {
-    let (key, csr, crt, extfile) = (
-        format!("{name}.key"),
-        format!("{name}.csr"),
-        format!("{name}.pem"),
-        format!("{name}.ext"),
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            "/O=cluster.local",
-        ],
-    )?;
-    std::fs::write(dir.join(&extfile), ext)?;
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            &crt,
-            "-days",
-            "1",
-            "-extfile",
-            &extfile,
-        ],
-    )
-}
-
 /// The test mesh: a CA, the server's certificate (SAN `SERVER`, IP 127.0.0.1) and one client
 /// certificate per SPIFFE identity.
 fn mesh(dir: &Path) -> anyhow::Result<()> {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "1",
-            "-subj",
-            "/O=cluster.local/CN=test mesh CA",
-        ],
-    )?;
-    issue(
+    certs::ca(dir, "/O=cluster.local/CN=test mesh CA")?;
+    certs::issue(
         dir,
         "server",
+        "/O=cluster.local",
         &format!("subjectAltName=URI:{SERVER},IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
     )?;
     // Workload certificates serve and connect, as istiod's do.
@@ -118,9 +36,10 @@ fn mesh(dir: &Path) -> anyhow::Result<()> {
         ("checkout", CHECKOUT),
         ("productpage", PRODUCTPAGE),
     ] {
-        issue(
+        certs::issue(
             dir,
             name,
+            "/O=cluster.local",
             &format!(
                 "subjectAltName=URI:{uri},IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n"
             ),
