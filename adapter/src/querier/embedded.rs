@@ -275,6 +275,45 @@ impl PromBackend for Embedded {
 mod tests {
     use super::*;
 
+    /// Demonstrates the store limits as the scraper meets them: past `--max-series` new series
+    /// are dropped and counted while the scrape succeeds; past `--scrape-sample-limit` the
+    /// scrape fails with a message naming the flag.
+    #[test]
+    fn store_limits_drop_and_refuse() {
+        let telemetry = Arc::new(Telemetry::new());
+        let e = Embedded::new(
+            Duration::from_secs(600),
+            Duration::from_secs(10),
+            telemetry.clone(),
+        );
+        e.set_queries(&["m".into()]);
+        e.set_store_limits(2, 3);
+        let kept = e
+            .ingest(
+                &labels("a:1"),
+                1_000,
+                b"m{i=\"1\"} 1\nm{i=\"2\"} 1\nm{i=\"3\"} 1\n",
+            )
+            .unwrap();
+        assert_eq!(kept, 2);
+        assert_eq!(telemetry.series_dropped.get(), 1);
+        assert!(telemetry
+            .encode()
+            .contains("mixerless_adapter_store_series_dropped_total 1"));
+        e.set_store_limits(100, 3);
+        let err = e
+            .ingest(
+                &labels("b:1"),
+                1_000,
+                b"m{i=\"1\"} 1\nm{i=\"2\"} 1\nm{i=\"3\"} 1\nm{i=\"4\"} 1\n",
+            )
+            .unwrap_err();
+        assert!(
+            err.contains("beyond the limit of 3 per scrape; raise --scrape-sample-limit"),
+            "{err}"
+        );
+    }
+
     fn labels(instance: &str) -> Vec<(String, String)> {
         vec![
             ("instance".into(), instance.into()),
