@@ -107,6 +107,9 @@ pub struct Entry {
     pub last_value: Option<f64>,
     #[serde(skip)]
     next_due_ms: i64,
+    /// Being evaluated now: not started again until its outcome is recorded.
+    #[serde(skip)]
+    in_flight: bool,
 }
 
 /// One HPA for `/status`.
@@ -302,6 +305,7 @@ impl Provider {
                         last: None,
                         last_value: None,
                         next_due_ms: 0,
+                        in_flight: false,
                     },
                 };
                 entries.push(entry);
@@ -346,18 +350,24 @@ impl Provider {
             .collect()
     }
 
-    /// Evaluates every query that is due; returns how many ran.
+    /// The queries due at `now` and not being evaluated, marked as being evaluated.
+    fn take_due(&self, now: i64) -> Vec<(usize, MetricQuery)> {
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        state
+            .entries
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, e)| e.next_due_ms <= now && !e.in_flight)
+            .map(|(i, e)| {
+                e.in_flight = true;
+                (i, e.query.clone())
+            })
+            .collect()
+    }
+
+    /// Evaluates every query that is due and waits for them; returns how many ran.
     pub async fn evaluate_due(&self, now: i64) -> usize {
-        let due: Vec<(usize, MetricQuery)> = {
-            let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-            state
-                .entries
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| e.next_due_ms <= now)
-                .map(|(i, e)| (i, e.query.clone()))
-                .collect()
-        };
+        let due = self.take_due(now);
         // Each outcome is recorded as soon as it is in: a slow query (up to --query-timeout)
         // must not hold back the other HPAs' fresh values.
         let mut evals: futures_util::stream::FuturesUnordered<_> = due
@@ -374,10 +384,16 @@ impl Provider {
     /// replaced the entries meanwhile.
     fn record(&self, i: usize, q: &MetricQuery, now: i64, outcome: Outcome) {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-        // The entries may have been replaced by a reload meanwhile.
-        let Some(e) = state.entries.get_mut(i).filter(|e| e.query == *q) else {
+        // A reload meanwhile may have moved the entry (it keeps an unchanged query's state) or
+        // dropped it.
+        let at = match state.entries.get(i) {
+            Some(e) if e.query == *q => Some(i),
+            _ => state.entries.iter().position(|e| e.query == *q),
+        };
+        let Some(e) = at.and_then(|i| state.entries.get_mut(i)) else {
             return;
         };
+        e.in_flight = false;
         let interval = q.interval.unwrap_or(self.config.default_interval);
         e.next_due_ms = now + interval.as_millis() as i64;
         let who = format!("{}/{}", q.namespace, q.hpa);
@@ -506,10 +522,19 @@ impl Provider {
         }
     }
 
-    /// Runs the evaluation loop forever.
+    /// Runs the evaluation loop forever. Each due query is evaluated in a task of its own, so a
+    /// slow one (up to `--query-timeout`) neither delays the others' values nor their next
+    /// evaluations; it is not started again while it runs.
     pub async fn run(self: Arc<Self>) {
         loop {
-            self.evaluate_due(now_ms()).await;
+            let now = now_ms();
+            for (i, q) in self.take_due(now) {
+                let p = self.clone();
+                tokio::spawn(async move {
+                    let outcome = p.evaluate(&q, now).await;
+                    p.record(i, &q, now, outcome);
+                });
+            }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }

@@ -322,3 +322,63 @@ async fn a_slow_query_does_not_delay_the_others() {
     assert_eq!(run.await.unwrap(), 2);
     assert!(p.lookup("test", "slow", &sel(""), 0).is_ok());
 }
+
+/// Demonstrates the background loop: while one query is stuck (a hostile annotation up to its
+/// timeout), another HPA's query keeps being evaluated at its interval, and a reload that
+/// moves the stuck entry still gets its outcome recorded.
+#[tokio::test]
+async fn the_loop_keeps_evaluating_beside_a_stuck_query() {
+    let release = Arc::new(tokio::sync::Notify::new());
+    let p = Arc::new(Provider::new(
+        ProviderConfig {
+            default_interval: Duration::from_millis(100),
+            ..ProviderConfig::default()
+        },
+        Arc::new(Gated(release.clone())),
+        None,
+        Arc::new(Telemetry::new()),
+    ));
+    p.set_hpas(&snapshot(vec![
+        query("a", "slow", &[], "slow"),
+        query("b", "rps", &[], "rps"),
+    ]));
+    let run = tokio::spawn(p.clone().run());
+    let stamp = |p: &Provider| {
+        p.lookup("test", "rps", &sel(""), now_ms())
+            .ok()
+            .map(|v| v[0].timestamp_ms)
+    };
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let first = stamp(&p).expect("rps served while the slow query is stuck");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let later = stamp(&p).expect("rps still served");
+    assert!(later > first, "rps re-evaluated: {first} then {later}");
+    assert!(p.lookup("test", "slow", &sel(""), now_ms()).is_err());
+
+    // A reload puts the stuck query second; its outcome still lands on it.
+    p.set_hpas(&snapshot(vec![
+        query("b", "rps", &[], "rps"),
+        query("a", "slow", &[], "slow"),
+    ]));
+    release.notify_one();
+    let recorded = |p: &Provider| {
+        p.status()["metrics"]
+            .as_array()
+            .and_then(|m| m.iter().find(|e| e["hpa"] == "a").cloned())
+            .is_some_and(|e| e["last"]["state"] == "value")
+    };
+    let mut done = false;
+    for _ in 0..100 {
+        if recorded(&p) {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    run.abort();
+    assert!(
+        done,
+        "the stuck query's outcome was recorded after the reload: {}",
+        p.status()
+    );
+}
