@@ -229,6 +229,14 @@ impl Store {
         let stats = match res {
             Ok(stats) => stats,
             Err(e) => {
+                // The scrape fails whole (strict mode), but the lines before the bad one are
+                // written: the series they wrote join the target's active set, so the caller's
+                // `mark_target_down` replaces this scrape's samples with stale markers, as
+                // Prometheus rolls such a scrape back.
+                let known: FxHashSet<SeriesId> = target.active.iter().copied().collect();
+                target
+                    .active
+                    .extend(seen.into_iter().filter(|id| !known.contains(id)));
                 self.targets.insert(tkey, target);
                 return Err(e.into());
             }

@@ -123,3 +123,29 @@ fn sample_limit_bounds_the_series_of_one_target() {
         2
     );
 }
+
+/// Demonstrates that a strict scrape failing on a bad line loses its good lines too once the
+/// caller marks the target down: nothing of the failed scrape is served, new series included.
+#[test]
+fn a_failed_strict_scrape_is_rolled_back_by_the_down_marker() {
+    let mut s = Store::new(StoreConfig::default());
+    let strict = ParseOptions {
+        strict: true,
+        ..ParseOptions::default()
+    };
+    s.ingest_with(&target(), 1000, b"a 1\n", &strict).unwrap();
+    let e = s.ingest_with(&target(), 2000, b"a 2\nnew 5\nbad{ 1\n", &strict);
+    assert!(e.is_err());
+    s.mark_target_down(&target(), 2000);
+    for name in ["a", "new"] {
+        let series = s.select(&[Matcher::equal("__name__", name)]);
+        let (t, v) = series[0].last_at_or_before(2000).unwrap();
+        assert_eq!(t, 2000, "{name}");
+        assert!(is_stale(v), "{name} is stale at the failed scrape, not {v}");
+    }
+    assert_eq!(
+        s.select(&[Matcher::equal("__name__", "a")])[0].last_at_or_before(1999),
+        Some((1000, 1.0)),
+        "the earlier scrape is kept"
+    );
+}
