@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
     }
     // Each standard metric may hold up to max_series label sets, plus its overflow series.
     assert!(
-        plugin.series() <= config.max_series.max(1) * 4 + 4,
+        plugin.series() <= config.max_series.max(1).saturating_mul(4).saturating_add(4),
         "{} series, cap {}",
         plugin.series(),
         config.max_series

@@ -198,7 +198,8 @@ impl Parser<'_> {
         while self.peek().is_some_and(|c| c.is_ascii_digit()) {
             self.i += 1;
         }
-        if self.i == digits {
+        // JSON has no leading zeros (`01`); serde_json refuses them too.
+        if self.i == digits || (self.i - digits > 1 && self.s.get(digits) == Some(&b'0')) {
             return Err(self.err("invalid number"));
         }
         let mut integer = true;
@@ -364,6 +365,11 @@ mod tests {
                 "{text}"
             );
         }
+        for bad in ["[01]", "{\"max_series\": 05663217222768978076}", "-00"] {
+            let e = parse(bad.as_bytes()).unwrap_err().to_string();
+            assert!(e.starts_with("invalid number"), "{bad}: {e}");
+        }
+        assert_eq!(parse(b"[0, -0, 0.5]").map(|_| ()), Ok(()));
         let deep = "[".repeat(100);
         assert_eq!(
             parse(deep.as_bytes()).unwrap_err().what,
