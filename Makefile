@@ -51,7 +51,7 @@ demo: deps wasm ## the walk-through locally: real Envoys, hey load, the adapter,
 
 test: deps lint wasm unit-wasm ## everything: deps, lint, wasm, unit tests (native and wasm), end-to-end
 	cargo build $(E2E_BINS)
-	fuzz/run.sh $(FUZZ_SMOKE_SECONDS)
+	FUZZ_SEED=1 fuzz/run.sh $(FUZZ_SMOKE_SECONDS)
 ifeq ($(HAVE_NEXTEST),yes)
 	cargo test --doc $(NATIVE)
 	cargo nextest run --no-fail-fast $(NATIVE)
@@ -59,7 +59,7 @@ else
 	cargo test --no-fail-fast $(NATIVE)
 endif
 
-# Fuzzing (cargo-fuzz, nightly): `make test` runs each target FUZZ_SMOKE_SECONDS, `make fuzz`
+# Fuzzing (cargo-fuzz, nightly): `make test` runs each target FUZZ_SMOKE_SECONDS with a fixed seed, `make fuzz`
 # FUZZ_SECONDS (FUZZ_TARGETS='quantity promql' for some).
 FUZZ_SECONDS       ?= 60
 FUZZ_SMOKE_SECONDS ?= 15

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every fuzz target (or those named) for SECONDS each on the nightly toolchain.
-#   fuzz/run.sh SECONDS [TARGET...]
+#   [FUZZ_SEED=N] fuzz/run.sh SECONDS [TARGET...]
 # Replays fuzz/regressions/<target>/* first (each kept crash must stay fixed), then fuzzes from
 # the checked-in corpus fuzz/corpus/<target> plus a scratch corpus under fuzz/target/corpus.
 # A crash stops the run; its input is in fuzz/artifacts/<target>/. Prints one summary line per
@@ -10,6 +10,9 @@ cd "$(dirname "$0")"
 
 seconds="${1:?usage: fuzz/run.sh SECONDS [TARGET...]}"
 shift
+# FUZZ_SEED fixes libFuzzer's seed, so a short run retraces the same inputs (make test's smoke
+# run); unset, each run explores from a random seed.
+seed="${FUZZ_SEED:-}"
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then
     echo "fuzz: installing the nightly toolchain (cargo-fuzz needs its coverage flags)"
     rustup toolchain install nightly --profile minimal || {
@@ -45,7 +48,7 @@ for t in "${targets[@]}"; do
     mkdir -p "$scratch" "artifacts/$t"
     log="target/$t.log"
     echo "== fuzz $t for ${seconds}s"
-    if ! "$bin_dir/$t" "$scratch" "corpus/$t" \
+    if ! "$bin_dir/$t" "$scratch" "corpus/$t" ${seed:+-seed="$seed"} \
         -max_total_time="$seconds" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
         -artifact_prefix="artifacts/$t/" -print_final_stats=1 >"$log" 2>&1; then
         tail -40 "$log" >&2
