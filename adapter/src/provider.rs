@@ -198,36 +198,36 @@ impl Provider {
         self
     }
 
+    /// The window `query` reads and how much of it the embedded store holds at `now` (`None`
+    /// before the first successful scrape); `None` without an embedded store or when the query
+    /// does not parse (its evaluation says so).
+    fn history(&self, query: &str, now: i64) -> Option<(Duration, Option<i64>)> {
+        let since = self.data_since.as_ref()?;
+        let need = warmup::window(query)?;
+        Some((need, since().map(|t| now - t)))
+    }
+
     /// Why `query` evaluated at `time_ms` on the embedded store reads partial data: its window
     /// reaches back before the store's history begins (for `/api/v1` warnings).
     pub fn short_history(&self, query: &str, time_ms: i64) -> Option<String> {
-        let since = self.data_since.as_ref()?;
-        let need = warmup::window(query)?;
-        let Some(t) = since() else {
-            return Some(
+        match self.history(query, time_ms)? {
+            (_, None) => Some(
                 "no scrape has succeeded since the adapter started: the result has no data".into(),
-            );
-        };
-        let have = time_ms - t;
-        (have < need.as_millis() as i64).then(|| {
-            format!(
+            ),
+            (need, Some(have)) if have < need.as_millis() as i64 => Some(format!(
                 "the query reads {} of history and the adapter holds {} of it (since its first successful scrape): the result is computed from partial data",
                 humantime::format_duration(need),
-                humantime::format_duration(Duration::from_secs((have / 1000).max(0) as u64))
-            )
-        })
+                whole_seconds(have)
+            )),
+            _ => None,
+        }
     }
 
     fn coverage(&self, q: &MetricQuery, now: i64) -> Coverage {
-        let Some(since) = self
-            .data_since
-            .as_ref()
-            .filter(|_| q.prometheus_server.is_none())
-        else {
+        if q.prometheus_server.is_some() {
             return Coverage::Full;
-        };
-        // A query that does not parse: its evaluation says so.
-        let Some(need) = warmup::window(&q.query) else {
+        }
+        let Some((need, have)) = self.history(&q.query, now) else {
             return Coverage::Full;
         };
         if need > self.config.retention {
@@ -238,17 +238,17 @@ impl Provider {
             ));
         }
         let need_ms = need.as_millis() as i64;
-        match since() {
+        match have {
             None => Coverage::Short {
                 have_ms: 0,
                 need_ms,
                 ready_ms: None,
             },
-            Some(t) if now - t >= need_ms => Coverage::Full,
-            Some(t) => Coverage::Short {
-                have_ms: now - t,
+            Some(have) if have >= need_ms => Coverage::Full,
+            Some(have) => Coverage::Short {
+                have_ms: have,
                 need_ms,
-                ready_ms: Some(t + need_ms),
+                ready_ms: Some(now - have + need_ms),
             },
         }
     }
@@ -454,7 +454,7 @@ impl Provider {
             } => {
                 let have = format!(
                     "the adapter holds {} of history (since its first successful scrape) and the query reads {}",
-                    humantime::format_duration(Duration::from_secs((have_ms / 1000).max(0) as u64)),
+                    whole_seconds(have_ms),
                     humantime::format_duration(Duration::from_millis(need_ms as u64))
                 );
                 match (self.config.partial_data, ready_ms) {
@@ -640,6 +640,11 @@ impl Provider {
             "metrics": state.entries,
         })
     }
+}
+
+/// `ms` as a duration in whole seconds (`20s`, `1m 5s`), for messages.
+fn whole_seconds(ms: i64) -> humantime::FormattedDuration {
+    humantime::format_duration(Duration::from_secs((ms / 1000).max(0) as u64))
 }
 
 fn outcome_error(o: &Outcome) -> &str {
