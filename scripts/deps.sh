@@ -9,6 +9,13 @@ wasmtime_version=50.0.1
 
 say() { echo "deps: $*"; }
 
+# A cold `make test` writes about 2.6 GB (target/ and fuzz/target/); a full disk shows up later
+# only as a linker crash (Bus error), so say it here first.
+free_kb=$(df -Pk . | awk 'NR == 2 {print $4}')
+if [ "${free_kb:-0}" -lt $((4 * 1024 * 1024)) ]; then
+  echo "deps: warning: only $((free_kb / 1024)) MB free here; a cold build and test run writes about 2.6 GB" >&2
+fi
+
 # The wasm target named in rust-toolchain.toml.
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
   say "adding rust target wasm32-wasip1"
