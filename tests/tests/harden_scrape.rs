@@ -1,8 +1,8 @@
 //! Adversarial scrape targets against the real `mixerless-adapter serve` process: targets that
 //! hang mid-body, trickle bytes, stream an endless body, send 100,000 series or invalid UTF-8,
-//! all served from 127.0.0.1 by this test, beside one good target whose counter grows at exactly
-//! 10 per second. The hostile targets must cost bounded time, bytes and memory, and the good
-//! target's rate and every API answer must stay right.
+//! or new series every scrape, all served from 127.0.0.1 by this test, beside a good target whose
+//! counter grows at exactly 10 per second. The hostile targets must cost bounded time, bytes and
+//! memory, and the good target's rate and every API answer must stay right.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -26,6 +26,10 @@ const MANY: usize = 100_000;
 const SAMPLE_LIMIT: usize = MANY;
 /// The most the endless target sends per connection (1 GiB), if nobody hangs up.
 const ENDLESS: u64 = 1 << 30;
+/// New series the `/churn` target sends in every scrape.
+const CHURN: usize = 2_000;
+/// `/late` answers 404 for this long, then like `/good`.
+const LATE: Duration = Duration::from_secs(10);
 
 fn adapter_bin() -> anyhow::Result<PathBuf> {
     let dir = std::env::var_os("CARGO_TARGET_DIR")
@@ -70,6 +74,8 @@ impl Drop for Adapter {
 
 /// Bytes the endless target managed to send, over all connections.
 static ENDLESS_SENT: AtomicU64 = AtomicU64::new(0);
+/// Scrapes of the churn target so far (each one's series are new).
+static CHURN_SCRAPES: AtomicU64 = AtomicU64::new(0);
 
 fn series_line(workload: &str, extra: &str, v: f64) -> String {
     format!(
@@ -151,6 +157,21 @@ fn serve(mut s: TcpStream, started: Instant, many: Arc<Vec<u8>>, over: Arc<Vec<u
             let _ = write!(s, "{}", head(Some(over.len())));
             let _ = s.write_all(&over);
         }
+        "/late" if started.elapsed() >= LATE => {
+            let body = format!(
+                "# TYPE istio_requests_total counter\n{}",
+                series_line("late", "", 10.0 * started.elapsed().as_secs_f64())
+            );
+            let _ = write!(s, "{}{body}", head(Some(body.len())));
+        }
+        "/churn" => {
+            let n = CHURN_SCRAPES.fetch_add(1, Ordering::Relaxed) as usize;
+            let mut body = String::from("# TYPE istio_requests_total counter\n");
+            for i in n * CHURN..(n + 1) * CHURN {
+                body.push_str(&series_line("churn", &format!(",id=\"{i}\""), 1.0));
+            }
+            let _ = write!(s, "{}{body}", head(Some(body.len())));
+        }
         "/utf8" => {
             let mut body = b"# TYPE istio_requests_total counter\n".to_vec();
             body.extend_from_slice(b"istio_requests_total{destination_workload=\"\xff\xfe\"} 1\n");
@@ -169,9 +190,9 @@ fn serve(mut s: TcpStream, started: Instant, many: Arc<Vec<u8>>, over: Arc<Vec<u
     }
 }
 
-/// The six targets, each on its own port (the adapter identifies a target by its `instance`,
-/// host:port, as Prometheus labels it). Returns (path, port) pairs.
-fn targets() -> anyhow::Result<Vec<(&'static str, u16)>> {
+/// The targets named by `paths`, each on its own port (the adapter identifies a target by its
+/// `instance`, host:port, as Prometheus labels it). Returns (path, port) pairs.
+fn targets(paths: &[&'static str]) -> anyhow::Result<Vec<(&'static str, u16)>> {
     let started = Instant::now();
     let mut many = b"# TYPE istio_requests_total counter\n".to_vec();
     for i in 0..MANY {
@@ -184,7 +205,7 @@ fn targets() -> anyhow::Result<Vec<(&'static str, u16)>> {
     }
     let over = Arc::new(over);
     let mut out = Vec::new();
-    for path in PATHS {
+    for &path in paths {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         out.push((path, listener.local_addr()?.port()));
         let (many, over) = (many.clone(), over.clone());
@@ -245,16 +266,26 @@ fn health<'a>(status: &'a Value, path: &str) -> anyhow::Result<&'a Value> {
         .with_context(|| format!("no target {path} in {status}"))
 }
 
-fn spawn_adapter(dir: &Path, port: u16, targets: &[(&str, u16)]) -> anyhow::Result<Adapter> {
+/// The adapter scraping `targets` every 2 s, with an HPA on `workload`'s rate (metric
+/// `<workload>-rps`) and these flags added.
+fn spawn_adapter(
+    dir: &Path,
+    port: u16,
+    targets: &[(&str, u16)],
+    workload: &str,
+    flags: &[&str],
+) -> anyhow::Result<Adapter> {
     let hpa_dir = dir.join("hpa");
     std::fs::create_dir_all(&hpa_dir)?;
     std::fs::write(
-        hpa_dir.join("good.yaml"),
+        hpa_dir.join(format!("{workload}.yaml")),
         hpa::legacy(
-            "good",
-            "good",
-            "good-rps",
-            r#"sum(rate(istio_requests_total{destination_workload="good"}[30s]))"#,
+            workload,
+            workload,
+            &format!("{workload}-rps"),
+            &format!(
+                r#"sum(rate(istio_requests_total{{destination_workload="{workload}"}}[30s]))"#
+            ),
             "10",
         ),
     )?;
@@ -272,13 +303,8 @@ fn spawn_adapter(dir: &Path, port: u16, targets: &[(&str, u16)]) -> anyhow::Resu
         format!("{}ms", TIMEOUT.as_millis()),
         "--scrape-body-limit".into(),
         BODY_LIMIT.to_string(),
-        "--scrape-sample-limit".into(),
-        SAMPLE_LIMIT.to_string(),
-        // Room for both big targets: the default (150,000) would fill up and refuse the good
-        // target's series when its first scrape comes after theirs.
-        "--max-series".into(),
-        "300000".into(),
     ];
+    args.extend(flags.iter().map(|f| f.to_string()));
     for (path, target_port) in targets {
         args.push("--target".into());
         args.push(format!("http://127.0.0.1:{target_port}/{path}"));
@@ -305,9 +331,20 @@ fn spawn_adapter(dir: &Path, port: u16, targets: &[(&str, u16)]) -> anyhow::Resu
 #[test]
 fn hostile_targets_cost_bounded_time_and_memory_and_spare_the_good_one() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let hostile = targets()?;
+    let hostile = targets(&PATHS)?;
     let port = paths::free_port();
-    let mut adapter = spawn_adapter(dir.path(), port, &hostile)?;
+    let sample_limit = SAMPLE_LIMIT.to_string();
+    let flags = [
+        "--scrape-sample-limit",
+        &sample_limit,
+        "--target-series-limit",
+        &sample_limit,
+        // Room for both big targets: the default (150,000) would fill up and refuse the good
+        // target's series when its first scrape comes after theirs.
+        "--max-series",
+        "300000",
+    ];
+    let mut adapter = spawn_adapter(dir.path(), port, &hostile, "good", &flags)?;
     let client = reqwest::blocking::Client::builder()
         .danger_accept_invalid_certs(true)
         .timeout(Duration::from_secs(10))
@@ -481,6 +518,97 @@ fn hostile_targets_cost_bounded_time_and_memory_and_spare_the_good_one() -> anyh
         rss < 1 << 20,
         "adapter peak RSS {} MiB (bound 1 GiB)",
         rss >> 10
+    );
+    assert!(adapter.child.try_wait()?.is_none(), "adapter died");
+    Ok(())
+}
+
+/// A gauge or counter from the adapter's `/metrics`.
+fn own_metric(client: &reqwest::blocking::Client, base: &str, name: &str) -> anyhow::Result<f64> {
+    let text = client.get(format!("{base}/metrics")).send()?.text()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .with_context(|| format!("no {name} in /metrics:\n{text}"))
+}
+
+/// Demonstrates `--target-series-limit`: a target that sends 2,000 new series every scrape
+/// would fill `--max-series 5000` in three scrapes and starve a target that first answers
+/// later. With the limit at 2,000 it holds 2,000 series, its later scrapes fail naming the flag,
+/// nothing is dropped for the store being full, and the late target's HPA value is right.
+/// (With `--target-series-limit 0` this test fails: the late target gets no sample stored.)
+#[test]
+fn a_target_changing_its_series_every_scrape_cannot_starve_a_late_one() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let targets = targets(&["churn", "late"])?;
+    let port = paths::free_port();
+    let limit = CHURN.to_string();
+    let flags = ["--target-series-limit", &limit, "--max-series", "5000"];
+    let mut adapter = spawn_adapter(dir.path(), port, &targets, "late", &flags)?;
+    let client = reqwest::blocking::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let base = format!("https://127.0.0.1:{port}");
+
+    // The late target answers after 10 s; wait until 15 of its samples are in its rate window.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let late_samples = r#"count_over_time(istio_requests_total{destination_workload="late"}[30s])"#;
+    loop {
+        if let Some(code) = adapter.child.try_wait()? {
+            bail!("adapter exited with {code}:\n{}", adapter.log());
+        }
+        let n = query(&client, &base, late_samples)
+            .ok()
+            .and_then(|r| scalar(&r))
+            .unwrap_or(0.0);
+        if n >= 15.0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the late target has {n} samples in its window after 90 s:\n{}",
+                adapter.log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    let status = get(&client, &format!("{base}/status"))?;
+    let churn = health(&status["targets"], "churn")?;
+    eprintln!("churn: {churn}");
+    let scrapes = CHURN_SCRAPES.load(Ordering::Relaxed);
+    assert!(
+        scrapes as usize * CHURN > 5000,
+        "the churn target sent only {scrapes} scrapes: not enough to fill the store"
+    );
+    assert_eq!(churn["health"], "down");
+    let error = churn["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("the target holds 2000 series")
+            && error.contains("this scrape has 2000 new series beyond them")
+            && error.ends_with("raise --target-series-limit"),
+        "{error}"
+    );
+    let stored = own_metric(&client, &base, "mixerless_adapter_store_series")?;
+    let dropped = own_metric(
+        &client,
+        &base,
+        "mixerless_adapter_store_series_dropped_total",
+    )?;
+    assert_eq!(
+        (stored, dropped),
+        ((CHURN + 1) as f64, 0.0),
+        "the churn target's first 2,000 series and the late one's"
+    );
+
+    let list = get(&client, &format!("{base}{}", hpa::legacy_path("late-rps")))?;
+    let value = list["items"][0]["value"]
+        .as_str()
+        .with_context(|| format!("no item for the late target: {list}\n{}", adapter.log()))?;
+    let milli = mixerless_adapter::quantity::parse_milli(value).context("quantity")?;
+    assert!(
+        (milli - 10_000).abs() <= 1_000,
+        "late HPA value {value}, want ~10"
     );
     assert!(adapter.child.try_wait()?.is_none(), "adapter died");
     Ok(())

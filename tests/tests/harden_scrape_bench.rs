@@ -117,6 +117,9 @@ fn run(
             "serve".into(),
             "--scrape-sample-limit".into(),
             sample_limit.to_string(),
+            // The million series are one target's: the per-target limit goes with the sample one.
+            "--target-series-limit".into(),
+            sample_limit.to_string(),
             "--max-series".into(),
             "1100000".into(),
         ],

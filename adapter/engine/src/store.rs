@@ -55,6 +55,12 @@ pub enum Error {
         "the scrape has {over} samples of queried metrics beyond the limit of {limit} per scrape"
     )]
     SampleLimit { limit: usize, over: usize },
+    /// The target already holds as many series as [`Store::set_target_series_limit`] allows
+    /// (its earlier series count until retention drops them) and this scrape had new ones.
+    #[error(
+        "the target holds {limit} series, the most one target may hold, and this scrape has {over} new series beyond them (earlier series count until retention drops them)"
+    )]
+    TargetSeriesLimit { limit: usize, over: usize },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -83,15 +89,27 @@ pub struct IngestReport {
 }
 
 type SeriesId = u64;
-/// Cache entry for a series the filter refused, so it is not looked at again.
-const FILTERED: SeriesId = u64::MAX;
 
 #[derive(Default)]
 struct Target {
     /// Raw series text as the target writes it → series; saves building labels on every scrape.
+    /// Only kept metrics are cached: the filter is checked by name first, so a target that
+    /// sends ever new series of other metrics grows nothing.
     cache: FxHashMap<Box<[u8]>, SeriesId>,
     /// Series written by the last scrape (stale-marked when missing from the next).
     active: Vec<SeriesId>,
+    /// Every stored series this target's scrapes wrote, until retention drops it: what
+    /// [`Store::set_target_series_limit`] bounds.
+    owned: FxHashSet<SeriesId>,
+}
+
+/// How [`Store::resolve`] placed a sample.
+enum Resolved {
+    Series(SeriesId),
+    /// A new series, refused: the target holds its limit.
+    OverTargetLimit,
+    /// A new series, refused: the store holds `max_series`.
+    StoreFull,
 }
 
 /// The series store.
@@ -109,6 +127,8 @@ pub struct Store {
     samples: usize,
     /// Most samples (of kept metrics) one scrape may write; 0: no limit.
     sample_limit: usize,
+    /// Most series one target may hold; 0: no limit.
+    target_series_limit: usize,
 }
 
 impl Store {
@@ -139,12 +159,18 @@ impl Store {
         self.sample_limit = limit;
     }
 
+    /// Limits the series one target may hold in the store (0: no limit), counting every series
+    /// its scrapes wrote until retention drops it. [`Store::set_sample_limit`] bounds one
+    /// scrape; this bounds a target that writes new series every scrape, which would otherwise
+    /// fill `max_series` and starve every other target's new series. Past it the scrape fails
+    /// with [`Error::TargetSeriesLimit`], its known series are written and no new one is created.
+    pub fn set_target_series_limit(&mut self, limit: usize) {
+        self.target_series_limit = limit;
+    }
+
     /// Replaces the metric filter; series already stored stay until retention drops them.
     pub fn set_metric_filter(&mut self, filter: Option<HashSet<String>>) {
         self.config.metric_filter = filter;
-        for t in self.targets.values_mut() {
-            t.cache.retain(|_, id| *id != FILTERED);
-        }
     }
 
     /// Parses a scrape of one target and appends its samples at `scrape_ms` (or their own
@@ -173,36 +199,44 @@ impl Store {
         let mut report = IngestReport::default();
         let mut seen: Vec<SeriesId> = Vec::with_capacity(target.active.len());
         let limit = self.sample_limit;
+        let series_limit = self.target_series_limit;
         let mut over = 0usize;
+        let mut over_target = 0usize;
         let res = exposition::parse_each(body, opts, |s| {
-            let id = match target.cache.get(s.series) {
-                Some(&id) if id == FILTERED || self.series.contains_key(&id) => id,
-                // Past the limit no series is created: that is what bounds a target's memory.
-                _ if limit > 0
-                    && seen.len() >= limit
-                    && self
-                        .config
-                        .metric_filter
-                        .as_ref()
-                        .is_none_or(|f| f.contains(s.name)) =>
-                {
-                    over += 1;
+            if let Some(f) = &self.config.metric_filter {
+                if !f.contains(s.name) {
+                    report.dropped_filtered += 1;
                     return;
                 }
-                _ => {
-                    let id = self.resolve(&tkey, s, &mut report);
-                    target.cache.insert(s.series.into(), id);
-                    id
-                }
-            };
-            if id == FILTERED {
-                report.dropped_filtered += 1;
-                return;
             }
+            // Past the limit no series is created: that is what bounds one scrape's memory.
             if limit > 0 && seen.len() >= limit {
                 over += 1;
                 return;
             }
+            let id = match target.cache.get(s.series) {
+                Some(&id) if self.series.contains_key(&id) => id,
+                _ => {
+                    let may_create = series_limit == 0 || target.owned.len() < series_limit;
+                    match self.resolve(&tkey, s, may_create) {
+                        Resolved::Series(id) => {
+                            if target.owned.insert(id) {
+                                report.new_series += 1;
+                            }
+                            target.cache.insert(s.series.into(), id);
+                            id
+                        }
+                        Resolved::OverTargetLimit => {
+                            over_target += 1;
+                            return;
+                        }
+                        Resolved::StoreFull => {
+                            report.dropped_series_limit += 1;
+                            return;
+                        }
+                    }
+                }
+            };
             let Some(series) = self.series.get_mut(&id) else {
                 return;
             };
@@ -260,6 +294,12 @@ impl Store {
         self.maybe_gc(scrape_ms);
         if over > 0 {
             return Err(Error::SampleLimit { limit, over });
+        }
+        if over_target > 0 {
+            return Err(Error::TargetSeriesLimit {
+                limit: series_limit,
+                over: over_target,
+            });
         }
         Ok(report)
     }
@@ -365,10 +405,9 @@ impl Store {
         let series = &self.series;
         self.targets.retain(|_, t| {
             t.active.retain(|id| series.contains_key(id));
-            let live = !t.active.is_empty();
-            t.cache
-                .retain(|_, id| (*id == FILTERED && live) || series.contains_key(id));
-            !t.cache.is_empty() || !t.active.is_empty()
+            t.cache.retain(|_, id| series.contains_key(id));
+            t.owned.retain(|id| series.contains_key(id));
+            !t.cache.is_empty() || !t.active.is_empty() || !t.owned.is_empty()
         });
         self.interner.retain(|s| Arc::strong_count(s) > 1);
         self.samples = total;
@@ -396,7 +435,7 @@ impl Store {
         let caches: usize = self
             .targets
             .values()
-            .map(|t| t.cache.keys().map(|k| k.len() + 32).sum::<usize>())
+            .map(|t| t.cache.keys().map(|k| k.len() + 32).sum::<usize>() + t.owned.len() * 16)
             .sum();
         strings + series + caches + self.by_labels.len() * 48
     }
@@ -417,18 +456,13 @@ impl Store {
         a
     }
 
-    /// Finds or creates the series for a parsed sample of target `tkey`.
+    /// Finds the series for a parsed sample of target `tkey`, or creates it when `may_create`.
     fn resolve(
         &mut self,
         tkey: &Labels,
         s: &exposition::SampleRef<'_>,
-        report: &mut IngestReport,
-    ) -> SeriesId {
-        if let Some(f) = &self.config.metric_filter {
-            if !f.contains(s.name) {
-                return FILTERED;
-            }
-        }
+        may_create: bool,
+    ) -> Resolved {
         let mut pairs: Vec<(Arc<str>, Arc<str>)> =
             Vec::with_capacity(s.labels.len() + tkey.len() + 1);
         pairs.push((self.intern(METRIC_NAME), self.intern(s.name)));
@@ -451,18 +485,14 @@ impl Store {
         pairs.dedup_by(|a, b| a.0 == b.0);
         let labels = Labels::from_sorted(pairs);
         if let Some(&id) = self.by_labels.get(&labels) {
-            return id;
+            return Resolved::Series(id);
+        }
+        if !may_create {
+            return Resolved::OverTargetLimit;
         }
         match self.create(labels) {
-            Ok(id) => {
-                report.new_series += 1;
-                id
-            }
-            Err(_) => {
-                report.dropped_series_limit += 1;
-                // Not cached as FILTERED: retried once series expire.
-                SeriesId::MAX - 1
-            }
+            Ok(id) => Resolved::Series(id),
+            Err(_) => Resolved::StoreFull,
         }
     }
 

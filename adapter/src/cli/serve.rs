@@ -100,6 +100,12 @@ pub struct Args {
     /// keeps about 25 per label set (requests, 20 duration buckets, sum, count)
     #[arg(long, default_value_t = 50_000)]
     pub scrape_sample_limit: usize,
+    /// Most series one target may hold in the store (0: no limit), its earlier series counting
+    /// until --retention drops them; past it the scrape fails and the target is marked down. It
+    /// stops a target that writes new series every scrape from filling --max-series and
+    /// starving every other target's new series
+    #[arg(long, default_value_t = 50_000)]
+    pub target_series_limit: usize,
     /// Most series the store holds (new ones beyond are dropped and counted); about 2.5 KB
     /// each with 10 minutes of samples, so the default fits a 512 MiB container
     #[arg(long, default_value_t = 150_000)]
@@ -217,7 +223,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 },
                 telemetry.clone(),
             ));
-            embedded.set_store_limits(args.max_series, args.scrape_sample_limit);
+            embedded.set_store_limits(
+                args.max_series,
+                args.scrape_sample_limit,
+                args.target_series_limit,
+            );
             (embedded.clone(), Some(embedded.clone()), Some(embedded))
         }
     };

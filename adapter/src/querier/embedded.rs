@@ -98,12 +98,19 @@ impl Embedded {
         }
     }
 
-    /// Bounds the store: at most `max_series` series in all, and at most `sample_limit`
-    /// samples of queried metrics from one scrape (0: none), past which that scrape fails.
-    pub fn set_store_limits(&self, max_series: usize, sample_limit: usize) {
+    /// Bounds the store: at most `max_series` series in all, at most `sample_limit` samples
+    /// of queried metrics from one scrape and at most `target_series_limit` series held for one
+    /// target (0: none), past which that scrape fails.
+    pub fn set_store_limits(
+        &self,
+        max_series: usize,
+        sample_limit: usize,
+        target_series_limit: usize,
+    ) {
         let mut store = self.shared.store.write().unwrap_or_else(|e| e.into_inner());
         store.set_max_series(max_series);
         store.set_sample_limit(sample_limit);
+        store.set_target_series_limit(target_series_limit);
     }
 
     /// Keeps only the metric names `queries` read (`promql::metric_names`); a query that
@@ -183,6 +190,9 @@ impl Sink for Embedded {
             .map_err(|e| match e {
                 mixerless_engine::store::Error::SampleLimit { .. } => {
                     format!("{e}; raise --scrape-sample-limit")
+                }
+                mixerless_engine::store::Error::TargetSeriesLimit { .. } => {
+                    format!("{e}; raise --target-series-limit")
                 }
                 e => e.to_string(),
             })?;
@@ -276,8 +286,8 @@ mod tests {
     use super::*;
 
     /// Demonstrates the store limits as the scraper meets them: past `--max-series` new series
-    /// are dropped and counted while the scrape succeeds; past `--scrape-sample-limit` the
-    /// scrape fails with a message naming the flag.
+    /// are dropped and counted while the scrape succeeds; past `--scrape-sample-limit` or
+    /// `--target-series-limit` the scrape fails with a message naming the flag.
     #[test]
     fn store_limits_drop_and_refuse() {
         let telemetry = Arc::new(Telemetry::new());
@@ -287,7 +297,7 @@ mod tests {
             telemetry.clone(),
         );
         e.set_queries(&["m".into()]);
-        e.set_store_limits(2, 3);
+        e.set_store_limits(2, 3, 0);
         let kept = e
             .ingest(
                 &labels("a:1"),
@@ -300,7 +310,7 @@ mod tests {
         assert!(telemetry
             .encode()
             .contains("mixerless_adapter_store_series_dropped_total 1"));
-        e.set_store_limits(100, 3);
+        e.set_store_limits(100, 3, 0);
         let err = e
             .ingest(
                 &labels("b:1"),
@@ -310,6 +320,16 @@ mod tests {
             .unwrap_err();
         assert!(
             err.contains("beyond the limit of 3 per scrape; raise --scrape-sample-limit"),
+            "{err}"
+        );
+        e.set_store_limits(100, 3, 2);
+        e.ingest(&labels("c:1"), 1_000, b"m{i=\"1\"} 1\n").unwrap();
+        let err = e
+            .ingest(&labels("c:1"), 2_000, b"m{i=\"2\"} 1\nm{i=\"3\"} 1\n")
+            .unwrap_err();
+        assert!(
+            err.contains("this scrape has 1 new series beyond them")
+                && err.ends_with("; raise --target-series-limit"),
             "{err}"
         );
     }

@@ -149,3 +149,90 @@ fn a_failed_strict_scrape_is_rolled_back_by_the_down_marker() {
         "the earlier scrape is kept"
     );
 }
+
+/// Demonstrates the per-target series limit: a target that writes new series every scrape
+/// stops at the limit (its known series go on, the scrape fails naming the excess) while another
+/// target still creates series, and once retention drops its old series it may create again.
+#[test]
+fn target_series_limit_bounds_a_target_that_changes_its_series() {
+    let mut s = Store::new(StoreConfig {
+        retention: Duration::from_secs(10),
+        max_series: 10,
+        metric_filter: None,
+    });
+    s.set_target_series_limit(4);
+    let body = |ids: std::ops::Range<u32>| {
+        ids.map(|i| format!("m{{id=\"{i}\"}} 1\n"))
+            .collect::<String>()
+    };
+    assert_eq!(
+        s.ingest(&target(), 0, body(0..3).as_bytes())
+            .unwrap()
+            .new_series,
+        3
+    );
+    // Two known series, one new within the limit, two new beyond it.
+    let e = s.ingest(&target(), 1000, body(1..6).as_bytes());
+    assert!(
+        matches!(e, Err(Error::TargetSeriesLimit { limit: 4, over: 2 })),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.unwrap_err().to_string(),
+        "the target holds 4 series, the most one target may hold, and this scrape has 2 new series beyond them (earlier series count until retention drops them)"
+    );
+    assert_eq!(s.series_count(), 4);
+    let id1 = s.select(&[Matcher::equal("id", "1")]);
+    assert_eq!(id1[0].last_at_or_before(1000), Some((1000, 1.0)));
+    // Ever new series: none is created, whatever the scrape.
+    for (n, t) in (2..6).zip((2000..).step_by(1000)) {
+        let e = s.ingest(&target(), t, body(n * 10..n * 10 + 3).as_bytes());
+        assert!(
+            matches!(e, Err(Error::TargetSeriesLimit { over: 3, .. })),
+            "{e:?}"
+        );
+    }
+    assert_eq!(s.series_count(), 4);
+    // Another target is not affected: the store has room for it.
+    let other = vec![("instance".into(), "b".into()), ("job".into(), "j".into())];
+    assert_eq!(
+        s.ingest(&other, 6000, body(0..4).as_bytes())
+            .unwrap()
+            .new_series,
+        4
+    );
+    // Retention drops the first target's old series; then it may write new ones again.
+    s.ingest(&other, 20_000, body(0..4).as_bytes()).unwrap();
+    s.gc(20_000);
+    assert_eq!(
+        s.series_count(),
+        4,
+        "only the other target's series are left"
+    );
+    let r = s
+        .ingest(&target(), 21_000, body(100..104).as_bytes())
+        .unwrap();
+    assert_eq!((r.new_series, r.samples), (4, 4));
+}
+
+/// Demonstrates that a target sending ever new series of metrics the store does not keep grows
+/// nothing: the filter is checked by name, before the series cache.
+#[test]
+fn filtered_series_are_not_cached() {
+    let mut s = Store::new(StoreConfig {
+        metric_filter: Some(["m".to_string()].into()),
+        ..StoreConfig::default()
+    });
+    for scrape in 0..5u32 {
+        let mut body = String::from("m 1\n");
+        for i in 0..1000 {
+            body.push_str(&format!("envoy_x{{id=\"{}\"}} 1\n", scrape * 1000 + i));
+        }
+        let r = s
+            .ingest(&target(), i64::from(scrape) * 1000, body.as_bytes())
+            .unwrap();
+        assert_eq!((r.samples, r.dropped_filtered), (1, 1000));
+    }
+    let t = &s.targets[&Labels::new(target().iter().map(|(k, v)| (k.as_str(), v.as_str())))];
+    assert_eq!((t.cache.len(), t.owned.len()), (1, 1));
+}
