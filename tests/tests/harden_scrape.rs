@@ -223,6 +223,14 @@ const PATHS: [&str; 7] = [
     "good", "stall", "trickle", "endless", "many", "over", "utf8",
 ];
 
+/// A client for the adapter's API (its self-signed certificate, on loopback).
+fn api_client() -> reqwest::Result<reqwest::blocking::Client> {
+    reqwest::blocking::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .timeout(Duration::from_secs(10))
+        .build()
+}
+
 fn get(client: &reqwest::blocking::Client, url: &str) -> anyhow::Result<Value> {
     let text = client.get(url).send()?.text()?;
     serde_json::from_str(&text).with_context(|| format!("{url}: {text}"))
@@ -345,10 +353,7 @@ fn hostile_targets_cost_bounded_time_and_memory_and_spare_the_good_one() -> anyh
         "300000",
     ];
     let mut adapter = spawn_adapter(dir.path(), port, &hostile, "good", &flags)?;
-    let client = reqwest::blocking::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .timeout(Duration::from_secs(10))
-        .build()?;
+    let client = api_client()?;
     let base = format!("https://127.0.0.1:{port}");
 
     // Every target scraped at least twice, and the good one long enough for rate[30s].
@@ -544,10 +549,7 @@ fn a_target_changing_its_series_every_scrape_cannot_starve_a_late_one() -> anyho
     let limit = CHURN.to_string();
     let flags = ["--target-series-limit", &limit, "--max-series", "5000"];
     let mut adapter = spawn_adapter(dir.path(), port, &targets, "late", &flags)?;
-    let client = reqwest::blocking::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .timeout(Duration::from_secs(10))
-        .build()?;
+    let client = api_client()?;
     let base = format!("https://127.0.0.1:{port}");
 
     // The late target answers after 10 s; wait until 15 of its samples are in its rate window.
