@@ -6,6 +6,7 @@ pub mod policy;
 pub mod warmup;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -161,7 +162,15 @@ pub struct Provider {
     state: RwLock<State>,
     telemetry: Arc<Telemetry>,
     data_since: Option<Box<DataSince>>,
+    /// When the first evaluation ran (0: not yet): the start [`Provider::readiness`] counts
+    /// [`STARTUP_GRACE`] from.
+    started_ms: AtomicI64,
 }
+
+/// How long a started adapter whose scrapes have all failed so far stays not ready (`/readyz`);
+/// after it, it is ready and the HPA is told that no scrape has succeeded, so an adapter without
+/// a reachable target does not leave the APIService unavailable.
+pub const STARTUP_GRACE: Duration = Duration::from_secs(30);
 
 /// When the embedded store's history begins (the first successful scrape), if it has begun.
 pub type DataSince = dyn Fn() -> Option<i64> + Send + Sync;
@@ -188,6 +197,7 @@ impl Provider {
             state: RwLock::new(State::default()),
             telemetry,
             data_since: None,
+            started_ms: AtomicI64::new(0),
         }
     }
 
@@ -352,6 +362,9 @@ impl Provider {
 
     /// The queries due at `now` and not being evaluated, marked as being evaluated.
     fn take_due(&self, now: i64) -> Vec<(usize, MetricQuery)> {
+        let _ = self
+            .started_ms
+            .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         state
             .entries
@@ -549,10 +562,60 @@ impl Provider {
             .collect()
     }
 
-    /// Whether every query has an outcome (for `/readyz`).
-    pub fn all_evaluated(&self) -> bool {
+    /// Whether `/readyz` says ready at `now`, or why not. Ready once every query has an
+    /// outcome and, with `--partial-data refuse`, none is withheld for a warm-up: a restarted
+    /// replica then takes no HPA request before it can serve it a value, and during a rollout
+    /// the Deployment waits for it while the other replica serves. Before any scrape has
+    /// succeeded the adapter is not ready for [`STARTUP_GRACE`] from its first evaluation.
+    pub fn readiness(&self, now: i64) -> Result<(), String> {
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-        state.entries.iter().all(|e| e.last.is_some())
+        let total = state.entries.len();
+        let pending = state.entries.iter().filter(|e| e.last.is_none()).count();
+        if pending > 0 {
+            return Err(format!(
+                "{pending} of {total} HPA queries not evaluated yet"
+            ));
+        }
+        if self.config.partial_data == PartialData::Serve {
+            return Ok(());
+        }
+        let (mut warming, mut until, mut no_scrape) = (0, None, false);
+        for e in &state.entries {
+            match self.coverage(&e.query, now) {
+                Coverage::Short {
+                    ready_ms: Some(t), ..
+                } => {
+                    warming += 1;
+                    until = until.max(Some(t));
+                }
+                Coverage::Short { ready_ms: None, .. } => no_scrape = true,
+                // Covered now; its re-evaluation, due at this moment, has not recorded yet.
+                _ if matches!(e.last, Some(Outcome::Warming { .. })) => warming += 1,
+                _ => {}
+            }
+        }
+        if warming > 0 {
+            let at = until.map_or_else(
+                || "now".to_owned(),
+                |t| {
+                    humantime::format_rfc3339_seconds(
+                        std::time::UNIX_EPOCH + Duration::from_millis(t.max(0) as u64),
+                    )
+                    .to_string()
+                },
+            );
+            return Err(format!(
+                "warming up: {warming} of {total} HPA queries read more history than the adapter holds since its first successful scrape; ready at {at}"
+            ));
+        }
+        let started = self.started_ms.load(Ordering::Relaxed);
+        if no_scrape && now - started < STARTUP_GRACE.as_millis() as i64 {
+            return Err(format!(
+                "no scrape has succeeded yet (ready without one {}s after the start)",
+                STARTUP_GRACE.as_secs()
+            ));
+        }
+        Ok(())
     }
 
     /// The values for one API request: every entry of `metric` in `namespace` whose labels match.

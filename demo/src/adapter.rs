@@ -84,7 +84,8 @@ impl ServeConfig {
 }
 
 impl Adapter {
-    /// Starts `serve` and waits until `/readyz` answers 200.
+    /// Starts `serve` and waits until `/readyz` answers 200, or says it is warming up: the
+    /// demo shows the warm-up (a 1m rate is withheld for the first minute), so it goes on.
     pub async fn start(cfg: &ServeConfig) -> Result<Self, AdapterError> {
         let proc = Proc::spawn("mixerless-adapter", &cfg.bin, &cfg.args(), cfg.log.clone())?;
         // The adapter serves a self-signed certificate on loopback, as in a cluster where the
@@ -115,7 +116,8 @@ impl Adapter {
             }
             let url = format!("{}/readyz", self.base);
             if let Ok(r) = self.client.get(&url).send().await {
-                if r.status().is_success() {
+                let ok = r.status().is_success();
+                if ok || r.text().await.is_ok_and(|t| t.starts_with("warming up")) {
                     return Ok(());
                 }
             }

@@ -101,10 +101,15 @@ enum Seen {
     Refused(u16, String),
 }
 
-/// Clients asking for the HPA's metric every 20 ms (4 threads, about 200 req/s) until stopped.
+/// `/readyz` as a probe saw it: the status (`None`: no connection) and the body.
+type Probe = (Instant, Option<u16>, String);
+
+/// Clients asking for the HPA's metric every 20 ms (4 threads, about 200 req/s), and a
+/// readiness probe every 100 ms, until stopped.
 struct Load {
     stop: Arc<AtomicBool>,
     seen: Arc<Mutex<Vec<(Instant, Seen)>>>,
+    probes: Arc<Mutex<Vec<Probe>>>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -112,7 +117,8 @@ impl Load {
     fn start(base: &str) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let threads = (0..4)
+        let probes = Arc::new(Mutex::new(Vec::new()));
+        let mut threads: Vec<_> = (0..4)
             .map(|_| {
                 let (stop, seen, url) = (
                     stop.clone(),
@@ -120,11 +126,7 @@ impl Load {
                     format!("{base}{}", hpa::legacy_path("rps")),
                 );
                 std::thread::spawn(move || {
-                    let client = reqwest::blocking::Client::builder()
-                        .danger_accept_invalid_certs(true)
-                        .timeout(Duration::from_secs(2))
-                        .build()
-                        .expect("client");
+                    let client = api_client();
                     while !stop.load(Ordering::Relaxed) {
                         let s = observe(&client, &url);
                         seen.lock()
@@ -135,9 +137,26 @@ impl Load {
                 })
             })
             .collect();
+        let (stop_probe, probed, url) = (stop.clone(), probes.clone(), format!("{base}/readyz"));
+        threads.push(std::thread::spawn(move || {
+            let client = api_client();
+            while !stop_probe.load(Ordering::Relaxed) {
+                let probe = match client.get(&url).send() {
+                    Ok(r) => (Some(r.status().as_u16()), r.text().unwrap_or_default()),
+                    Err(_) => (None, String::new()),
+                };
+                probed.lock().unwrap_or_else(|e| e.into_inner()).push((
+                    Instant::now(),
+                    probe.0,
+                    probe.1,
+                ));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }));
         Load {
             stop,
             seen,
+            probes,
             threads,
         }
     }
@@ -147,12 +166,26 @@ impl Load {
         seen.iter().filter(|(at, _)| *at >= t).cloned().collect()
     }
 
+    fn probes_since(&self, t: Instant) -> Vec<Probe> {
+        let probes = self.probes.lock().unwrap_or_else(|e| e.into_inner());
+        probes.iter().filter(|p| p.0 >= t).cloned().collect()
+    }
+
     fn finish(mut self) {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
+}
+
+/// A client for the adapter's API (its self-signed certificate, on loopback).
+fn api_client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("client")
 }
 
 fn observe(client: &reqwest::blocking::Client, url: &str) -> Seen {
@@ -209,6 +242,8 @@ struct Restart {
     /// `/api/v1/query` warnings for the HPA query soon after the restart, and after the
     /// first value was served.
     warnings: (Value, Value),
+    /// `/readyz` from the restart on.
+    probes: Vec<Probe>,
     /// The restarted adapter.
     adapter: Proc,
     /// Its directory (with the logs), removed after the adapter is gone.
@@ -218,10 +253,7 @@ struct Restart {
 /// The `warnings` of the first successful `/api/v1/query` answer for the HPA's query
 /// (`Value::Null` when there are none).
 fn api_warnings(base: &str, adapter: &mut Proc) -> anyhow::Result<Value> {
-    let client = reqwest::blocking::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .timeout(Duration::from_secs(2))
-        .build()?;
+    let client = api_client();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         adapter.ensure_running()?;
@@ -285,12 +317,14 @@ fn restart_under_load(partial: &str) -> anyhow::Result<Restart> {
     std::thread::sleep(Duration::from_secs(2));
     let late = api_warnings(&base, &mut second)?;
     let seen = load.since(restarted);
+    let probes = load.probes_since(restarted);
     load.finish();
     Ok(Restart {
         seen,
         restarted,
         served,
         warnings: (early, late),
+        probes,
         adapter: second,
         _dir: dir,
     })
@@ -308,6 +342,7 @@ fn restarted_adapter_withholds_values_until_its_window_is_covered() -> anyhow::R
         restarted,
         served,
         warnings,
+        probes,
         adapter: second,
         _dir,
     } = restart_under_load("refuse")?;
@@ -369,7 +404,52 @@ fn restarted_adapter_withholds_values_until_its_window_is_covered() -> anyhow::R
         log.contains("withheld") && log.contains("history covers the query's window"),
         "the log says what happened:\n{log}"
     );
+    // Not ready while it withholds the value, ready when it serves it: a Service sends the
+    // HPA's requests to the other replica meanwhile.
+    let ready = first_ready(&probes, restarted)?;
+    assert!(
+        probes.iter().any(|(_, code, body)| *code == Some(503)
+            && body.starts_with("warming up: 1 of 1 HPA queries read more history")),
+        "/readyz said it is warming up: {probes:?}"
+    );
+    let early = served.saturating_duration_since(ready);
+    let late = ready.saturating_duration_since(served);
+    eprintln!(
+        "ready {:.2} s after the restart ({:.2} s before, {:.2} s after the first value)",
+        (ready - restarted).as_secs_f64(),
+        early.as_secs_f64(),
+        late.as_secs_f64()
+    );
+    // The probe and the clients run on their own threads; allow their polling intervals.
+    assert!(
+        early <= Duration::from_millis(500),
+        "ready {early:?} before the first value"
+    );
+    assert!(
+        late <= Duration::from_secs(1),
+        "ready only {late:?} after the first value"
+    );
     Ok(())
+}
+
+/// When `/readyz` first said 200 after the restart.
+fn first_ready(probes: &[Probe], restarted: Instant) -> anyhow::Result<Instant> {
+    probes
+        .iter()
+        .find(|(_, code, _)| *code == Some(200))
+        .map(|p| p.0)
+        .with_context(|| {
+            format!(
+                "/readyz never said 200 after the restart: {:?}",
+                probes
+                    .iter()
+                    .map(|(at, code, body)| format!(
+                        "{:.1}s {code:?} {body}",
+                        (*at - restarted).as_secs_f64()
+                    ))
+                    .collect::<Vec<_>>()
+            )
+        })
 }
 
 /// Demonstrates why that is the default: with `--partial-data serve` the restarted adapter
@@ -382,6 +462,7 @@ fn partial_values_after_a_restart_read_low_and_are_marked() -> anyhow::Result<()
         seen,
         restarted,
         served,
+        probes,
         adapter: second,
         _dir,
         ..
@@ -407,5 +488,10 @@ fn partial_values_after_a_restart_read_low_and_are_marked() -> anyhow::Result<()
     );
     let log = second.log();
     assert!(log.contains("serving a partial value"), "{log}");
+    let ready = first_ready(&probes, restarted)? - restarted;
+    assert!(
+        ready < WINDOW / 2,
+        "ready {ready:?} after the restart: nothing is withheld"
+    );
     Ok(())
 }

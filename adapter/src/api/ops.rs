@@ -12,13 +12,13 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready once every HPA query has an outcome (a value or an error), so the HPA's first request
-/// is not answered "not evaluated yet".
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    if state.provider.all_evaluated() {
-        (StatusCode::OK, "ok")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "queries not evaluated yet")
+/// Ready once every HPA query has an outcome (a value or an error) and none is withheld while
+/// the adapter warms up ([`crate::provider::Provider::readiness`]): the HPA's requests go to a
+/// replica that can answer them. A 503 says why not.
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
+    match state.provider.readiness(crate::provider::now_ms()) {
+        Ok(()) => (StatusCode::OK, "ok".into()),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
     }
 }
 

@@ -145,8 +145,9 @@ pub struct Args {
     /// After a start or restart the store's history is short: `rate(x[1m])` over 20 s of data
     /// reads about a third of the true rate. `refuse`: an HPA query is answered 503 "warming
     /// up" until the history since the first successful scrape covers the range it reads
-    /// (offsets and subqueries included; irate/idelta/last_over_time need no history);
-    /// `serve`: serve it at once, marked partial on /status and in the log.
+    /// (offsets and subqueries included; irate/idelta/last_over_time need no history), and
+    /// /readyz says not ready meanwhile; `serve`: serve it at once, marked partial on /status
+    /// and in the log.
     #[arg(long, value_enum, default_value = "refuse")]
     pub partial_data: crate::provider::PartialData,
     /// Also write the self-signed certificate's PEM here (for clients that pin it).

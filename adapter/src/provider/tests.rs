@@ -126,7 +126,7 @@ async fn serves_values_and_errors() {
     assert!(err("query-name=nan").contains("NaN"));
     assert!(err("query-name=broken").contains("unknown broken"));
     assert_eq!(p.metric_names().len(), 2);
-    assert!(p.all_evaluated());
+    assert_eq!(p.readiness(t), Ok(()), "errors are outcomes");
 }
 
 /// Demonstrates that a value older than three intervals is not served, and that an evaluation
@@ -161,7 +161,10 @@ async fn reload_keeps_unchanged_queries() {
         query("b", "other", &[], "empty"),
     ]));
     assert!(p.lookup("test", "rps", &sel(""), 1).is_ok());
-    assert!(!p.all_evaluated());
+    assert_eq!(
+        p.readiness(1),
+        Err("1 of 2 HPA queries not evaluated yet".to_owned())
+    );
     p.set_hpas(&snapshot(vec![query("b", "other", &[], "empty")]));
     assert!(matches!(
         p.lookup("test", "rps", &sel(""), 1),
@@ -194,7 +197,8 @@ fn warming_provider(
 /// Demonstrates the restart rule: before any scrape, and until the history covers the 1m the
 /// query reads, the value is withheld with a 503 that says why and when it will be served; the
 /// re-evaluation is due exactly then, not an interval later; a newest-sample query is served
-/// at once; a window longer than the retention is an error for good.
+/// at once; a window longer than the retention is an error for good. `/readyz` says not ready
+/// until the 1m query is served (and, before any scrape, for `STARTUP_GRACE` at most).
 #[tokio::test]
 async fn short_history_is_withheld_until_the_window_is_covered() {
     let since = Arc::new(std::sync::Mutex::new(None));
@@ -214,9 +218,15 @@ async fn short_history_is_withheld_until_the_window_is_covered() {
         p.lookup("test", "long", &sel(""), t0),
         Err(LookupError::Failed(m)) if m.contains("reads 20m of history but --retention keeps 10m")
     ));
-    assert!(
-        p.all_evaluated(),
-        "withheld values are outcomes for /readyz"
+    let not_ready = |t: i64| p.readiness(t).unwrap_err();
+    assert_eq!(
+        not_ready(t0 + 29_999),
+        "no scrape has succeeded yet (ready without one 30s after the start)"
+    );
+    assert_eq!(
+        p.readiness(t0 + 30_000),
+        Ok(()),
+        "an adapter whose targets all fail serves the HPA why"
     );
 
     *since.lock().unwrap() = Some(t0 + 500);
@@ -235,12 +245,22 @@ async fn short_history_is_withheld_until_the_window_is_covered() {
         p.lookup("test", "irate", &sel(""), t1).unwrap()[0].quantity,
         "10"
     );
+    assert_eq!(
+        not_ready(t1),
+        "warming up: 1 of 3 HPA queries read more history than the adapter holds since its first successful scrape; ready at 2023-11-14T22:14:20Z"
+    );
 
     // Due again when 60 s of history exist, before the 5 s interval would make it.
     p.evaluate_due(t0 + 58_000).await;
     p.evaluate_due(t0 + 60_499).await;
     assert!(p.lookup("test", "rps", &sel(""), t0 + 60_499).is_err());
+    assert!(not_ready(t0 + 60_499).starts_with("warming up: 1 of 3"));
+    assert!(
+        not_ready(t0 + 60_500).starts_with("warming up: 1 of 3"),
+        "covered, but the value is not recorded yet"
+    );
     p.evaluate_due(t0 + 60_500).await;
+    assert_eq!(p.readiness(t0 + 60_500), Ok(()));
     let v = p.lookup("test", "rps", &sel(""), t0 + 60_500).unwrap();
     assert_eq!(
         (v[0].quantity.as_str(), v[0].timestamp_ms),
@@ -260,6 +280,7 @@ async fn partial_values_are_served_marked_when_asked() {
         p.lookup("test", "rps", &sel(""), 20_000).unwrap()[0].quantity,
         "10"
     );
+    assert_eq!(p.readiness(20_000), Ok(()), "nothing is withheld");
     let status = p.status();
     let partial = status["metrics"][0]["last"]["partial"]
         .as_str()
