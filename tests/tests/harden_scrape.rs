@@ -594,6 +594,9 @@ fn a_target_changing_its_series_every_scrape_cannot_starve_a_late_one() -> anyho
         std::thread::sleep(Duration::from_millis(500));
     }
 
+    // The adapter evaluates the HPA query every scrape interval (2 s): one more evaluation
+    // sees the whole window.
+    std::thread::sleep(Duration::from_millis(2500));
     let status = get(&client, &format!("{base}/status"))?;
     let churn = health(&status["targets"], "churn")?;
     eprintln!("churn: {churn}");
