@@ -420,13 +420,15 @@ fn restarted_adapter_withholds_values_until_its_window_is_covered() -> anyhow::R
         early.as_secs_f64(),
         late.as_secs_f64()
     );
-    // The probe and the clients run on their own threads; allow their polling intervals.
+    // The probe and the clients run on their own threads, each instant taken when its answer
+    // is in: allow their polling intervals and a slow answer on a loaded machine (without the
+    // check, ready came 20 s early).
     assert!(
-        early <= Duration::from_millis(500),
+        early <= Duration::from_secs(1),
         "ready {early:?} before the first value"
     );
     assert!(
-        late <= Duration::from_secs(1),
+        late <= Duration::from_secs(2),
         "ready only {late:?} after the first value"
     );
     Ok(())
