@@ -200,38 +200,9 @@ fn serve(dir: &Path, log: &str, port: u16, extra: &[String]) -> anyhow::Result<P
     Proc::spawn(log.trim_end_matches(".log"), dir, &bin, &args)
 }
 
-/// `hey`'s latency percentiles (ms) from its text report.
-fn hey(url: &str, conc: u32, qps: u32, secs: u32) -> anyhow::Result<(f64, f64, f64, String)> {
-    let out = Command::new("hey")
-        // hey puts the URL's port into the TLS server name, which rustls refuses as an
-        // invalid DNS name; a Host of "localhost" gives a valid one.
-        .args([
-            "-host",
-            "localhost",
-            "-c",
-            &conc.to_string(),
-            "-q",
-            &qps.to_string(),
-            "-z",
-            &format!("{secs}s"),
-            url,
-        ])
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let pct = |p: &str| {
-        text.lines()
-            .find(|l| l.trim_start().starts_with(&format!("{p}% in")))
-            .and_then(|l| l.split_whitespace().nth(2))
-            .and_then(|v| v.parse::<f64>().ok())
-            .map_or(f64::NAN, |s| s * 1000.0)
-    };
-    let rps = text
-        .lines()
-        .find(|l| l.contains("Requests/sec:"))
-        .unwrap_or("")
-        .trim()
-        .to_owned();
-    Ok((pct("50"), pct("90"), pct("99"), rps))
+/// One `hey` run on `url` for `secs` seconds, waited for.
+fn hey(url: &str, conc: u32, qps: u32, secs: u32) -> anyhow::Result<HeyRun> {
+    hey_wait(hey_start(url, conc, qps, secs)?)
 }
 
 /// The release adapter scraping 100 sidecar-sized targets (one Envoy behind 100 file_sd
@@ -290,9 +261,9 @@ fn bench_get_latency_while_scraping() -> anyhow::Result<()> {
     let up = status["targets"]
         .as_array()
         .map_or(0, |t| t.iter().filter(|t| t["health"] == "up").count());
-    let (h50, h90, h99, hrps) = hey(&format!("{base}/healthz"), 4, 50, 15)?;
-    let (m50, m90, m99, mrps) = hey(&url, 4, 50, 15)?;
-    println!("RESULT get_latency targets_up={up} metric_ms p50={m50:.2} p90={m90:.2} p99={m99:.2} ({mrps}) healthz_ms p50={h50:.2} p90={h90:.2} p99={h99:.2} ({hrps}) ratio_p99={:.2}", m99 / h99);
+    let h = hey(&format!("{base}/healthz"), 4, 50, 15)?;
+    let m = hey(&url, 4, 50, 15)?;
+    println!("RESULT get_latency targets_up={up} metric_ms p50={:.2} p90={:.2} p99={:.2} (Requests/sec: {:.4}) healthz_ms p50={:.2} p90={:.2} p99={:.2} (Requests/sec: {:.4}) ratio_p99={:.2}", m.p50, m.p90, m.p99, m.rps, h.p50, h.p90, h.p99, h.rps, m.p99 / h.p99);
     Ok(())
 }
 
@@ -530,6 +501,8 @@ impl HeyRun {
 /// Starts `hey` on `url` for `secs` seconds; the report is read by [`hey_wait`].
 fn hey_start(url: &str, conc: u32, qps: u32, secs: u32) -> anyhow::Result<std::process::Child> {
     Ok(Command::new("hey")
+        // hey puts the URL's port into the TLS server name, which rustls refuses as an
+        // invalid DNS name; a Host of "localhost" gives a valid one.
         .args([
             "-host",
             "localhost",

@@ -84,31 +84,16 @@ impl Engine {
         Engine { opts }
     }
 
-    /// Evaluates `expr` at `time_ms`, like `/api/v1/query`.
-    pub fn instant(&self, store: &Store, expr: &str, time_ms: i64) -> Result<Value> {
-        self.instant_in(store, expr, time_ms)
-    }
-
-    /// [`Engine::instant`] over a store read per selector (see [`StoreSource`]).
-    pub fn instant_in(&self, source: &dyn StoreSource, expr: &str, time_ms: i64) -> Result<Value> {
+    /// Evaluates `expr` at `time_ms`, like `/api/v1/query`, over a [`Store`] or a store read
+    /// per selector (see [`StoreSource`]).
+    pub fn instant(&self, source: &dyn StoreSource, expr: &str, time_ms: i64) -> Result<Value> {
         let ast = parse::parse(expr)?;
         eval::Evaluator::new(source, &self.opts, time_ms, time_ms).instant(&ast, time_ms)
     }
 
-    /// Evaluates `expr` at `start_ms`, `start_ms + step_ms`, … ≤ `end_ms`, like `/api/v1/query_range`.
+    /// Evaluates `expr` at `start_ms`, `start_ms + step_ms`, … ≤ `end_ms`, like
+    /// `/api/v1/query_range`, over a [`Store`] or a store read per selector.
     pub fn range(
-        &self,
-        store: &Store,
-        expr: &str,
-        start_ms: i64,
-        end_ms: i64,
-        step_ms: i64,
-    ) -> Result<Value> {
-        self.range_in(store, expr, start_ms, end_ms, step_ms)
-    }
-
-    /// [`Engine::range`] over a store read per selector (see [`StoreSource`]).
-    pub fn range_in(
         &self,
         source: &dyn StoreSource,
         expr: &str,

@@ -307,13 +307,12 @@ impl Querier for Gated {
     }
 }
 
-/// Demonstrates that a slow query (a hostile annotation running up to its timeout) does not
-/// hold back another HPA's value: each outcome is recorded as soon as it is in.
-#[tokio::test]
-async fn a_slow_query_does_not_delay_the_others() {
+/// A provider over [`Gated`] with HPA `a` on `slow` and HPA `b` on `rps`, and the handle that
+/// releases `slow`.
+fn gated_provider(config: ProviderConfig) -> (Arc<Provider>, Arc<tokio::sync::Notify>) {
     let release = Arc::new(tokio::sync::Notify::new());
     let p = Arc::new(Provider::new(
-        ProviderConfig::default(),
+        config,
         Arc::new(Gated(release.clone())),
         None,
         Arc::new(Telemetry::new()),
@@ -322,6 +321,14 @@ async fn a_slow_query_does_not_delay_the_others() {
         query("a", "slow", &[], "slow"),
         query("b", "rps", &[], "rps"),
     ]));
+    (p, release)
+}
+
+/// Demonstrates that a slow query (a hostile annotation running up to its timeout) does not
+/// hold back another HPA's value: each outcome is recorded as soon as it is in.
+#[tokio::test]
+async fn a_slow_query_does_not_delay_the_others() {
+    let (p, release) = gated_provider(ProviderConfig::default());
     let run = tokio::spawn({
         let p = p.clone();
         async move { p.evaluate_due(0).await }
@@ -349,20 +356,10 @@ async fn a_slow_query_does_not_delay_the_others() {
 /// moves the stuck entry still gets its outcome recorded.
 #[tokio::test]
 async fn the_loop_keeps_evaluating_beside_a_stuck_query() {
-    let release = Arc::new(tokio::sync::Notify::new());
-    let p = Arc::new(Provider::new(
-        ProviderConfig {
-            default_interval: Duration::from_millis(100),
-            ..ProviderConfig::default()
-        },
-        Arc::new(Gated(release.clone())),
-        None,
-        Arc::new(Telemetry::new()),
-    ));
-    p.set_hpas(&snapshot(vec![
-        query("a", "slow", &[], "slow"),
-        query("b", "rps", &[], "rps"),
-    ]));
+    let (p, release) = gated_provider(ProviderConfig {
+        default_interval: Duration::from_millis(100),
+        ..ProviderConfig::default()
+    });
     let run = tokio::spawn(p.clone().run());
     let stamp = |p: &Provider| {
         p.lookup("test", "rps", &sel(""), now_ms())

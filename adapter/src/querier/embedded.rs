@@ -140,7 +140,7 @@ impl Shared {
     /// evaluation.
     fn eval(&self, expr: &str, time_ms: i64) -> Result<serde_json::Value, QueryError> {
         self.engine
-            .instant_in(&self.store, expr, time_ms)
+            .instant(&self.store, expr, time_ms)
             .map(|v| v.to_api_json())
             .map_err(QueryError::from)
     }
@@ -241,7 +241,7 @@ impl PromBackend for Embedded {
     ) -> Result<serde_json::Value, QueryError> {
         self.shared
             .engine
-            .range_in(&self.shared.store, expr, start_ms, end_ms, step_ms)
+            .range(&self.shared.store, expr, start_ms, end_ms, step_ms)
             .map(|v| v.to_api_json())
             .map_err(QueryError::from)
     }

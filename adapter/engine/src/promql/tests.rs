@@ -281,7 +281,7 @@ fn a_long_query_does_not_hold_the_lock() {
     let e = limited(50_000_000, timeout);
     std::thread::scope(|scope| {
         let query = scope.spawn(|| {
-            e.instant_in(
+            e.instant(
                 &lock,
                 "max_over_time(max_over_time((x > 1e300)[1000s:1ms])[1000s:1ms])",
                 10_000,
