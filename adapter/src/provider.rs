@@ -444,7 +444,7 @@ impl Provider {
         if let (Outcome::Error { error, .. }, prev) = (&outcome, &e.last) {
             let repeated = matches!(prev, Some(Outcome::Error { error: p, .. }) if p == error);
             if !repeated {
-                tracing::warn!(hpa = %format!("{}/{}", q.namespace, q.hpa), metric = %q.metric, "{error}");
+                tracing::warn!(hpa = %who, metric = %q.metric, "{error}");
             }
         }
         e.last = Some(outcome);
@@ -579,18 +579,23 @@ impl Provider {
         if self.config.partial_data == PartialData::Serve {
             return Ok(());
         }
+        // The outcomes say it: a value withheld until a known time, or before any scrape.
+        let scraped = self
+            .data_since
+            .as_ref()
+            .is_some_and(|since| since().is_some());
         let (mut warming, mut until, mut no_scrape) = (0, None, false);
         for e in &state.entries {
-            match self.coverage(&e.query, now) {
-                Coverage::Short {
+            match e.last {
+                Some(Outcome::Warming {
                     ready_ms: Some(t), ..
-                } => {
+                }) => {
                     warming += 1;
                     until = until.max(Some(t));
                 }
-                Coverage::Short { ready_ms: None, .. } => no_scrape = true,
-                // Covered now; its re-evaluation, due at this moment, has not recorded yet.
-                _ if matches!(e.last, Some(Outcome::Warming { .. })) => warming += 1,
+                // A scrape has succeeded since; its re-evaluation is due within a second.
+                Some(Outcome::Warming { ready_ms: None, .. }) if scraped => warming += 1,
+                Some(Outcome::Warming { ready_ms: None, .. }) => no_scrape = true,
                 _ => {}
             }
         }
