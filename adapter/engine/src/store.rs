@@ -94,18 +94,20 @@ type SeriesId = u64;
 struct Target {
     /// Raw series text as the target writes it → series; saves building labels on every scrape.
     /// Only kept metrics are cached: the filter is checked by name first, so a target that
-    /// sends ever new series of other metrics grows nothing.
+    /// sends ever new series of other metrics grows nothing. It holds every stored series this
+    /// target's scrapes wrote, until retention drops it: its size is what
+    /// [`Store::set_target_series_limit`] bounds.
     cache: FxHashMap<Box<[u8]>, SeriesId>,
     /// Series written by the last scrape (stale-marked when missing from the next).
     active: Vec<SeriesId>,
-    /// Every stored series this target's scrapes wrote, until retention drops it: what
-    /// [`Store::set_target_series_limit`] bounds.
-    owned: FxHashSet<SeriesId>,
 }
 
 /// How [`Store::resolve`] placed a sample.
 enum Resolved {
-    Series(SeriesId),
+    Series {
+        id: SeriesId,
+        created: bool,
+    },
     /// A new series, refused: the target holds its limit.
     OverTargetLimit,
     /// A new series, refused: the store holds `max_series`.
@@ -217,13 +219,15 @@ impl Store {
             let id = match target.cache.get(s.series) {
                 Some(&id) if self.series.contains_key(&id) => id,
                 _ => {
-                    let may_create = series_limit == 0 || target.owned.len() < series_limit;
-                    match self.resolve(&tkey, s, may_create) {
-                        Resolved::Series(id) => {
-                            if target.owned.insert(id) {
-                                report.new_series += 1;
+                    // At the limit a known series is still written (the text differs from the
+                    // cached one), but neither created nor cached.
+                    let at_limit = series_limit > 0 && target.cache.len() >= series_limit;
+                    match self.resolve(&tkey, s, !at_limit) {
+                        Resolved::Series { id, created } => {
+                            report.new_series += usize::from(created);
+                            if !at_limit {
+                                target.cache.insert(s.series.into(), id);
                             }
-                            target.cache.insert(s.series.into(), id);
                             id
                         }
                         Resolved::OverTargetLimit => {
@@ -406,8 +410,7 @@ impl Store {
         self.targets.retain(|_, t| {
             t.active.retain(|id| series.contains_key(id));
             t.cache.retain(|_, id| series.contains_key(id));
-            t.owned.retain(|id| series.contains_key(id));
-            !t.cache.is_empty() || !t.active.is_empty() || !t.owned.is_empty()
+            !t.cache.is_empty() || !t.active.is_empty()
         });
         self.interner.retain(|s| Arc::strong_count(s) > 1);
         self.samples = total;
@@ -435,7 +438,7 @@ impl Store {
         let caches: usize = self
             .targets
             .values()
-            .map(|t| t.cache.keys().map(|k| k.len() + 32).sum::<usize>() + t.owned.len() * 16)
+            .map(|t| t.cache.keys().map(|k| k.len() + 32).sum::<usize>())
             .sum();
         strings + series + caches + self.by_labels.len() * 48
     }
@@ -485,13 +488,13 @@ impl Store {
         pairs.dedup_by(|a, b| a.0 == b.0);
         let labels = Labels::from_sorted(pairs);
         if let Some(&id) = self.by_labels.get(&labels) {
-            return Resolved::Series(id);
+            return Resolved::Series { id, created: false };
         }
         if !may_create {
             return Resolved::OverTargetLimit;
         }
         match self.create(labels) {
-            Ok(id) => Resolved::Series(id),
+            Ok(id) => Resolved::Series { id, created: true },
             Err(_) => Resolved::StoreFull,
         }
     }
