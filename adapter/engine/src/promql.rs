@@ -11,9 +11,11 @@ pub mod parse;
 mod value;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-pub use parse::metric_names;
+use promql_parser::parser::Expr;
+
+pub use parse::{metric_names, ParseLimits};
 pub use value::{format_value, Sample, Series, Value};
 
 use crate::store::Store;
@@ -68,6 +70,9 @@ pub enum Error {
     /// A selector that names no metric, so no metric filter can be derived.
     #[error("selector {0} does not name a metric")]
     NoMetricName(String),
+    /// The expression is longer or nests deeper than [`parse::ParseLimits`] allow.
+    #[error("parse error: {0}")]
+    TooLarge(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -87,8 +92,29 @@ impl Engine {
     /// Evaluates `expr` at `time_ms`, like `/api/v1/query`, over a [`Store`] or a store read
     /// per selector (see [`StoreSource`]).
     pub fn instant(&self, source: &dyn StoreSource, expr: &str, time_ms: i64) -> Result<Value> {
+        let started = Instant::now();
         let ast = parse::parse(expr)?;
-        eval::Evaluator::new(source, &self.opts, time_ms, time_ms).instant(&ast, time_ms)
+        self.instant_parsed(source, &ast, time_ms, started)
+    }
+
+    /// Like [`Engine::instant`], for an expression parsed already; the timeout counts from
+    /// `started` (so that it covers the parse as well).
+    pub fn instant_parsed(
+        &self,
+        source: &dyn StoreSource,
+        ast: &Expr,
+        time_ms: i64,
+        started: Instant,
+    ) -> Result<Value> {
+        eval::Evaluator::new(source, &self.opts, time_ms, time_ms, started).instant(ast, time_ms)
+    }
+
+    /// This engine with a timeout no longer than `timeout` (Prometheus' `timeout` parameter,
+    /// capped by the engine's own).
+    pub fn with_timeout(&self, timeout: Duration) -> Engine {
+        let mut opts = self.opts.clone();
+        opts.timeout = opts.timeout.min(timeout);
+        Engine { opts }
     }
 
     /// Evaluates `expr` at `start_ms`, `start_ms + step_ms`, … ≤ `end_ms`, like
@@ -101,6 +127,22 @@ impl Engine {
         end_ms: i64,
         step_ms: i64,
     ) -> Result<Value> {
+        let started = Instant::now();
+        let ast = parse::parse(expr)?;
+        self.range_parsed(source, &ast, start_ms, end_ms, step_ms, started)
+    }
+
+    /// Like [`Engine::range`], for an expression parsed already; the timeout counts from
+    /// `started`.
+    pub fn range_parsed(
+        &self,
+        source: &dyn StoreSource,
+        ast: &Expr,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+        started: Instant,
+    ) -> Result<Value> {
         if step_ms <= 0 {
             return Err(Error::BadRange(format!(
                 "step must be positive, got {step_ms} ms"
@@ -112,9 +154,8 @@ impl Engine {
         if (end_ms - start_ms) / step_ms > 11_000 {
             return Err(Error::BadRange("more than 11000 points per series".into()));
         }
-        let ast = parse::parse(expr)?;
-        eval::Evaluator::new(source, &self.opts, start_ms, end_ms)
-            .range(&ast, start_ms, end_ms, step_ms)
+        eval::Evaluator::new(source, &self.opts, start_ms, end_ms, started)
+            .range(ast, start_ms, end_ms, step_ms)
     }
 }
 

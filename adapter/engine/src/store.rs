@@ -2,7 +2,7 @@
 //! optional metric-name filter. A plain struct; callers share it behind a lock.
 
 mod chunk;
-mod matcher;
+pub mod matcher;
 mod series;
 
 use std::collections::HashSet;

@@ -3,13 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use mixerless_engine::promql::parse as promql_parse;
+use promql_parser::parser::Expr;
 use serde_json::json;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -17,16 +19,23 @@ use super::AppState;
 use crate::provider::now_ms;
 
 /// What the embedded store and engine answer; implemented by the embedded querier.
+/// Expressions arrive parsed: the handlers parse each once, on the evaluation thread.
 pub trait PromBackend: Send + Sync {
     /// The `data` object of an instant query.
-    fn query(&self, expr: &str, time_ms: i64) -> Result<serde_json::Value, QueryError>;
+    fn query(
+        &self,
+        ast: &Expr,
+        time_ms: i64,
+        budget: Budget,
+    ) -> Result<serde_json::Value, QueryError>;
     /// The `data` object of a range query.
     fn query_range(
         &self,
-        expr: &str,
+        ast: &Expr,
         start_ms: i64,
         end_ms: i64,
         step_ms: i64,
+        budget: Budget,
     ) -> Result<serde_json::Value, QueryError>;
     /// The label sets of series matching any selector in `[start, end]`.
     fn series(
@@ -39,6 +48,15 @@ pub trait PromBackend: Send + Sync {
     fn gate(&self) -> Option<&QueryGate> {
         None
     }
+}
+
+/// The time one evaluation may take: from `started` (before its expression was parsed), at
+/// most `timeout` (the request's `timeout` parameter) where given, and never more than
+/// `--query-timeout`.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub started: Instant,
+    pub timeout: Option<Duration>,
 }
 
 /// Why a query failed, as Prometheus' API classes it.
@@ -113,6 +131,27 @@ impl QueryGate {
     /// Slots for an evaluation of `steps` steps, held until it ends (also when the client has
     /// gone).
     pub async fn admit(&self, steps: u64) -> Result<Admission, PromError> {
+        self.admit_within(steps, self.wait).await
+    }
+
+    /// An admission for `steps` steps in place of `admission`, which was for a short
+    /// evaluation: the same one when `steps` is short, else the short slot is given back and
+    /// a long-query slot and a slot are waited for (so a waiting long query never holds a slot
+    /// short ones could use). Blocks: call it off the async workers.
+    pub fn widen(
+        &self,
+        admission: Admission,
+        steps: u64,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<Admission, PromError> {
+        if steps <= Self::LONG_STEPS {
+            return Ok(admission);
+        }
+        drop(admission);
+        runtime.block_on(self.admit_within(steps, self.wait))
+    }
+
+    async fn admit_within(&self, steps: u64, wait: Duration) -> Result<Admission, PromError> {
         let acquire = async {
             let long = if steps > Self::LONG_STEPS {
                 Some(self.long.clone().acquire_owned().await?)
@@ -125,7 +164,7 @@ impl QueryGate {
                 _long: long,
             })
         };
-        match tokio::time::timeout(self.wait, acquire).await {
+        match tokio::time::timeout(wait, acquire).await {
             Ok(Ok(admission)) => Ok(admission),
             _ => Err(PromError {
                 code: StatusCode::SERVICE_UNAVAILABLE,
@@ -139,21 +178,13 @@ impl QueryGate {
     }
 }
 
-/// Evaluation steps of `expr` over `points` evaluation times (see [`QueryGate`]); an
-/// expression that does not parse is short (its evaluation reports the error).
-fn steps(expr: &str, points: i64) -> u64 {
-    let minute = Duration::from_secs(60);
-    mixerless_engine::promql::parse::steps(expr, minute)
-        .unwrap_or(1)
-        .saturating_mul(u64::try_from(points.max(1)).unwrap_or(1))
-}
-
+/// The request's parameters, the body's (a POSTed form) before the URL's: as in Prometheus
+/// (Go's `Request.FormValue`), a parameter given in both is taken from the body.
 fn params(raw: Option<String>, body: &Bytes) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = raw
-        .as_deref()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
-    out.extend(form_urlencoded::parse(body).into_owned());
+    let mut out: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    if let Some(q) = raw.as_deref() {
+        out.extend(form_urlencoded::parse(q.as_bytes()).into_owned());
+    }
     out
 }
 
@@ -197,12 +228,19 @@ fn success(data: serde_json::Value, warnings: Option<String>) -> Response {
     .into_response()
 }
 
-/// Prometheus' time format: Unix seconds (fractional) or RFC 3339.
+/// Prometheus' time format: Unix seconds (fractional) or RFC 3339, within the years
+/// Prometheus can represent (its `MinTime`/`MaxTime`, about ±292 million years); a time
+/// beyond is refused, not clamped.
 fn parse_time(s: &str) -> Result<i64, PromError> {
+    // i64 milliseconds, as Prometheus' timestamps.
+    const LIMIT_S: f64 = (i64::MAX / 1000) as f64;
     if let Ok(f) = s.parse::<f64>() {
-        if f.is_finite() {
+        if f.is_finite() && f.abs() <= LIMIT_S {
             return Ok((f * 1000.0).round() as i64);
         }
+        return Err(bad(format!(
+            "cannot parse {s:?} to a valid timestamp: it is outside the range Prometheus can represent"
+        )));
     }
     humantime::parse_rfc3339_weak(s)
         .ok()
@@ -214,11 +252,32 @@ fn parse_time(s: &str) -> Result<i64, PromError> {
 /// Prometheus' duration format: seconds (fractional) or `5m`, `1h30m`.
 fn parse_step(s: &str) -> Result<i64, PromError> {
     if let Ok(f) = s.parse::<f64>() {
-        return Ok((f * 1000.0).round() as i64);
+        if f.is_finite() && f.abs() <= (i64::MAX / 1000) as f64 {
+            return Ok((f * 1000.0).round() as i64);
+        }
+        return Err(bad(format!(
+            "cannot parse {s:?} to a valid duration: it is out of range"
+        )));
     }
     humantime::parse_duration(s)
-        .map(|d| d.as_millis() as i64)
-        .map_err(|_| bad(format!("cannot parse {s:?} to a valid duration")))
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .ok_or_else(|| bad(format!("cannot parse {s:?} to a valid duration")))
+}
+
+/// The optional `timeout` parameter (Prometheus: the evaluation timeout, capped by
+/// `--query-timeout`); a value that does not parse is refused, as Prometheus does.
+fn parse_timeout(p: &[(String, String)]) -> Result<Option<Duration>, PromError> {
+    let Some(s) = get(p, "timeout") else {
+        return Ok(None);
+    };
+    match parse_step(s) {
+        Ok(ms) if ms > 0 => Ok(Some(Duration::from_millis(ms as u64))),
+        Ok(_) => Err(bad(format!(
+            "invalid parameter \"timeout\": {s:?} is not a positive duration"
+        ))),
+        Err(e) => Err(bad(format!("invalid parameter \"timeout\": {}", e.message))),
+    }
 }
 
 fn backend(state: &AppState) -> Result<&dyn PromBackend, PromError> {
@@ -234,18 +293,17 @@ fn no_store() -> PromError {
     }
 }
 
-/// Runs a query evaluation off the async workers (an expensive query must not hold one that the
-/// external metrics API and the scrapers need), once the backend's [`QueryGate`] admits it. The
-/// slot is released when the evaluation ends, not when the client leaves.
+/// Runs a series or labels lookup off the async workers (an expensive one must not hold a
+/// worker that the external metrics API and the scrapers need), once the backend's
+/// [`QueryGate`] admits it. The slot is released when the lookup ends, not when the client
+/// leaves.
 async fn evaluate(
     state: &AppState,
-    steps: u64,
-    warning: Option<String>,
     eval: impl FnOnce(&dyn PromBackend) -> Result<serde_json::Value, QueryError> + Send + 'static,
 ) -> Result<Response, PromError> {
     let b = state.prom.clone().ok_or_else(no_store)?;
     let permit = match b.gate() {
-        Some(g) => Some(g.admit(steps).await?),
+        Some(g) => Some(g.admit(1).await?),
         None => None,
     };
     let run = move || {
@@ -254,8 +312,79 @@ async fn evaluate(
     };
     match on_low_priority_thread(run).await {
         Ok(result) => result
-            .map(|data| success(data, warning))
+            .map(|data| success(data, None))
             .map_err(PromError::from),
+        Err(e) => Err(PromError::from(QueryError::Execution(format!(
+            "query evaluation failed: {e}"
+        )))),
+    }
+}
+
+/// What an `/api/v1/query` or `query_range` request evaluates.
+#[derive(Debug, Clone, Copy)]
+enum Times {
+    Instant { time: i64 },
+    Range { start: i64, end: i64, step: i64 },
+}
+
+impl Times {
+    fn points(self) -> u64 {
+        match self {
+            Times::Instant { .. } => 1,
+            Times::Range { start, end, step } => {
+                u64::try_from((end - start) / step + 1).unwrap_or(1)
+            }
+        }
+    }
+
+    /// The earliest evaluation time.
+    fn first(self) -> i64 {
+        match self {
+            Times::Instant { time } => time,
+            Times::Range { start, .. } => start,
+        }
+    }
+}
+
+/// Evaluates `expr` at `times` the way the whole of it stays off the async workers and inside
+/// the limits: a short-query slot of the [`QueryGate`] first, then, on a low-priority thread,
+/// one parse (size and depth limits first, within the timeout), the step count (a long query
+/// trades its slot for a long-query one), the short-history warning and the evaluation.
+async fn evaluate_query(
+    state: &AppState,
+    expr: String,
+    times: Times,
+    timeout: Option<Duration>,
+) -> Result<Response, PromError> {
+    let b = state.prom.clone().ok_or_else(no_store)?;
+    let admission = match b.gate() {
+        Some(g) => Some(g.admit(1).await?),
+        None => None,
+    };
+    let provider = state.provider.clone();
+    let runtime = tokio::runtime::Handle::current();
+    let run = move || -> Result<Response, PromError> {
+        let budget = Budget {
+            started: Instant::now(),
+            timeout,
+        };
+        let ast = promql_parse::parse(&expr).map_err(QueryError::from)?;
+        let minute = Duration::from_secs(60);
+        let steps = promql_parse::steps_of(&ast, minute).saturating_mul(times.points());
+        let _admission = match (admission, b.gate()) {
+            (Some(a), Some(g)) => Some(g.widen(a, steps, &runtime)?),
+            _ => None,
+        };
+        // After a (re)start the store's history is short: say so, as the HPA path does.
+        let warning = provider.short_history(&expr, times.first());
+        let data = match times {
+            Times::Instant { time } => b.query(&ast, time, budget),
+            Times::Range { start, end, step } => b.query_range(&ast, start, end, step, budget),
+        }?;
+        Ok(success(data, warning))
+    };
+    match on_low_priority_thread(run).await {
+        Ok(result) => result,
         Err(e) => Err(PromError::from(QueryError::Execution(format!(
             "query evaluation failed: {e}"
         )))),
@@ -268,6 +397,11 @@ async fn evaluate(
 /// burning both cores): 9.0 ms at the API's priority, 4.0–8.3 ms at nice 10, 1.8–3.1 ms at 19.
 const QUERY_NICE: i32 = 19;
 
+/// Stack of every thread that parses or evaluates PromQL (these and the tokio runtime's):
+/// `--query-max-depth` bounds how deep they recurse, and the engine's tests evaluate the
+/// default depth on a quarter of this in an unoptimized build.
+pub const EVALUATION_STACK: usize = 8 << 20;
+
 /// Runs `f` on a thread of its own (the gate bounds how many) at [`QUERY_NICE`]: not on the
 /// blocking pool, whose threads also ingest scrapes and evaluate HPA queries, and whose nice
 /// value an unprivileged process could not lower again.
@@ -277,6 +411,7 @@ async fn on_low_priority_thread<T: Send + 'static>(
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("api-query".into())
+        .stack_size(EVALUATION_STACK)
         .spawn(move || {
             // On Linux a thread id names one thread; failing to lower it costs nothing else.
             let _ =
@@ -298,12 +433,8 @@ pub async fn query(
         .ok_or_else(|| bad("parameter query is required".into()))?
         .to_owned();
     let time = get(&p, "time").map_or(Ok(now_ms()), parse_time)?;
-    // After a (re)start the store's history is short: say so, as the HPA path does.
-    let warning = state.provider.short_history(&expr, time);
-    evaluate(&state, steps(&expr, 1), warning, move |b| {
-        b.query(&expr, time)
-    })
-    .await
+    let timeout = parse_timeout(&p)?;
+    evaluate_query(&state, expr, Times::Instant { time }, timeout).await
 }
 
 /// `/api/v1/query_range`.
@@ -340,12 +471,8 @@ pub async fn query_range(
         ));
     }
     let expr = expr.to_owned();
-    let points = (end - start) / step + 1;
-    let warning = state.provider.short_history(&expr, start);
-    evaluate(&state, steps(&expr, points), warning, move |b| {
-        b.query_range(&expr, start, end, step)
-    })
-    .await
+    let timeout = parse_timeout(&p)?;
+    evaluate_query(&state, expr, Times::Range { start, end, step }, timeout).await
 }
 
 fn series_window(p: &[(String, String)]) -> Result<(Vec<String>, i64, i64), PromError> {
@@ -371,7 +498,7 @@ pub async fn series(
     if matchers.is_empty() {
         return Err(bad("no match[] parameter provided".into()));
     }
-    evaluate(&state, 1, None, move |b| {
+    evaluate(&state, move |b| {
         b.series(&matchers, start, end).map(|s| json!(s))
     })
     .await
@@ -389,7 +516,7 @@ pub async fn labels(
     if matchers.is_empty() {
         matchers.push(r#"{__name__=~".+"}"#.to_owned());
     }
-    evaluate(&state, 1, None, move |b| {
+    evaluate(&state, move |b| {
         let s = b.series(&matchers, start, end)?;
         let names: std::collections::BTreeSet<&String> = s.iter().flat_map(|l| l.keys()).collect();
         Ok(json!(names))

@@ -71,7 +71,7 @@ pub fn evaluate(args: &Args, store: &Store, time_ms: i64) -> serde_json::Value {
         Ok(v) => json!({"status": "success", "data": v.to_api_json()}),
         Err(e) => {
             let kind = match e {
-                QueryError::Parse(_) => "bad_data",
+                QueryError::Parse(_) | QueryError::TooLarge(_) => "bad_data",
                 QueryError::Timeout(_) => "timeout",
                 _ => "execution",
             };

@@ -133,6 +133,19 @@ pub struct Args {
     /// gets an error.
     #[arg(long, default_value_t = crate::querier::embedded::QueryLimits::DEFAULT_MAX_SAMPLES)]
     pub query_max_samples: usize,
+    /// Longest PromQL expression accepted, in bytes (HPA annotations, /api/v1 and the CLI
+    /// alike). It bounds the memory a query can make the parser and the regex compiler take:
+    /// an HPA query is about 100 bytes, a large dashboard query a few KB. Longer: /api/v1
+    /// answers 400 `bad_data`, the HPA metric gets an annotation error.
+    #[arg(long, default_value_t = mixerless_engine::promql::ParseLimits::DEFAULT.max_length, value_name = "BYTES")]
+    pub query_max_length: usize,
+    /// Deepest PromQL expression accepted, counted before parsing as the deepest bracket
+    /// nesting plus the number of operators (`a + b + c` is 2, `sum(rate(x[1m]))` is 3). The
+    /// parser and the evaluator recurse once per level; the bound keeps a hostile expression
+    /// (`1+1+…` thousands long, thousands of parentheses) from overflowing a thread's stack,
+    /// which would abort the process. HPA queries are under 10 deep.
+    #[arg(long, default_value_t = mixerless_engine::promql::ParseLimits::DEFAULT.max_depth, value_name = "N")]
+    pub query_max_depth: usize,
     /// Most /api/v1 evaluations (query, query_range, series, labels) at once, half of them (at
     /// least one) for long queries: more than 10,000 evaluation steps (subqueries, range
     /// queries), the only way to run up to the timeout. A request beyond it waits up to
@@ -158,8 +171,14 @@ pub struct Args {
 /// Runs the server until interrupted.
 pub fn run(args: Args) -> anyhow::Result<()> {
     crate::cli::init_logging();
+    mixerless_engine::promql::parse::set_limits(mixerless_engine::promql::ParseLimits {
+        max_length: args.query_max_length,
+        max_depth: args.query_max_depth,
+    });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Workers and the blocking pool parse and evaluate HPA queries (see --query-max-depth).
+        .thread_stack_size(crate::api::prom::EVALUATION_STACK)
         .build()
         .context("start the tokio runtime")?;
     rt.block_on(serve(args))

@@ -17,9 +17,10 @@ use std::time::Duration;
 use mixerless_engine::exposition::ParseOptions;
 use mixerless_engine::promql::{self, Engine, EngineOptions};
 use mixerless_engine::store::{Store, StoreConfig};
+use promql_parser::parser::Expr;
 
 use super::{from_api_json, BoxFuture, Error, Querier, Value};
-use crate::api::prom::{QueryError, QueryGate};
+use crate::api::prom::{Budget, QueryError, QueryGate};
 use crate::api::PromBackend;
 use crate::scrape::Sink;
 use crate::telemetry::Telemetry;
@@ -136,6 +137,14 @@ impl Embedded {
 }
 
 impl Shared {
+    /// The engine with the request's `timeout` where it is shorter than `--query-timeout`.
+    fn engine_for(&self, budget: Budget) -> std::borrow::Cow<'_, Engine> {
+        match budget.timeout {
+            Some(t) => std::borrow::Cow::Owned(self.engine.with_timeout(t)),
+            None => std::borrow::Cow::Borrowed(&self.engine),
+        }
+    }
+
     /// The store is read-locked per selector ([`promql::StoreSource`]), not for the whole
     /// evaluation.
     fn eval(&self, expr: &str, time_ms: i64) -> Result<serde_json::Value, QueryError> {
@@ -149,7 +158,9 @@ impl Shared {
 impl From<promql::Error> for QueryError {
     fn from(e: promql::Error) -> Self {
         match e {
-            promql::Error::Parse(_) => QueryError::BadData(e.to_string()),
+            promql::Error::Parse(_) | promql::Error::TooLarge(_) => {
+                QueryError::BadData(e.to_string())
+            }
             promql::Error::Timeout(_) => QueryError::Timeout(e.to_string()),
             _ => QueryError::Execution(e.to_string()),
         }
@@ -228,20 +239,37 @@ impl Sink for Embedded {
 }
 
 impl PromBackend for Embedded {
-    fn query(&self, expr: &str, time_ms: i64) -> Result<serde_json::Value, QueryError> {
-        self.eval(expr, time_ms)
+    fn query(
+        &self,
+        ast: &Expr,
+        time_ms: i64,
+        budget: Budget,
+    ) -> Result<serde_json::Value, QueryError> {
+        self.shared
+            .engine_for(budget)
+            .instant_parsed(&self.shared.store, ast, time_ms, budget.started)
+            .map(|v| v.to_api_json())
+            .map_err(QueryError::from)
     }
 
     fn query_range(
         &self,
-        expr: &str,
+        ast: &Expr,
         start_ms: i64,
         end_ms: i64,
         step_ms: i64,
+        budget: Budget,
     ) -> Result<serde_json::Value, QueryError> {
         self.shared
-            .engine
-            .range(&self.shared.store, expr, start_ms, end_ms, step_ms)
+            .engine_for(budget)
+            .range_parsed(
+                &self.shared.store,
+                ast,
+                start_ms,
+                end_ms,
+                step_ms,
+                budget.started,
+            )
             .map(|v| v.to_api_json())
             .map_err(QueryError::from)
     }
@@ -401,6 +429,6 @@ mod tests {
             Some("requests_total")
         );
         assert_eq!(series[0].get("instance").map(String::as_str), Some("a:1"));
-        assert!(e.query("sum(", t0).is_err());
+        assert!(e.instant("sum(", t0).await.is_err());
     }
 }

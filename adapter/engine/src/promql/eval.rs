@@ -80,6 +80,7 @@ impl<'a> Evaluator<'a> {
         opts: &'a EngineOptions,
         start: i64,
         end: i64,
+        started: Instant,
     ) -> Self {
         Evaluator {
             source,
@@ -87,7 +88,7 @@ impl<'a> Evaluator<'a> {
             start,
             end,
             held: 0,
-            started: Instant::now(),
+            started,
             ticks: 0,
             matchers: FxHashMap::default(),
         }

@@ -683,7 +683,7 @@ fn label_replace(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Val> {
     let repl = string_arg(ev, c, 2, t)?;
     let src = string_arg(ev, c, 3, t)?;
     let re = string_arg(ev, c, 4, t)?;
-    let re = regex::Regex::new(&format!("^(?s:{re})$")).map_err(|e| {
+    let re = crate::store::matcher::compile_anchored(&re).map_err(|e| {
         Error::Eval(format!(
             "invalid regular expression in label_replace(): {e}"
         ))

@@ -1,19 +1,173 @@
 //! Parsing: `promql-parser` with its string errors turned into [`Error`]s, and the metric
 //! names a query reads.
+//!
+//! Every expression passes [`check_size`] before the parser sees it: the parser, the
+//! evaluator, the printer and every walk over the AST recurse once per level of nesting, so
+//! an expression nested thousands deep (`1+1+…`, `((((…))))`, a long `or` chain) would
+//! overflow a thread's stack and abort the whole process, which no `catch_unwind` can stop.
+//! Bounding the nesting before parsing bounds all of them.
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Once;
 
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{self, Expr};
 
 use super::{Error, Result};
 
-/// Parses a PromQL expression; the error names the problem and, where it can be found, its
-/// `line:column` (promql-parser reports no positions, so they are recovered from the message).
+/// Bounds on an expression's text, checked before it is parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParseLimits {
+    /// Longest expression, in bytes (`--query-max-length`). It also bounds what a regex
+    /// matcher can make the regex compiler allocate.
+    pub max_length: usize,
+    /// Deepest nesting (`--query-max-depth`), counted as the deepest bracket nesting plus the
+    /// number of operators: an upper bound of the syntax tree's depth that is known before
+    /// parsing.
+    pub max_depth: usize,
+}
+
+impl ParseLimits {
+    /// 64 KiB and 128: an HPA query is about 100 bytes and 6 deep, a large dashboard query a
+    /// few KB and 30 deep.
+    pub const DEFAULT: ParseLimits = ParseLimits {
+        max_length: 64 * 1024,
+        max_depth: 128,
+    };
+}
+
+impl Default for ParseLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+// The limits are process-wide, so that every parse (the API, HPA annotations, the warm-up
+// window, the store's metric filter) applies the same ones; `serve` sets them from its flags.
+static MAX_LENGTH: AtomicUsize = AtomicUsize::new(ParseLimits::DEFAULT.max_length);
+static MAX_DEPTH: AtomicUsize = AtomicUsize::new(ParseLimits::DEFAULT.max_depth);
+
+/// Sets the limits every later [`parse`] applies.
+pub fn set_limits(limits: ParseLimits) {
+    MAX_LENGTH.store(limits.max_length, Ordering::Relaxed);
+    MAX_DEPTH.store(limits.max_depth, Ordering::Relaxed);
+}
+
+/// The limits [`parse`] applies now.
+pub fn limits() -> ParseLimits {
+    ParseLimits {
+        max_length: MAX_LENGTH.load(Ordering::Relaxed),
+        max_depth: MAX_DEPTH.load(Ordering::Relaxed),
+    }
+}
+
+/// Refuses an expression longer or deeper than `limits`, in one pass over its text.
+pub fn check_size(expr: &str, limits: ParseLimits) -> Result<()> {
+    if expr.len() > limits.max_length {
+        return Err(Error::TooLarge(format!(
+            "the expression is {} bytes long, more than the {} allowed (--query-max-length)",
+            expr.len(),
+            limits.max_length
+        )));
+    }
+    let depth = nesting(expr, limits.max_depth);
+    if depth > limits.max_depth {
+        return Err(Error::TooLarge(format!(
+            "the expression nests deeper than the {} allowed (brackets nested plus operators; --query-max-depth)",
+            limits.max_depth
+        )));
+    }
+    Ok(())
+}
+
+/// The deepest bracket nesting plus the number of operators in `expr`, outside strings and
+/// comments, counted up to just past `stop`. Every level of the syntax tree is a bracketed
+/// construct (call, aggregation, parenthesis, range, subquery) or an operator, so this bounds
+/// the tree's depth; it may count too many (a `-` in `1e-3`, an `and` as a label name), never
+/// too few.
+fn nesting(expr: &str, stop: usize) -> usize {
+    let b = expr.as_bytes();
+    let (mut depth, mut deepest, mut operators) = (0usize, 0usize, 0usize);
+    let mut i = 0;
+    while i < b.len() && deepest + operators <= stop {
+        match b[i] {
+            q @ (b'"' | b'\'' | b'`') => {
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    i += if b[i] == b'\\' && q != b'`' { 2 } else { 1 };
+                }
+            }
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'^' | b'<' | b'>' => operators += 1,
+            b'=' | b'!' if b.get(i + 1) == Some(&b'=') => {
+                operators += 1;
+                i += 1;
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                let start = i;
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b':')
+                {
+                    i += 1;
+                }
+                let word = &expr[start..i];
+                if ["and", "or", "unless", "atan2"]
+                    .iter()
+                    .any(|k| word.eq_ignore_ascii_case(k))
+                {
+                    operators += 1;
+                }
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    deepest + operators
+}
+
+thread_local! {
+    /// Set while this thread runs the parser under `catch_unwind`: its panics are expected.
+    static PARSING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs the parser so that a panic in it is an error for that expression: the panic hook says
+/// nothing for it (the default hook printed a trace to stderr for every such query), every
+/// other panic still reaches the hook that was installed before.
+fn parse_quietly(expr: &str) -> std::thread::Result<Result<Expr, String>> {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !PARSING.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    PARSING.with(|p| p.set(true));
+    let parsed = std::panic::catch_unwind(|| parser::parse(expr));
+    PARSING.with(|p| p.set(false));
+    parsed
+}
+
+/// Parses a PromQL expression within [`limits`]; the error names the problem and, where it
+/// can be found, its `line:column` (promql-parser reports no positions, so they are recovered
+/// from the message).
 pub fn parse(expr: &str) -> Result<Expr> {
+    check_size(expr, limits())?;
     // promql-parser panics on some input (a bare range number too large for a Duration,
     // fuzz/regressions/promql): a hostile query is an error, never a crash.
-    let parsed = std::panic::catch_unwind(|| parser::parse(expr)).map_err(|_| {
+    let parsed = parse_quietly(expr).map_err(|_| {
         Error::Parse("the expression cannot be read (a number is out of range)".to_string())
     })?;
     parsed.map_err(|e| {
@@ -139,6 +293,11 @@ fn selector(vs: &parser::VectorSelector, out: &mut BTreeSet<String>) -> Result<(
 /// bounded by the samples limit, so a query can only run long through many steps; this tells
 /// such a query apart before it runs.
 pub fn steps(expr: &str, default_step: std::time::Duration) -> Result<u64> {
+    Ok(steps_of(&parse(expr)?, default_step))
+}
+
+/// [`steps`] of a parsed expression.
+pub fn steps_of(ast: &Expr, default_step: std::time::Duration) -> u64 {
     fn count(e: &Expr, default_step: u128) -> u64 {
         let sum = |es: &mut dyn Iterator<Item = &Expr>| {
             es.fold(1u64, |n, e| n.saturating_add(count(e, default_step)))
@@ -158,5 +317,5 @@ pub fn steps(expr: &str, default_step: std::time::Duration) -> Result<u64> {
             _ => 1,
         }
     }
-    Ok(count(&parse(expr)?, default_step.as_millis()))
+    count(ast, default_step.as_millis())
 }

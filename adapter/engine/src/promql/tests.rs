@@ -318,3 +318,5 @@ fn steps_multiply_through_subqueries() {
     );
     assert!(parse::steps("sum(", minute).is_err());
 }
+
+mod limits;

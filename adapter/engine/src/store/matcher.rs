@@ -26,6 +26,22 @@ pub struct Matcher {
     pub op: MatchOp,
 }
 
+/// Most memory one compiled regex may take (its program), and most its lazy DFA may cache
+/// while matching. An HPA's alternation of a few hundred pod names takes a few hundred KB; a
+/// regex bomb (a huge or deeply repeated pattern) is refused instead of taking hundreds of MB.
+pub const REGEX_SIZE_LIMIT: usize = 4 << 20;
+/// See [`REGEX_SIZE_LIMIT`].
+pub const REGEX_DFA_SIZE_LIMIT: usize = 2 << 20;
+
+/// Compiles `re` as PromQL does: anchored at both ends, with `.` matching `\n` (Prometheus 3),
+/// within [`REGEX_SIZE_LIMIT`].
+pub fn compile_anchored(re: &str) -> Result<Regex, regex::Error> {
+    regex::RegexBuilder::new(&format!("^(?s:{re})$"))
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_DFA_SIZE_LIMIT)
+        .build()
+}
+
 impl Matcher {
     /// `name="value"`.
     pub fn equal(name: &str, value: &str) -> Matcher {
@@ -37,7 +53,7 @@ impl Matcher {
 
     /// Compiles a PromQL regex matcher: anchored, with `.` matching `\n` as in Prometheus 3.
     pub fn regex(name: &str, re: &str, negate: bool) -> Result<Matcher, regex::Error> {
-        let r = Regex::new(&format!("^(?s:{re})$"))?;
+        let r = compile_anchored(re)?;
         let op = if negate {
             MatchOp::NotRegex(r)
         } else {
