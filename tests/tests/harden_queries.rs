@@ -372,3 +372,292 @@ fn hostile_queries_are_cut_off_and_spare_the_good_ones() -> anyhow::Result<()> {
     assert!(rss < 400, "adapter peak RSS {rss} MiB");
     Ok(())
 }
+
+/// `n` copies of `unit` joined by `sep`.
+fn chain(unit: &str, sep: &str, n: usize) -> String {
+    vec![unit; n].join(sep)
+}
+
+/// One POSTed `/api/v1/query` (form body, as Grafana sends it) with extra URL parameters.
+fn post_query(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    url_params: &str,
+    form: &[(&str, &str)],
+) -> anyhow::Result<(u16, Value)> {
+    let r = client
+        .post(format!("{base}/api/v1/query{url_params}"))
+        .form(form)
+        .send()?;
+    let code = r.status().as_u16();
+    let text = r.text()?;
+    Ok((code, serde_json::from_str(&text).with_context(|| text)?))
+}
+
+fn expect_bad_data(what: &str, (code, v): (u16, Value), needle: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        code == 400
+            && v["errorType"] == "bad_data"
+            && v["error"].as_str().is_some_and(|m| m.contains(needle)),
+        "{what}: expected 400 bad_data naming {needle:?}, got {code} {v}"
+    );
+    Ok(())
+}
+
+/// The good HPA of [`deep_and_oversized_input_is_refused_and_never_crashes`], and a second
+/// file whose annotations are nested thousands deep or too long.
+const GOOD_HPA: &str = r#"
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: good
+  namespace: test
+  annotations:
+    metric-config.external.prometheus-query.prometheus/good-pods: sum(hq_pods)
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: good}
+  maxReplicas: 5
+  metrics:
+  - {type: External, external: {metric: {name: prometheus-query, selector: {matchLabels: {query-name: good-pods}}}, target: {type: Value, value: "10"}}}
+"#;
+
+fn deep_hpa() -> String {
+    format!(
+        r#"
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: deep
+  namespace: test
+  annotations:
+    metric-config.external.prometheus-query.prometheus/deep-sum: "{sum}"
+    metric-config.external.prometheus-query.prometheus/deep-parens: "{parens}"
+spec:
+  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: deep}}
+  maxReplicas: 5
+  metrics:
+  - {{type: External, external: {{metric: {{name: prometheus-query, selector: {{matchLabels: {{query-name: deep-sum}}}}}}, target: {{type: Value, value: "10"}}}}}}
+  - {{type: External, external: {{metric: {{name: prometheus-query, selector: {{matchLabels: {{query-name: deep-parens}}}}}}, target: {{type: Value, value: "10"}}}}}}
+"#,
+        sum = chain("hq_pods", " + ", 3_000),
+        parens = format!("{}hq_pods{}", "(".repeat(20_000), ")".repeat(20_000)),
+    )
+}
+
+/// Demonstrates that input nested thousands deep or longer than `--query-max-length` (over
+/// `/api/v1`, in an HPA annotation on hot reload and again after a restart, and to the `query`
+/// command) gets an error naming the flag, never a stack overflow that aborts the process;
+/// that the good HPA keeps its exact value throughout; that a query the parser panics on is an
+/// error without a panic trace in the log; and `/api/v1`'s parameters as Prometheus reads them
+/// (`timeout`, out-of-range `time`, `query` in both the URL and the body).
+#[test]
+fn deep_and_oversized_input_is_refused_and_never_crashes() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let started = Instant::now();
+    let ports = targets(started)?;
+    let hpa_dir = dir.path().join("hpa");
+    std::fs::create_dir_all(&hpa_dir)?;
+    std::fs::write(hpa_dir.join("good.yaml"), GOOD_HPA)?;
+    let port = paths::free_port();
+    let mut args: Vec<String> = [
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--hpa-dir",
+        &hpa_dir.display().to_string(),
+        "--scrape-interval",
+        "1s",
+        "--query-interval",
+        "1s",
+    ]
+    .map(String::from)
+    .to_vec();
+    for p in &ports {
+        args.push("--target".into());
+        args.push(format!("http://127.0.0.1:{p}/metrics"));
+    }
+    let bin = binary("mixerless-adapter")?;
+    let client = reqwest::blocking::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let base = format!("https://127.0.0.1:{port}");
+    let good_is_21 = |adapter: &mut Proc| -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            adapter.ensure_running()?;
+            if let Ok((200, v)) = external(&client, &base, "good-pods") {
+                anyhow::ensure!(value(&v)? == 21.0, "good-pods: {v}");
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "good-pods not served:\n{}",
+                adapter.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let mut adapter = Proc::spawn("adapter", dir.path(), &bin, &args)?;
+    good_is_21(&mut adapter)?;
+
+    // /api/v1: each deep shape, a regex alternation past the length limit, a regex bomb.
+    let deep = [
+        ("2,000-term sum", chain("1", "+", 2_000)),
+        (
+            "5,000 parentheses",
+            format!("{}1{}", "(".repeat(5_000), ")".repeat(5_000)),
+        ),
+        ("8,000-term or", chain("x", " or ", 8_000)),
+        (
+            "20,000 parentheses",
+            format!("{}1{}", "(".repeat(20_000), ")".repeat(20_000)),
+        ),
+        ("10,000 unary minus", format!("{}1", "-".repeat(10_000))),
+        (
+            "3,000 nested calls",
+            format!("{}hq_pods{}", "abs(".repeat(3_000), ")".repeat(3_000)),
+        ),
+    ];
+    for (what, q) in &deep {
+        expect_bad_data(
+            what,
+            post_query(&client, &base, "", &[("query", q)])?,
+            "--query-max-depth",
+        )?;
+        adapter.ensure_running()?;
+    }
+    let long = format!(
+        r#"hq_pods{{workload=~"{}"}}"#,
+        chain("podinfo-[a-z0-9]+", "|", 10_000)
+    );
+    expect_bad_data(
+        "190 KB regex",
+        post_query(&client, &base, "", &[("query", &long)])?,
+        "--query-max-length",
+    )?;
+    expect_bad_data(
+        "regex bomb",
+        post_query(
+            &client,
+            &base,
+            "",
+            &[("query", r#"hq_pods{workload=~"(a{100}){100}{100}"}"#)],
+        )?,
+        "",
+    )?;
+    expect_bad_data(
+        "parser panic",
+        post_query(
+            &client,
+            &base,
+            "",
+            &[("query", "rate(hq_pods[340444444444444444444444])")],
+        )?,
+        "out of range",
+    )?;
+    // Within the limit, the same shapes evaluate: 100 terms of 7 per target.
+    let (code, v) = post_query(
+        &client,
+        &base,
+        "",
+        &[("query", &format!("sum({})", chain("hq_pods", " + ", 100)))],
+    )?;
+    anyhow::ensure!(
+        code == 200 && v["data"]["result"][0]["value"][1] == "2100",
+        "{code} {v}"
+    );
+
+    // Prometheus' parameters: the body's query wins over the URL's; a bad or out-of-range time
+    // or timeout is refused.
+    let (code, v) = post_query(
+        &client,
+        &base,
+        "?query=vector(1)",
+        &[("query", "vector(2)")],
+    )?;
+    anyhow::ensure!(
+        code == 200 && v["data"]["result"][0]["value"][1] == "2",
+        "{code} {v}"
+    );
+    expect_bad_data(
+        "timeout=abc",
+        post_query(&client, &base, "?timeout=abc", &[("query", "vector(1)")])?,
+        "invalid parameter \"timeout\"",
+    )?;
+    expect_bad_data(
+        "time=-1e300",
+        post_query(&client, &base, "?time=-1e300", &[("query", "vector(1)")])?,
+        "valid timestamp",
+    )?;
+    let (code, v) = post_query(&client, &base, "?timeout=30s", &[("query", "vector(1)")])?;
+    anyhow::ensure!(code == 200, "{code} {v}");
+    let slow = "count(max_over_time(hq_pods[10m:1ms]))";
+    let (code, v) = post_query(&client, &base, "?timeout=50ms", &[("query", slow)])?;
+    anyhow::ensure!(
+        code == 503 && v["error"] == "query timed out after 50ms",
+        "a 50 ms timeout: {code} {v}"
+    );
+
+    // Hot reload: the deep HPA gets annotation errors naming the flag; the good one goes on.
+    std::fs::write(hpa_dir.join("deep.yaml"), deep_hpa())?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        adapter.ensure_running()?;
+        let status: Value =
+            serde_json::from_str(&client.get(format!("{base}/status")).send()?.text()?)?;
+        if status.to_string().contains("--query-max-depth") {
+            break status;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no annotation error on /status: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let deep_errors = status["hpas"]
+        .as_array()
+        .and_then(|h| h.iter().find(|h| h["name"] == "deep"))
+        .map(|h| h["errors"].clone())
+        .context("no deep HPA on /status")?;
+    anyhow::ensure!(
+        deep_errors.as_array().is_some_and(|e| e.len() == 2
+            && e.iter()
+                .all(|e| e.as_str().is_some_and(|e| e.contains("--query-max-depth")))),
+        "{status}"
+    );
+    good_is_21(&mut adapter)?;
+
+    // A restart reads the same files and stays up.
+    drop(adapter);
+    let mut adapter = Proc::spawn("adapter-again", dir.path(), &bin, &args)?;
+    good_is_21(&mut adapter)?;
+    std::thread::sleep(Duration::from_secs(2));
+    good_is_21(&mut adapter)?;
+    let log = adapter.log();
+    anyhow::ensure!(
+        log.contains("--query-max-depth"),
+        "the annotation error is not logged:\n{log}"
+    );
+    anyhow::ensure!(
+        !log.contains("panicked"),
+        "a panic trace in the log:\n{log}"
+    );
+
+    // The query command: a clear error and status 1.
+    let data = dir.path().join("data.prom");
+    std::fs::write(&data, "hq_pods 7 0\n# EOF\n")?;
+    let out = std::process::Command::new(&bin)
+        .args(["query", "--data"])
+        .arg(&data)
+        .arg(&deep[0].1)
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(
+        out.status.code() == Some(1) && stdout.contains("--query-max-depth"),
+        "query: {:?} {stdout} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}

@@ -187,14 +187,17 @@ fn resolve(
             }
         }
     };
-    // promql-parser panics on some input (fuzz/regressions/hpa_annotations): catch it so a
-    // hostile annotation is reported like any query that does not parse.
-    let parsed = std::panic::catch_unwind(|| promql_parser::parser::parse(&query))
-        .unwrap_or_else(|_| Err("a number is out of range".to_owned()));
-    if let Err(message) = parsed {
+    // The engine's parse: within --query-max-length and --query-max-depth (a query nested
+    // thousands deep is refused before it can overflow a stack) and with promql-parser's
+    // panics caught, so a hostile annotation is reported like any query that does not parse.
+    if let Err(e) = mixerless_engine::promql::parse::parse(&query) {
+        let message = e.to_string();
         return Err(AnnotationError::BadQuery {
             metric,
-            message: message.trim().to_owned(),
+            message: message
+                .strip_prefix("parse error: ")
+                .unwrap_or(&message)
+                .to_owned(),
         });
     }
     let interval = match entries.get("interval") {
