@@ -500,6 +500,17 @@ impl HeyRun {
 
 /// Starts `hey` on `url` for `secs` seconds; the report is read by [`hey_wait`].
 fn hey_start(url: &str, conc: u32, qps: u32, secs: u32) -> anyhow::Result<std::process::Child> {
+    hey_start_with(url, conc, qps, secs, &[])
+}
+
+/// [`hey_start`] with more `hey` flags before the URL (`-m POST -D body`).
+fn hey_start_with(
+    url: &str,
+    conc: u32,
+    qps: u32,
+    secs: u32,
+    extra: &[&str],
+) -> anyhow::Result<std::process::Child> {
     Ok(Command::new("hey")
         // hey puts the URL's port into the TLS server name, which rustls refuses as an
         // invalid DNS name; a Host of "localhost" gives a valid one.
@@ -514,8 +525,9 @@ fn hey_start(url: &str, conc: u32, qps: u32, secs: u32) -> anyhow::Result<std::p
             &qps.to_string(),
             "-z",
             &format!("{secs}s"),
-            url,
         ])
+        .args(extra)
+        .arg(url)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()?)
@@ -676,4 +688,138 @@ fn bench_hostile_queries() -> anyhow::Result<()> {
         log.lines().count()
     );
     Ok(())
+}
+
+/// Bodies of the query-bomb flood: (name, form body, `hey` workers, req/s offered per worker).
+fn bombs() -> Vec<(&'static str, String, u32, u32)> {
+    let form = |q: &str| {
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("query", q)
+            .finish()
+    };
+    let pods = |n: usize| {
+        (0..n)
+            .map(|i| format!("podinfo-{i:05}-[a-z0-9]+"))
+            .collect::<Vec<_>>()
+            .join("|")
+    };
+    vec![
+        ("sum_2000", form(&vec!["1"; 2_000].join("+")), 1, 10),
+        (
+            "parens_20000",
+            form(&format!("{}1{}", "(".repeat(20_000), ")".repeat(20_000))),
+            1,
+            10,
+        ),
+        ("or_8000", form(&vec!["x"; 8_000].join(" or ")), 1, 10),
+        // Just inside --query-max-length: compiled by the parser and the engine.
+        (
+            "regex_60k",
+            form(&format!(
+                r#"istio_requests_total{{destination_workload=~"{}"}}"#,
+                pods(2_600)
+            )),
+            4,
+            5,
+        ),
+        // The issue's 690 KB alternation: refused by length.
+        (
+            "regex_690k",
+            form(&format!(
+                r#"istio_requests_total{{destination_workload=~"{}"}}"#,
+                pods(30_000)
+            )),
+            1,
+            5,
+        ),
+        (
+            "regex_bomb",
+            form(r#"istio_requests_total{destination_workload=~"(a{100}){100}{100}"}"#),
+            1,
+            10,
+        ),
+    ]
+}
+
+/// External-metrics GETs at 200 req/s (`-c 4 -q 50`) against the release adapter scraping 100
+/// sidecar-sized targets, alone and then beside a flood of deep and regex-heavy `/api/v1/query`
+/// POSTs ([`bombs`]); reports the GET latency and status codes per phase, the answers to the
+/// flood, and the adapter's peak RSS (VmHWM) after each phase.
+#[test]
+#[ignore = "benchmark: scripts/bench-query-bombs.sh"]
+fn bench_query_bombs() -> anyhow::Result<()> {
+    let secs: u32 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15);
+    let bench = hundred_targets()?;
+    let (adapter, base) = (&bench.adapter, &bench.base);
+    let ext = format!("{base}/apis/external.metrics.k8s.io/v1beta1/namespaces/test/prometheus-query?labelSelector=query-name%3Dprocessed-requests-per-second");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !get_json(&ext)?["items"][0]["value"].is_string() {
+        anyhow::ensure!(Instant::now() < deadline, "value not served within 90 s");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let dir = tempfile::tempdir()?;
+    let query_url = format!("{base}/api/v1/query");
+    let mut ratio = Vec::new();
+    for phase in ["baseline", "bombs"] {
+        let ext_hey = hey_start(&ext, 4, 50, secs)?;
+        let mut flood = Vec::new();
+        if phase == "bombs" {
+            for (name, body, conc, qps) in bombs() {
+                let path = dir.path().join(name);
+                std::fs::write(&path, body)?;
+                let path = path.display().to_string();
+                let extra = [
+                    "-m",
+                    "POST",
+                    "-T",
+                    "application/x-www-form-urlencoded",
+                    "-D",
+                    &path,
+                ];
+                flood.push((name, hey_start_with(&query_url, conc, qps, secs, &extra)?));
+            }
+        }
+        let e = hey_wait(ext_hey)?;
+        let mut line = format!(
+            "RESULT query_bombs phase={phase} ext_ms p50={:.2} p90={:.2} p99={:.2} rps={:.1} codes={}",
+            e.p50, e.p90, e.p99, e.rps, e.codes()
+        );
+        for (name, child) in flood {
+            let r = hey_wait(child)?;
+            line.push_str(&format!(
+                " | {name} p50={:.1} p99={:.1} rps={:.1} codes={}",
+                r.p50,
+                r.p99,
+                r.rps,
+                r.codes()
+            ));
+        }
+        line.push_str(&format!(" | peak_rss_mib={}", peak_rss_mib(adapter.pid())?));
+        println!("{line}");
+        ratio.push(e.p99);
+    }
+    println!(
+        "RESULT query_bombs ratio ext_p99={:.2}",
+        ratio[1] / ratio[0]
+    );
+    let log = adapter.log();
+    println!(
+        "adapter log: {} lines, {} panic lines",
+        log.lines().count(),
+        log.lines().filter(|l| l.contains("panicked")).count()
+    );
+    Ok(())
+}
+
+fn peak_rss_mib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no VmHWM for {pid}"))?;
+    Ok(kib / 1024)
 }
