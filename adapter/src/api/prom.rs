@@ -357,6 +357,8 @@ async fn evaluate_query(
     timeout: Option<Duration>,
 ) -> Result<Response, PromError> {
     let b = state.prom.clone().ok_or_else(no_store)?;
+    // Refused at once, without a slot or a thread: one pass over text the body limit bounds.
+    promql_parse::check_size(&expr, promql_parse::limits()).map_err(QueryError::from)?;
     let admission = match b.gate() {
         Some(g) => Some(g.admit(1).await?),
         None => None,

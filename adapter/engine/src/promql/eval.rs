@@ -493,6 +493,17 @@ fn convert_matcher(m: &PMatcher) -> Result<Matcher> {
             name: m.name.clone(),
             op: crate::store::MatchOp::NotEqual(m.value.clone()),
         },
+        // The parser compiled `^(?:value)$` already; without a `.` that is the same language
+        // as Prometheus 3's `^(?s:value)$` (the `s` flag changes only `.`), so it is used as it
+        // is: a long alternation of pod names is compiled once per query, not twice.
+        PMatchOp::Re(r) if !m.value.contains('.') => Matcher {
+            name: m.name.clone(),
+            op: crate::store::MatchOp::Regex(r.clone()),
+        },
+        PMatchOp::NotRe(r) if !m.value.contains('.') => Matcher {
+            name: m.name.clone(),
+            op: crate::store::MatchOp::NotRegex(r.clone()),
+        },
         PMatchOp::Re(_) => Matcher::regex(&m.name, &m.value, false).map_err(bad)?,
         PMatchOp::NotRe(_) => Matcher::regex(&m.name, &m.value, true).map_err(bad)?,
     })
