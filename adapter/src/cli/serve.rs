@@ -18,6 +18,8 @@ use crate::querier::Querier;
 use crate::scrape::{self, ScrapeConfig, Scraper};
 use crate::telemetry::Telemetry;
 
+mod validate;
+
 /// Serve `external.metrics.k8s.io/v1beta1` for the HPAs in `--hpa-dir`.
 ///
 /// Embedded (default): scrape the sidecars given by `--target` and `--file-sd`, keep
@@ -25,6 +27,7 @@ use crate::telemetry::Telemetry;
 /// (or its `interval` annotation). Remote: with `--prometheus-url`, evaluate the same queries
 /// against a Prometheus-compatible API instead. The API is served over HTTPS on `--listen`.
 #[derive(Debug, Clone, ClapArgs)]
+#[command(group(clap::ArgGroup::new("hpas").args(["hpa_dir", "kube"]).required(true).multiple(true)))]
 pub struct Args {
     /// Scrape this URL (repeatable), e.g. http://10.0.0.7:15090/stats/prometheus.
     #[arg(long = "target", value_name = "URL")]
@@ -35,7 +38,7 @@ pub struct Args {
     pub file_sd: Vec<PathBuf>,
     /// Directory of HorizontalPodAutoscaler manifests (*.yaml, *.yml, *.json) carrying
     /// kube-metrics-adapter annotations; re-read when a file changes.
-    #[arg(long, value_name = "DIR", required_unless_present = "kube")]
+    #[arg(long, value_name = "DIR")]
     pub hpa_dir: Option<PathBuf>,
     /// In a cluster: scrape the pods that run an Istio sidecar and read autoscaling/v2 HPAs
     /// from the API server (in-cluster service account or $KUBECONFIG); annotation problems
@@ -43,26 +46,26 @@ pub struct Args {
     #[arg(long)]
     pub kube: bool,
     /// With --kube: only these namespaces (comma-separated; default all).
-    #[arg(long, value_delimiter = ',', value_name = "NS")]
+    #[arg(long, value_delimiter = ',', value_name = "NS", requires = "kube")]
     pub kube_namespace: Vec<String>,
     /// With --kube: only pods matching this label selector (e.g. app=podinfo).
-    #[arg(long, default_value = "", value_name = "SELECTOR")]
+    #[arg(long, default_value = "", value_name = "SELECTOR", requires = "kube")]
     pub kube_pod_selector: String,
     /// With --kube: the sidecar's metrics port, 15020 (merged) or 15090 (Envoy's own).
-    #[arg(long, default_value_t = 15020)]
+    #[arg(long, default_value_t = 15020, requires = "kube")]
     pub kube_metrics_port: u16,
     /// With --kube: the path on that port.
-    #[arg(long, default_value = "/stats/prometheus")]
+    #[arg(long, default_value = "/stats/prometheus", requires = "kube")]
     pub kube_metrics_path: String,
     /// With --kube: how often pods and HPAs are listed again.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, requires = "kube")]
     pub kube_resync: Duration,
     /// Evaluate queries on this Prometheus-compatible API instead of scraping
     /// (Prometheus, Thanos, Mimir, VictoriaMetrics).
     #[arg(long, value_name = "URL")]
     pub prometheus_url: Option<String>,
     /// Bearer token for --prometheus-url, read from this file on every query.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", requires = "prometheus_url")]
     pub prometheus_bearer_token_file: Option<PathBuf>,
     /// PEM CA bundle to trust for an https --prometheus-url (and per-HPA servers).
     #[arg(long, value_name = "PATH")]
@@ -81,7 +84,12 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub requestheader_client_ca_file: Option<PathBuf>,
     /// Common names allowed in client certificates (comma-separated; empty: any).
-    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "NAMES",
+        requires = "requestheader_client_ca_file"
+    )]
     pub requestheader_allowed_names: Vec<String>,
     /// How often each target is scraped.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
@@ -151,12 +159,13 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "refuse")]
     pub partial_data: crate::provider::PartialData,
     /// Also write the self-signed certificate's PEM here (for clients that pin it).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "tls_cert_file")]
     pub write_self_signed_cert: Option<PathBuf>,
 }
 
 /// Runs the server until interrupted.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    args.validate()?;
     crate::cli::init_logging();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
