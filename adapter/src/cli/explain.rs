@@ -15,13 +15,17 @@ use crate::quantity;
 use crate::querier::remote::{Remote, RemoteConfig};
 use crate::querier::Querier;
 
-/// Print a `kubectl get hpa`-style line per HPA in FILE, with the replica count
-/// kube-controller-manager would choose on its next sync (tolerance 0.1, Value vs
-/// AverageValue, min/max, several metrics, scale-up limit; from an empty history, so the
-/// 5-minute scale-down stabilisation window is not applied).
+/// Print what kube-controller-manager would do now with each HPA in a file.
+///
+/// One `kubectl get hpa`-style line per HPA, with the replica count kube-controller-manager
+/// would choose on its next sync (tolerance 0.1, Value vs AverageValue, min/max, several
+/// metrics, scale-up limit; from an empty history, so the 5-minute scale-down stabilisation
+/// window is not applied).
 ///
 /// Values come from a running adapter (`--adapter`, the same API the HPA reads) or from
 /// `--prometheus-url` (the HPA's queries evaluated there and formatted as the adapter would).
+/// When a metric's value cannot be read, the line is still printed, a note below it says
+/// where and why (the URL and the cause), and the exit status is 1.
 #[derive(Debug, Clone, ClapArgs)]
 pub struct Args {
     /// File of HorizontalPodAutoscaler manifests (multi-document YAML or JSON).

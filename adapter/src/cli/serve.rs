@@ -20,7 +20,7 @@ use crate::telemetry::Telemetry;
 
 mod validate;
 
-/// Serve `external.metrics.k8s.io/v1beta1` for the HPAs in `--hpa-dir`.
+/// Serve `external.metrics.k8s.io/v1beta1` for the HPAs in `--hpa-dir` or the cluster.
 ///
 /// Embedded (default): scrape the sidecars given by `--target` and `--file-sd`, keep
 /// `--retention` of samples in memory, and evaluate each HPA's PromQL every `--query-interval`
