@@ -67,6 +67,12 @@ pub struct Args {
     /// Bearer token for --prometheus-url, read from this file on every query.
     #[arg(long, value_name = "PATH", requires = "prometheus_url")]
     pub prometheus_bearer_token_file: Option<PathBuf>,
+    /// A Prometheus that HPAs may pick by name with the `prometheus-server-alias` annotation
+    /// (repeatable; kube-metrics-adapter's --additional-prometheus-server). Queried without the
+    /// bearer token, like `prometheus-server` URLs. An alias not given here is an error for
+    /// the metric that names it.
+    #[arg(long, value_name = "NAME=URL", value_parser = server_alias)]
+    pub prometheus_server_alias: Vec<(String, String)>,
     /// PEM CA bundle to trust for an https --prometheus-url (and per-HPA servers).
     #[arg(long, value_name = "PATH")]
     pub prometheus_ca_file: Option<PathBuf>,
@@ -161,6 +167,16 @@ pub struct Args {
     /// Also write the self-signed certificate's PEM here (for clients that pin it).
     #[arg(long, value_name = "PATH", conflicts_with = "tls_cert_file")]
     pub write_self_signed_cert: Option<PathBuf>,
+}
+
+/// `NAME=URL` of --prometheus-server-alias.
+fn server_alias(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, url)) if !name.trim().is_empty() && !url.trim().is_empty() => {
+            Ok((name.trim().to_owned(), url.trim().to_owned()))
+        }
+        _ => Err(format!("{s:?} is not NAME=URL")),
+    }
 }
 
 /// Runs the server until interrupted.
@@ -273,6 +289,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         Some(factory),
         telemetry.clone(),
     );
+    provider = provider.with_server_aliases(args.prometheus_server_alias.iter().cloned().collect());
     if let Some(s) = &scraper {
         let s = s.clone();
         provider = provider.with_data_since(Box::new(move || s.data_since()));

@@ -97,6 +97,13 @@ impl Args {
             "--kube-metrics-path {:?}: must start with /",
             self.kube_metrics_path
         );
+        let mut aliases = std::collections::HashSet::new();
+        for (name, _) in &self.prometheus_server_alias {
+            ensure!(
+                aliases.insert(name),
+                "--prometheus-server-alias {name}: given twice"
+            );
+        }
         ensure!(
             !self.job.trim().is_empty(),
             "--job: must not be empty (it is the `job` label of every scraped series)"

@@ -100,6 +100,20 @@ fn nonsense_flags_are_refused_naming_the_flag() {
             "--kube-metrics-path \"stats\": must start with /",
         ),
         (&["--job", " "], "--job: must not be empty"),
+        (
+            &[
+                "--prometheus-server-alias",
+                "a=http://x",
+                "--prometheus-server-alias",
+                "a=http://y",
+            ],
+            "--prometheus-server-alias a: given twice",
+        ),
+        (&["--prometheus-server-alias", "a"], "\"a\" is not NAME=URL"),
+        (
+            &["--prometheus-server-alias", "=http://x"],
+            "is not NAME=URL",
+        ),
         // clap's own refusals for flags that mean nothing without another one
         (&["--kube-namespace", "a"], "--kube"),
         (
