@@ -54,7 +54,7 @@ pub struct Args {
     pub client_cert: Option<PathBuf>,
 }
 
-/// Prints the table; fails only if nothing can be read at all.
+/// Prints the table and notes; exits with status 1 when a metric's value could not be read.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -83,16 +83,38 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     .map(String::from)
     .to_vec()];
     let mut notes = Vec::new();
+    let mut unread = 0;
     for hpa in &hpas {
-        let (row, mut n) = rt.block_on(explain_one(hpa, args.replicas, &source));
+        let (row, mut n, failed) = rt.block_on(explain_one(hpa, args.replicas, &source));
         rows.push(row);
         notes.append(&mut n);
+        unread += failed;
     }
     print!("{}", table(&rows));
     for n in notes {
         println!("{n}");
     }
+    if unread > 0 {
+        eprintln!("{unread} metric value(s) could not be read; see the notes above");
+        std::process::exit(1);
+    }
     Ok(())
+}
+
+/// `e` and its sources, `: `-separated (reqwest's own message is only "error sending
+/// request"; the cause, e.g. "Connection refused", is in its sources).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 enum Source {
@@ -174,10 +196,23 @@ impl Source {
                         &form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>(),
                     );
                 }
-                let resp = client.get(&url).send().await.map_err(|e| e.to_string())?;
-                let body: serde_json::Value = resp.json().await.map_err(|e| e.to_string())?;
+                let resp = client
+                    .get(&url)
+                    .send()
+                    .await
+                    .map_err(|e| format!("GET {url}: {}", chain(&e.without_url())))?;
+                let status = resp.status();
+                let body: serde_json::Value = resp.json().await.map_err(|e| {
+                    format!(
+                        "GET {url}: {status} with a body that is not JSON: {}",
+                        chain(&e.without_url())
+                    )
+                })?;
                 if body["kind"] == "Status" {
-                    return Err(body["message"].as_str().unwrap_or("error").to_owned());
+                    return Err(format!(
+                        "GET {url}: {status}: {}",
+                        body["message"].as_str().unwrap_or("error")
+                    ));
                 }
                 let items = body["items"].as_array().ok_or("no items")?;
                 if items.is_empty() {
@@ -195,11 +230,12 @@ impl Source {
     }
 }
 
+/// The HPA's table row, its notes, and how many of its metrics could not be evaluated.
 async fn explain_one(
     hpa: &Hpa,
     replicas: Option<i32>,
     source: &Source,
-) -> (Vec<String>, Vec<String>) {
+) -> (Vec<String>, Vec<String>, usize) {
     let limits = hpa.limits();
     let current = replicas.unwrap_or(limits.min.max(1));
     let mut targets = Vec::new();
@@ -266,6 +302,7 @@ async fn explain_one(
             }
         }
     }
+    let failed = proposals.iter().filter(|p| p.is_err()).count();
     let decision = Controller::new(0).reconcile(0, &limits, current, combine(current, &proposals));
     let desired = match decision {
         Ok(d) => format!("{} ({:?})", d.desired, d.reason),
@@ -294,6 +331,7 @@ async fn explain_one(
             desired,
         ],
         notes,
+        failed,
     )
 }
 
