@@ -51,7 +51,7 @@ fn scrapes_live_targets_into_a_store() {
     let (url, _rt) = target(move || n.fetch_add(10, Ordering::SeqCst) as f64);
     let mut progress = Vec::new();
     let (store, last) = load(
-        &[url.clone()],
+        std::slice::from_ref(&url),
         3,
         Duration::from_millis(200),
         Duration::ZERO,
