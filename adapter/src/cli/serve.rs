@@ -100,9 +100,10 @@ pub struct Args {
     /// How often each target is scraped.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub scrape_interval: Duration,
-    /// Per-scrape timeout (connect, headers and body).
-    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
-    pub scrape_timeout: Duration,
+    /// Per-scrape timeout (connect, headers and body); at most --scrape-interval. Default: 3s,
+    /// or the scrape interval when that is shorter (as Prometheus does).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub scrape_timeout: Option<Duration>,
     /// Scrapes running at the same time, at most.
     #[arg(long, default_value_t = 64)]
     pub scrape_concurrency: usize,
@@ -268,7 +269,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         Arc::new(Scraper::new(
             ScrapeConfig {
                 interval: args.scrape_interval,
-                timeout: args.scrape_timeout,
+                timeout: args.scrape_timeout(),
                 concurrency: args.scrape_concurrency,
                 body_limit: args.scrape_body_limit,
                 job: args.job.clone(),

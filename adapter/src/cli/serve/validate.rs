@@ -13,7 +13,17 @@ const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 /// Most `--stale-intervals`.
 const MAX_STALE_INTERVALS: u32 = 1000;
 
+/// `--scrape-timeout` when not given, or the scrape interval when that is shorter.
+const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(3);
+
 impl Args {
+    /// `--scrape-timeout`, defaulting as Prometheus does to the default or the scrape interval,
+    /// whichever is shorter.
+    pub fn scrape_timeout(&self) -> Duration {
+        self.scrape_timeout
+            .unwrap_or(DEFAULT_SCRAPE_TIMEOUT.min(self.scrape_interval))
+    }
+
     /// Refuses flag values the server cannot run with, naming the flag: zero intervals,
     /// timeouts, limits and concurrency, a scrape timeout longer than the scrape interval, a
     /// retention that holds fewer than two scrapes.
@@ -39,13 +49,15 @@ impl Args {
             Ok(())
         };
         interval("--scrape-interval", self.scrape_interval)?;
-        positive("--scrape-timeout", self.scrape_timeout)?;
-        ensure!(
-            self.scrape_timeout <= self.scrape_interval,
-            "--scrape-timeout {}: must not be longer than --scrape-interval {} (as in Prometheus)",
-            show(self.scrape_timeout),
-            show(self.scrape_interval)
-        );
+        if let Some(timeout) = self.scrape_timeout {
+            positive("--scrape-timeout", timeout)?;
+            ensure!(
+                timeout <= self.scrape_interval,
+                "--scrape-timeout {}: must not be longer than --scrape-interval {} (as in Prometheus)",
+                show(timeout),
+                show(self.scrape_interval)
+            );
+        }
         if let Some(d) = self.query_interval {
             interval("--query-interval", d)?;
         }

@@ -39,7 +39,7 @@ fn nonsense_flags_are_refused_naming_the_flag() {
             "--scrape-timeout 6s: must not be longer than --scrape-interval 5s",
         ),
         (
-            &["--scrape-interval", "1s"],
+            &["--scrape-interval", "1s", "--scrape-timeout", "3s"],
             "--scrape-timeout 3s: must not be longer than --scrape-interval 1s",
         ),
         (
@@ -155,6 +155,26 @@ fn nonsense_flags_are_refused_naming_the_flag() {
     ] {
         assert_eq!(refusal(ok), None, "{ok:?}");
     }
+}
+
+/// Demonstrates the default scrape timeout: 3 s, or the scrape interval when shorter.
+#[test]
+fn scrape_timeout_defaults_to_at_most_the_interval() {
+    let timeout = |extra: &[&str]| {
+        let argv = ["serve", "--hpa-dir", "hpas"].iter().chain(extra);
+        Cli::try_parse_from(argv)
+            .map(|c| c.args.scrape_timeout())
+            .ok()
+    };
+    let ms = Duration::from_millis;
+    assert_eq!(timeout(&[]), Some(ms(3000)));
+    assert_eq!(timeout(&["--scrape-interval", "1s"]), Some(ms(1000)));
+    assert_eq!(timeout(&["--scrape-interval", "15s"]), Some(ms(3000)));
+    assert_eq!(
+        timeout(&["--scrape-interval", "15s", "--scrape-timeout", "10s"]),
+        Some(ms(10_000))
+    );
+    assert_eq!(refusal(&["--scrape-interval", "1s"]), None);
 }
 
 /// Demonstrates that `serve` needs a source of HPAs and its usage line says which.
