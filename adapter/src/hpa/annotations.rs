@@ -2,8 +2,11 @@
 //! External metrics, in both forms:
 //! `metric-config.external.<name>.prometheus/query` with `matchLabels.type: prometheus`, and the
 //! legacy `metric-config.external.prometheus-query.prometheus/<query-name>` with
-//! `matchLabels.query-name`. Unlike kube-metrics-adapter, a malformed `metric-config.` key is
-//! reported, not silently ignored.
+//! `matchLabels.query-name`. Each means what it meant there (`pkg/collector/collector.go`,
+//! `prometheus_collector.go`): the `type` label (else the metric name) picks the collector, a
+//! metric without a selector is refused, durations are Go durations and `interval: 0s` is the
+//! default interval. Where kube-metrics-adapter is silent (a malformed key, a key it does not
+//! read, keys under two collector segments) the problem is reported here, for its metric.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -285,12 +288,14 @@ fn resolve(
     if collectors.len() > 1 {
         return Err(AnnotationError::MixedCollectors { metric, collectors });
     }
+    // A key is a known one or the query `query-name` selects (either form may name one).
+    let query_name = config
+        .get("query-name")
+        .or_else(|| match_labels.get("query-name").map(String::as_str));
     if metric != LEGACY_METRIC {
-        if let Some((name, (_, key, _))) = config
-            .entries
-            .iter()
-            .find(|(name, _)| !KNOWN_KEYS.contains(&name.as_str()))
-        {
+        if let Some((name, (_, key, _))) = config.entries.iter().find(|(name, _)| {
+            !KNOWN_KEYS.contains(&name.as_str()) && Some(name.as_str()) != query_name
+        }) {
             return Err(AnnotationError::UnknownKey {
                 metric,
                 key: key.clone(),

@@ -407,6 +407,29 @@ fn unknown_keys_are_named() {
         );
         assert_eq!(outcome(&h, "other").map(|q| q.query), Ok("sum(o)".into()));
     }
+    // A key that the metric's query-name selects is its query, in the current form too.
+    let h = hpa(
+        &[("metric-config.external.requests.prometheus/rps", "sum(r)")],
+        &["{name: requests, selector: {matchLabels: {type: prometheus, query-name: rps}}}"],
+    );
+    assert_eq!(
+        outcome(&h, "requests").map(|q| q.query),
+        Ok("sum(r)".into())
+    );
+    let h = hpa(
+        &[
+            ("metric-config.external.requests.prometheus/rps", "sum(r)"),
+            (
+                "metric-config.external.requests.prometheus/query-name",
+                "rps",
+            ),
+        ],
+        &[TYPED],
+    );
+    assert_eq!(
+        outcome(&h, "requests").map(|q| q.query),
+        Ok("sum(r)".into())
+    );
     // per-replica and min-pod-ready-age are known (read by other collectors upstream).
     let h = hpa(
         &[
