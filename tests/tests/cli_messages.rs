@@ -20,8 +20,9 @@ struct Run {
 /// Runs the adapter with `args` in `dir`; an error when it is still running after `limit`
 /// (it is killed then).
 fn run(dir: &Path, args: &[&str], limit: Duration) -> anyhow::Result<Run> {
-    let out = dir.join("stdout");
-    let err = dir.join("stderr");
+    let logs = tempfile::tempdir()?;
+    let out = logs.path().join("stdout");
+    let err = logs.path().join("stderr");
     let mut child = Command::new(binary("mixerless-adapter")?)
         .args(args)
         .current_dir(dir)

@@ -143,22 +143,29 @@ impl MetricQuery {
     }
 }
 
-/// The annotations of one (metric type, metric name).
+/// The annotations of one (metric type, metric name), by config key.
 #[derive(Default)]
 struct Config {
-    /// Config key -> (collector segment, full annotation key, value).
-    entries: BTreeMap<String, (String, String, String)>,
+    entries: BTreeMap<String, Entry>,
+}
+
+/// One `metric-config.<type>.<metric>.<collector>/<config key>: value` annotation.
+struct Entry {
+    collector: String,
+    /// The whole annotation key, for messages.
+    key: String,
+    value: String,
 }
 
 impl Config {
     fn collectors(&self) -> Vec<String> {
         let set: std::collections::BTreeSet<&String> =
-            self.entries.values().map(|e| &e.0).collect();
+            self.entries.values().map(|e| &e.collector).collect();
         set.into_iter().cloned().collect()
     }
 
     fn get(&self, key: &str) -> Option<&str> {
-        self.entries.get(key).map(|e| e.2.as_str())
+        self.entries.get(key).map(|e| e.value.as_str())
     }
 }
 
@@ -194,7 +201,11 @@ fn configs(hpa: &Hpa) -> (BTreeMap<(String, String), Config>, Vec<AnnotationErro
             .entries
             .insert(
                 config_key.to_owned(),
-                (collector.to_owned(), key.clone(), value.clone()),
+                Entry {
+                    collector: collector.to_owned(),
+                    key: key.clone(),
+                    value: value.clone(),
+                },
             );
     }
     (out, errors)
@@ -217,9 +228,9 @@ pub fn external_queries(hpa: &Hpa) -> (Vec<MetricQuery>, Vec<AnnotationError>) {
             continue;
         }
         if !externals.iter().any(|e| &e.metric.name == metric) {
-            if let Some((_, key, _)) = config.entries.values().next() {
+            if let Some(entry) = config.entries.values().next() {
                 errors.push(AnnotationError::NoSuchMetric {
-                    key: key.clone(),
+                    key: entry.key.clone(),
                     metric: metric.clone(),
                 });
             }
@@ -238,10 +249,10 @@ pub fn external_queries(hpa: &Hpa) -> (Vec<MetricQuery>, Vec<AnnotationError>) {
         })
         .collect();
     if let Some(c) = configs.get(&("external".to_owned(), LEGACY_METRIC.to_owned())) {
-        for (name, (_, key, _)) in &c.entries {
+        for (name, entry) in &c.entries {
             if !KNOWN_KEYS.contains(&name.as_str()) && !selected.contains(&name.as_str()) {
                 errors.push(AnnotationError::UnusedNamedQuery {
-                    key: key.clone(),
+                    key: entry.key.clone(),
                     name: name.clone(),
                 });
             }
@@ -293,19 +304,24 @@ fn resolve(
         .get("query-name")
         .or_else(|| match_labels.get("query-name").map(String::as_str));
     if metric != LEGACY_METRIC {
-        if let Some((name, (_, key, _))) = config.entries.iter().find(|(name, _)| {
+        if let Some((name, entry)) = config.entries.iter().find(|(name, _)| {
             !KNOWN_KEYS.contains(&name.as_str()) && Some(name.as_str()) != query_name
         }) {
             return Err(AnnotationError::UnknownKey {
                 metric,
-                key: key.clone(),
+                key: entry.key.clone(),
                 name: name.clone(),
             });
         }
     }
     // matchLabels first, annotations override them (upstream's order).
     let mut entries = match_labels.clone();
-    entries.extend(config.entries.iter().map(|(k, v)| (k.clone(), v.2.clone())));
+    entries.extend(
+        config
+            .entries
+            .iter()
+            .map(|(k, e)| (k.clone(), e.value.clone())),
+    );
     let query = match entries.get("query") {
         Some(q) => q.clone(),
         None => {
