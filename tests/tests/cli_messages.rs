@@ -226,3 +226,55 @@ fn readme_promqltest_example_prints_what_it_says() -> anyhow::Result<()> {
     assert_eq!(r.stdout.lines().last(), Some(said), "{command}");
     Ok(())
 }
+
+/// Demonstrates that `explain --prometheus-url` evaluates a metric that names its own
+/// Prometheus (`prometheus-server`) there, never on --prometheus-url, and refuses one that
+/// names an alias only `serve` can resolve.
+#[test]
+fn explain_keeps_a_metric_on_its_own_server() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let own = format!("http://127.0.0.1:{}", paths::free_port());
+    let default = format!("http://127.0.0.1:{}", paths::free_port());
+    std::fs::write(
+        dir.path().join("h.yaml"),
+        format!(
+            "kind: HorizontalPodAutoscaler\nmetadata:\n  name: h\n  namespace: n\n  annotations:\n\
+             \x20   metric-config.external.a.prometheus/query: sum(up)\n\
+             \x20   metric-config.external.a.prometheus/prometheus-server-alias: other\n\
+             \x20   metric-config.external.b.prometheus/query: sum(up)\n\
+             \x20   metric-config.external.b.prometheus/prometheus-server: {own}\n\
+             spec:\n  maxReplicas: 3\n  metrics:\n\
+             \x20 - {{type: External, external: {{metric: {{name: a, selector: {{matchLabels: {{type: prometheus}}}}}}, target: {{type: Value, value: '1'}}}}}}\n\
+             \x20 - {{type: External, external: {{metric: {{name: b, selector: {{matchLabels: {{type: prometheus}}}}}}, target: {{type: Value, value: '1'}}}}}}\n"
+        ),
+    )?;
+    let r = run(
+        dir.path(),
+        &["explain", "--hpa", "h.yaml", "--prometheus-url", &default],
+        Duration::from_secs(30),
+    )?;
+    assert_eq!(r.code, Some(1), "{}{}", r.stdout, r.stderr);
+    let note = |m: &str| {
+        r.stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("n/h {m}: ")))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        note("a").contains("names prometheus-server-alias \"other\""),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        note("b").starts_with(&format!("n/h b: prometheus {own}: ")),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains(&default), "{}", r.stdout);
+    assert_eq!(
+        r.stderr.trim(),
+        "2 metric value(s) could not be read; see the notes above"
+    );
+    Ok(())
+}

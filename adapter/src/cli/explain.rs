@@ -170,6 +170,26 @@ impl Source {
                             .first()
                             .map_or("no query for this metric".into(), ToString::to_string)
                     })?;
+                // A metric that names its own Prometheus is evaluated there, never elsewhere.
+                let own;
+                let remote = match (&q.prometheus_server, &q.prometheus_server_alias) {
+                    (Some(url), _) => {
+                        own = Remote::new(RemoteConfig {
+                            url: url.clone(),
+                            timeout: Duration::from_secs(10),
+                            ..RemoteConfig::default()
+                        })
+                        .map_err(|e| e.to_string())?;
+                        &own
+                    }
+                    (None, Some(alias)) => {
+                        return Err(format!(
+                            "names prometheus-server-alias {alias:?}, which only `serve \
+                             --prometheus-server-alias` resolves: ask that adapter with --adapter"
+                        ))
+                    }
+                    (None, None) => remote,
+                };
                 let v = remote
                     .instant(&q.query, crate::provider::now_ms())
                     .await
