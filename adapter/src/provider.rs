@@ -159,6 +159,8 @@ pub struct Provider {
     default: Arc<dyn Querier>,
     remote: Option<Box<RemoteFactory>>,
     remotes: Mutex<HashMap<String, Arc<dyn Querier>>>,
+    /// `prometheus-server-alias` names and their URLs.
+    server_aliases: BTreeMap<String, String>,
     state: RwLock<State>,
     telemetry: Arc<Telemetry>,
     data_since: Option<Box<DataSince>>,
@@ -194,6 +196,7 @@ impl Provider {
             default,
             remote,
             remotes: Mutex::new(HashMap::new()),
+            server_aliases: BTreeMap::new(),
             state: RwLock::new(State::default()),
             telemetry,
             data_since: None,
@@ -205,6 +208,14 @@ impl Provider {
     /// its queries are held to [`ProviderConfig::partial_data`].
     pub fn with_data_since(mut self, since: Box<DataSince>) -> Self {
         self.data_since = Some(since);
+        self
+    }
+
+    /// Names the Prometheus servers a `prometheus-server-alias` annotation may pick
+    /// (kube-metrics-adapter's `--additional-prometheus-server`); an alias not named here is
+    /// an error for its metric.
+    pub fn with_server_aliases(mut self, aliases: BTreeMap<String, String>) -> Self {
+        self.server_aliases = aliases;
         self
     }
 
@@ -234,7 +245,7 @@ impl Provider {
     }
 
     fn coverage(&self, q: &MetricQuery, now: i64) -> Coverage {
-        if q.prometheus_server.is_some() {
+        if q.names_a_server() {
             return Coverage::Full;
         }
         let Some((need, have)) = self.history(&q.query, now) else {
@@ -264,8 +275,16 @@ impl Provider {
     }
 
     fn querier_for(&self, q: &MetricQuery) -> Result<Arc<dyn Querier>, String> {
-        let Some(url) = &q.prometheus_server else {
-            return Ok(self.default.clone());
+        let url = match (&q.prometheus_server, &q.prometheus_server_alias) {
+            (Some(url), _) => url,
+            (None, Some(alias)) => self.server_aliases.get(alias).ok_or_else(|| {
+                let known: Vec<&String> = self.server_aliases.keys().collect();
+                format!(
+                    "prometheus-server-alias {alias:?} is not configured (serve \
+                     --prometheus-server-alias NAME=URL; configured: {known:?})"
+                )
+            })?,
+            (None, None) => return Ok(self.default.clone()),
         };
         let mut remotes = self.remotes.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(r) = remotes.get(url) {
@@ -355,7 +374,7 @@ impl Provider {
         state
             .entries
             .iter()
-            .filter(|e| e.query.prometheus_server.is_none())
+            .filter(|e| !e.query.names_a_server())
             .map(|e| e.query.query.clone())
             .collect()
     }

@@ -137,10 +137,24 @@ fn boolean(field: &str, v: &Json) -> Result<bool, ConfigError> {
     }
 }
 
+/// A count: a whole number from 0 to `i64::MAX`; past what `usize` holds (on wasm32, 2^32 - 1)
+/// it saturates, which no cap reaches in memory anyway.
 fn count(field: &str, v: &Json) -> Result<usize, ConfigError> {
     match v {
         Json::Int(Some(n)) if *n >= 0 => Ok(usize::try_from(*n).unwrap_or(usize::MAX)),
-        other => Err(expected(field, "a non-negative integer", other)),
+        Json::Int(Some(n)) => Err(field_err(
+            field,
+            format!("expected a whole number from 0 to {}, got {n}", i64::MAX),
+        )),
+        Json::Int(None) => Err(field_err(
+            field,
+            format!(
+                "expected a whole number from 0 to {}, got a number with a fraction, an \
+                 exponent or more digits than that",
+                i64::MAX
+            ),
+        )),
+        other => Err(expected(field, "a whole number", other)),
     }
 }
 
@@ -464,7 +478,7 @@ mod tests {
     /// Demonstrates that each kind of bad field is refused with a message naming the field.
     #[test]
     fn errors_name_the_field() {
-        let cases: [(&str, &str); 16] = [
+        let cases: [(&str, &str); 19] = [
             (
                 r#"{"metrics":[{"nmae":"x"}]}"#,
                 "metrics[0]: unknown field `nmae`",
@@ -485,7 +499,19 @@ mod tests {
             (r#"{"max_series":0}"#, "max_series: must be at least 1"),
             (
                 r#"{"max_series":-1}"#,
-                "max_series: expected a non-negative integer, got a number",
+                "max_series: expected a whole number from 0 to 9223372036854775807, got -1",
+            ),
+            (
+                r#"{"max_series":99999999999999999999}"#,
+                "max_series: expected a whole number from 0 to 9223372036854775807, got a number with a fraction, an exponent or more digits than that",
+            ),
+            (
+                r#"{"max_peer_cache_size":1.5}"#,
+                "max_peer_cache_size: expected a whole number from 0 to 9223372036854775807, got a number with a fraction",
+            ),
+            (
+                r#"{"max_series":"10"}"#,
+                "max_series: expected a whole number, got a string",
             ),
             (r#"{"nope":1}"#, "configuration: unknown field `nope`"),
             (

@@ -15,13 +15,17 @@ use crate::quantity;
 use crate::querier::remote::{Remote, RemoteConfig};
 use crate::querier::Querier;
 
-/// Print a `kubectl get hpa`-style line per HPA in FILE, with the replica count
-/// kube-controller-manager would choose on its next sync (tolerance 0.1, Value vs
-/// AverageValue, min/max, several metrics, scale-up limit; from an empty history, so the
-/// 5-minute scale-down stabilisation window is not applied).
+/// Print what kube-controller-manager would do now with each HPA in a file.
+///
+/// One `kubectl get hpa`-style line per HPA, with the replica count kube-controller-manager
+/// would choose on its next sync (tolerance 0.1, Value vs AverageValue, min/max, several
+/// metrics, scale-up limit; from an empty history, so the 5-minute scale-down stabilisation
+/// window is not applied).
 ///
 /// Values come from a running adapter (`--adapter`, the same API the HPA reads) or from
 /// `--prometheus-url` (the HPA's queries evaluated there and formatted as the adapter would).
+/// When a metric's value cannot be read, the line is still printed, a note below it says
+/// where and why (the URL and the cause), and the exit status is 1.
 #[derive(Debug, Clone, ClapArgs)]
 pub struct Args {
     /// File of HorizontalPodAutoscaler manifests (multi-document YAML or JSON).
@@ -50,7 +54,7 @@ pub struct Args {
     pub client_cert: Option<PathBuf>,
 }
 
-/// Prints the table; fails only if nothing can be read at all.
+/// Prints the table and notes; exits with status 1 when a metric's value could not be read.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -79,16 +83,38 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     .map(String::from)
     .to_vec()];
     let mut notes = Vec::new();
+    let mut unread = 0;
     for hpa in &hpas {
-        let (row, mut n) = rt.block_on(explain_one(hpa, args.replicas, &source));
+        let (row, mut n, failed) = rt.block_on(explain_one(hpa, args.replicas, &source));
         rows.push(row);
         notes.append(&mut n);
+        unread += failed;
     }
     print!("{}", table(&rows));
     for n in notes {
         println!("{n}");
     }
+    if unread > 0 {
+        eprintln!("{unread} metric value(s) could not be read; see the notes above");
+        std::process::exit(1);
+    }
     Ok(())
+}
+
+/// `e` and its sources, `: `-separated (reqwest's own message is only "error sending
+/// request"; the cause, e.g. "Connection refused", is in its sources).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 enum Source {
@@ -144,6 +170,26 @@ impl Source {
                             .first()
                             .map_or("no query for this metric".into(), ToString::to_string)
                     })?;
+                // A metric that names its own Prometheus is evaluated there, never elsewhere.
+                let own;
+                let remote = match (&q.prometheus_server, &q.prometheus_server_alias) {
+                    (Some(url), _) => {
+                        own = Remote::new(RemoteConfig {
+                            url: url.clone(),
+                            timeout: Duration::from_secs(10),
+                            ..RemoteConfig::default()
+                        })
+                        .map_err(|e| e.to_string())?;
+                        &own
+                    }
+                    (None, Some(alias)) => {
+                        return Err(format!(
+                            "names prometheus-server-alias {alias:?}, which only `serve \
+                             --prometheus-server-alias` resolves: ask that adapter with --adapter"
+                        ))
+                    }
+                    (None, None) => remote,
+                };
                 let v = remote
                     .instant(&q.query, crate::provider::now_ms())
                     .await
@@ -170,10 +216,23 @@ impl Source {
                         &form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>(),
                     );
                 }
-                let resp = client.get(&url).send().await.map_err(|e| e.to_string())?;
-                let body: serde_json::Value = resp.json().await.map_err(|e| e.to_string())?;
+                let resp = client
+                    .get(&url)
+                    .send()
+                    .await
+                    .map_err(|e| format!("GET {url}: {}", chain(&e.without_url())))?;
+                let status = resp.status();
+                let body: serde_json::Value = resp.json().await.map_err(|e| {
+                    format!(
+                        "GET {url}: {status} with a body that is not JSON: {}",
+                        chain(&e.without_url())
+                    )
+                })?;
                 if body["kind"] == "Status" {
-                    return Err(body["message"].as_str().unwrap_or("error").to_owned());
+                    return Err(format!(
+                        "GET {url}: {status}: {}",
+                        body["message"].as_str().unwrap_or("error")
+                    ));
                 }
                 let items = body["items"].as_array().ok_or("no items")?;
                 if items.is_empty() {
@@ -191,11 +250,12 @@ impl Source {
     }
 }
 
+/// The HPA's table row, its notes, and how many of its metrics could not be evaluated.
 async fn explain_one(
     hpa: &Hpa,
     replicas: Option<i32>,
     source: &Source,
-) -> (Vec<String>, Vec<String>) {
+) -> (Vec<String>, Vec<String>, usize) {
     let limits = hpa.limits();
     let current = replicas.unwrap_or(limits.min.max(1));
     let mut targets = Vec::new();
@@ -262,6 +322,7 @@ async fn explain_one(
             }
         }
     }
+    let failed = proposals.iter().filter(|p| p.is_err()).count();
     let decision = Controller::new(0).reconcile(0, &limits, current, combine(current, &proposals));
     let desired = match decision {
         Ok(d) => format!("{} ({:?})", d.desired, d.reason),
@@ -290,6 +351,7 @@ async fn explain_one(
             desired,
         ],
         notes,
+        failed,
     )
 }
 

@@ -7,10 +7,10 @@ use anyhow::Context as _;
 use clap::Args as ClapArgs;
 use mixerless_engine::promqltest::{self, Outcome, Summary};
 
-/// Run PromQL test scripts in Prometheus' promqltest format (`load`, `clear`, `eval`, `expect`)
-/// against the embedded engine, and end with the line `N passed, N failed, N skipped`.
+/// Run Prometheus promqltest scripts against the embedded engine.
 ///
-/// Failed cases are always printed with the reason. A case the engine does not support (a
+/// Scripts are in Prometheus' promqltest format (`load`, `clear`, `eval`, `expect`); the output
+/// ends with the line `N passed, N failed, N skipped`. Failed cases are always printed with the reason. A case the engine does not support (a
 /// function it rejects, native histograms, syntax it cannot parse) is skipped with its reason,
 /// never counted as passed. Warn/info annotations are not checked. Exit status is 1 when any
 /// case fails.

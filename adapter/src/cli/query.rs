@@ -11,13 +11,8 @@ use mixerless_engine::store::{Store, StoreConfig};
 use mixerless_engine::Labels;
 use serde_json::json;
 
-/// Evaluate a PromQL expression with the embedded engine and print the same JSON as
-/// Prometheus' `/api/v1/query` (`{"status":"success","data":{"resultType":…,"result":[…]}}`),
-/// so the two can be diffed.
-///
-/// Data comes from `--data FILE`: OpenMetrics text where every sample carries a timestamp in
-/// seconds, the format `promtool tsdb create-blocks-from openmetrics` reads. A query error
-/// prints `{"status":"error",…}` and exits with status 1.
+/// The flags of `query` shared by both data sources (`--data` here, `--target` in
+/// [`super::query_target`], whose doc comment is the subcommand's help).
 #[derive(Debug, Clone, ClapArgs)]
 pub struct Args {
     /// The PromQL expression.
@@ -56,7 +51,10 @@ pub fn response(args: &Args) -> anyhow::Result<serde_json::Value> {
     };
     let store = match &args.data {
         Some(path) => load_data(path)?,
-        None => bail!("no data: give --data FILE"),
+        None => bail!(
+            "no data to query: give --data FILE (OpenMetrics with timestamps) or --target URL \
+             (live scrapes, repeatable)"
+        ),
     };
     Ok(evaluate(args, &store, time_ms))
 }

@@ -1,9 +1,11 @@
-//! The `--target URL` path of `query`: scrape live targets a few times into a fresh store,
-//! as `serve` would, so a query can be tried against real sidecars before it goes into an HPA.
+//! The `--target URL` path of `query`: scrape live targets into a fresh store for as long as
+//! the query's window, as `serve` would, so a query can be tried against real sidecars before
+//! it goes into an HPA.
 
+use std::io::Write;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
 use clap::Args as ClapArgs;
 use mixerless_engine::exposition::ParseOptions;
 use mixerless_engine::store::{Store, StoreConfig};
@@ -11,7 +13,16 @@ use mixerless_engine::store::{Store, StoreConfig};
 use crate::provider::now_ms;
 use crate::scrape::{fetch, file_sd};
 
-/// `query` with its live-target flags: `--data` (the file path) or `--target` (live scrapes).
+/// Evaluate PromQL over a data file or live targets and print Prometheus' JSON.
+///
+/// The output is the body of Prometheus' `/api/v1/query`
+/// (`{"status":"success","data":{"resultType":…,"result":[…]}}`), so the two can be diffed. A
+/// query error prints `{"status":"error",…}` and exits with status 1.
+///
+/// Data comes from one of two sources: `--data FILE`, OpenMetrics text where every sample
+/// carries a timestamp in seconds (the format `promtool tsdb create-blocks-from openmetrics`
+/// reads), or `--target URL` (repeatable), live scrapes taken for as long as the query's window
+/// (`rate(x[1m])`: one minute, `--max-wait` bounds it) with progress on stderr.
 #[derive(Debug, Clone, ClapArgs)]
 pub struct Cmd {
     #[command(flatten)]
@@ -25,14 +36,22 @@ pub struct Cmd {
 pub struct Live {
     /// Scrape this URL instead of reading --data (repeatable), e.g. an Envoy's
     /// /stats/prometheus; the query is evaluated at the last scrape unless --time is given.
+    /// The targets are scraped for as long as the query's window (range plus offset:
+    /// 1m for `rate(x[1m])`), so a rate is computed from the history it reads, as `serve`
+    /// would serve it; progress goes to stderr.
     #[arg(long = "target", value_name = "URL", conflicts_with = "data")]
     pub target: Vec<String>,
-    /// With --target: how many times each target is scraped (rate() needs two).
-    #[arg(long, default_value_t = 2)]
+    /// With --target: scrape each target at least this many times (irate() and idelta() need
+    /// two), more when the query's window needs more.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     pub scrapes: u32,
     /// With --target: the time between scrapes.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     pub scrape_interval: Duration,
+    /// With --target: the longest the scraping may take. A query whose window needs longer
+    /// (`rate(x[10m])`) is refused with a message: raise this, or use --data.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub max_wait: Duration,
 }
 
 /// Runs `query`: live targets here, everything else in [`super::query::run`].
@@ -40,12 +59,7 @@ pub fn run(cmd: Cmd) -> anyhow::Result<()> {
     if cmd.live.target.is_empty() {
         return super::query::run(cmd.query);
     }
-    let (store, last) = load(&cmd.live.target, cmd.live.scrapes, cmd.live.scrape_interval)?;
-    let time_ms = match &cmd.query.time {
-        Some(t) => super::query::parse_time(t)?,
-        None => last,
-    };
-    let resp = super::query::evaluate(&cmd.query, &store, time_ms);
+    let resp = response(&cmd, &mut std::io::stderr())?;
     println!("{resp}");
     if resp["status"] != "success" {
         std::process::exit(1);
@@ -53,9 +67,73 @@ pub fn run(cmd: Cmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Scrapes every target `scrapes` times, `interval` apart (labels `job="envoy-stats"` and
-/// `instance`, as `serve` adds them); returns the store and the time of the last round.
-pub fn load(targets: &[String], scrapes: u32, interval: Duration) -> anyhow::Result<(Store, i64)> {
+/// The `/api/v1/query` response for `cmd` over live scrapes, with progress on `progress`.
+pub fn response(cmd: &Cmd, progress: &mut dyn Write) -> anyhow::Result<serde_json::Value> {
+    // A query that does not parse gets its parse error at once, without scraping.
+    let Some(window) = crate::provider::warmup::window(&cmd.query.expr) else {
+        let empty = Store::new(StoreConfig::default());
+        return Ok(super::query::evaluate(&cmd.query, &empty, now_ms()));
+    };
+    let rounds = rounds(&cmd.query.expr, window, &cmd.live)?;
+    let (store, last) = load(
+        &cmd.live.target,
+        rounds,
+        cmd.live.scrape_interval,
+        window,
+        progress,
+    )?;
+    let time_ms = match &cmd.query.time {
+        Some(t) => super::query::parse_time(t)?,
+        None => last,
+    };
+    Ok(super::query::evaluate(&cmd.query, &store, time_ms))
+}
+
+/// How many scrapes, `--scrape-interval` apart, cover `window` (at least `--scrapes`); an
+/// error when they would take longer than `--max-wait`.
+pub fn rounds(expr: &str, window: Duration, live: &Live) -> anyhow::Result<u32> {
+    anyhow::ensure!(
+        !live.scrape_interval.is_zero(),
+        "--scrape-interval 0s: must be longer than zero"
+    );
+    let needed = if window.is_zero() {
+        1
+    } else {
+        window.as_nanos().div_ceil(live.scrape_interval.as_nanos()) + 1
+    };
+    let rounds = u32::try_from(needed)
+        .unwrap_or(u32::MAX)
+        .max(live.scrapes)
+        .max(1);
+    let takes = live.scrape_interval.saturating_mul(rounds - 1);
+    if takes > live.max_wait {
+        bail!(
+            "{expr:?} reads {} of history: covering it takes {rounds} scrapes {} apart ({}), \
+             longer than --max-wait {}; raise --max-wait (or --scrape-interval), or evaluate it \
+             over a recorded file with --data",
+            show(window),
+            show(live.scrape_interval),
+            show(takes),
+            show(live.max_wait)
+        );
+    }
+    Ok(rounds)
+}
+
+fn show(d: Duration) -> humantime::FormattedDuration {
+    humantime::format_duration(d)
+}
+
+/// Scrapes every target `rounds` times, `interval` apart (labels `job="envoy-stats"` and
+/// `instance`, as `serve` adds them), writing progress lines; returns the store and the time
+/// of the last round.
+pub fn load(
+    targets: &[String],
+    rounds: u32,
+    interval: Duration,
+    window: Duration,
+    progress: &mut dyn Write,
+) -> anyhow::Result<(Store, i64)> {
     let targets = targets
         .iter()
         .map(|u| file_sd::from_url(u, "envoy-stats"))
@@ -70,11 +148,21 @@ pub fn load(targets: &[String], scrapes: u32, interval: Duration) -> anyhow::Res
         strict: true,
         ..ParseOptions::default()
     };
+    let _ = writeln!(
+        progress,
+        "scraping {} target(s) {rounds} times, {} apart, over {} (the query reads {} of history)",
+        targets.len(),
+        show(interval),
+        show(interval.saturating_mul(rounds.saturating_sub(1))),
+        show(window)
+    );
+    let start = std::time::Instant::now();
+    let mut reported = start;
     let mut last = now_ms();
-    for round in 0..scrapes.max(1) {
-        if round > 0 {
-            std::thread::sleep(interval);
-        }
+    for round in 0..rounds {
+        // Rounds keep to a fixed schedule, so slow scrapes do not stretch the history.
+        let due = start + interval.saturating_mul(round);
+        std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
         last = now_ms();
         for t in &targets {
             let body = rt
@@ -89,56 +177,22 @@ pub fn load(targets: &[String], scrapes: u32, interval: Duration) -> anyhow::Res
                 .ingest_with(&t.labels, last, &body, &opts)
                 .with_context(|| format!("scrape {}", t.url))?;
         }
+        if round + 1 == rounds || reported.elapsed() >= PROGRESS_EVERY {
+            reported = std::time::Instant::now();
+            let _ = writeln!(
+                progress,
+                "scrape {}/{rounds} done, {} elapsed",
+                round + 1,
+                show(Duration::from_secs(start.elapsed().as_secs()))
+            );
+        }
     }
     Ok((store, last))
 }
 
+/// How often `load` reports progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
 #[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::Arc;
-
-    use axum::routing::get;
-
-    use super::*;
-
-    /// Demonstrates `query --target`: a local target whose counter grows by 10 per scrape is
-    /// scraped three times 200 ms apart and the engine sees all three samples with `instance`.
-    #[test]
-    fn scrapes_live_targets_into_a_store() {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let n = Arc::new(AtomicU64::new(0));
-        let counter = n;
-        let app = axum::Router::new().route(
-            "/stats/prometheus",
-            get(move || {
-                let v = counter.fetch_add(10, Ordering::SeqCst);
-                async move { format!("# TYPE req_total counter\nreq_total {v}\n") }
-            }),
-        );
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        rt.spawn(async move { axum::serve(listener, app).await });
-        let url = format!("http://{addr}/stats/prometheus");
-        let (store, last) = load(&[url], 3, Duration::from_millis(200)).unwrap();
-        let engine = mixerless_engine::promql::Engine::new(Default::default());
-        let v = engine
-            .instant(&store, "count_over_time(req_total[1m])", last)
-            .unwrap()
-            .to_api_json();
-        assert_eq!(v["result"][0]["value"][1], "3", "{v}");
-        assert_eq!(
-            v["result"][0]["metric"]["instance"],
-            addr.to_string(),
-            "{v}"
-        );
-        let v = engine
-            .instant(&store, "req_total", last)
-            .unwrap()
-            .to_api_json();
-        assert_eq!(v["result"][0]["value"][1], "20", "{v}");
-        assert!(load(&["not a url".into()], 1, Duration::ZERO).is_err());
-    }
-}
+#[path = "query_target/tests.rs"]
+mod tests;

@@ -18,13 +18,16 @@ use crate::querier::Querier;
 use crate::scrape::{self, ScrapeConfig, Scraper};
 use crate::telemetry::Telemetry;
 
-/// Serve `external.metrics.k8s.io/v1beta1` for the HPAs in `--hpa-dir`.
+mod validate;
+
+/// Serve `external.metrics.k8s.io/v1beta1` for the HPAs in `--hpa-dir` or the cluster.
 ///
 /// Embedded (default): scrape the sidecars given by `--target` and `--file-sd`, keep
 /// `--retention` of samples in memory, and evaluate each HPA's PromQL every `--query-interval`
 /// (or its `interval` annotation). Remote: with `--prometheus-url`, evaluate the same queries
 /// against a Prometheus-compatible API instead. The API is served over HTTPS on `--listen`.
 #[derive(Debug, Clone, ClapArgs)]
+#[command(group(clap::ArgGroup::new("hpas").args(["hpa_dir", "kube"]).required(true).multiple(true)))]
 pub struct Args {
     /// Scrape this URL (repeatable), e.g. http://10.0.0.7:15090/stats/prometheus.
     #[arg(long = "target", value_name = "URL")]
@@ -35,7 +38,7 @@ pub struct Args {
     pub file_sd: Vec<PathBuf>,
     /// Directory of HorizontalPodAutoscaler manifests (*.yaml, *.yml, *.json) carrying
     /// kube-metrics-adapter annotations; re-read when a file changes.
-    #[arg(long, value_name = "DIR", required_unless_present = "kube")]
+    #[arg(long, value_name = "DIR")]
     pub hpa_dir: Option<PathBuf>,
     /// In a cluster: scrape the pods that run an Istio sidecar and read autoscaling/v2 HPAs
     /// from the API server (in-cluster service account or $KUBECONFIG); annotation problems
@@ -43,27 +46,33 @@ pub struct Args {
     #[arg(long)]
     pub kube: bool,
     /// With --kube: only these namespaces (comma-separated; default all).
-    #[arg(long, value_delimiter = ',', value_name = "NS")]
+    #[arg(long, value_delimiter = ',', value_name = "NS", requires = "kube")]
     pub kube_namespace: Vec<String>,
     /// With --kube: only pods matching this label selector (e.g. app=podinfo).
-    #[arg(long, default_value = "", value_name = "SELECTOR")]
+    #[arg(long, default_value = "", value_name = "SELECTOR", requires = "kube")]
     pub kube_pod_selector: String,
     /// With --kube: the sidecar's metrics port, 15020 (merged) or 15090 (Envoy's own).
-    #[arg(long, default_value_t = 15020)]
+    #[arg(long, default_value_t = 15020, requires = "kube")]
     pub kube_metrics_port: u16,
     /// With --kube: the path on that port.
-    #[arg(long, default_value = "/stats/prometheus")]
+    #[arg(long, default_value = "/stats/prometheus", requires = "kube")]
     pub kube_metrics_path: String,
     /// With --kube: how often pods and HPAs are listed again.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, requires = "kube")]
     pub kube_resync: Duration,
     /// Evaluate queries on this Prometheus-compatible API instead of scraping
     /// (Prometheus, Thanos, Mimir, VictoriaMetrics).
     #[arg(long, value_name = "URL")]
     pub prometheus_url: Option<String>,
     /// Bearer token for --prometheus-url, read from this file on every query.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", requires = "prometheus_url")]
     pub prometheus_bearer_token_file: Option<PathBuf>,
+    /// A Prometheus that HPAs may pick by name with the `prometheus-server-alias` annotation
+    /// (repeatable; kube-metrics-adapter's --additional-prometheus-server). Queried without the
+    /// bearer token, like `prometheus-server` URLs. An alias not given here is an error for
+    /// the metric that names it.
+    #[arg(long, value_name = "NAME=URL", value_parser = server_alias)]
+    pub prometheus_server_alias: Vec<(String, String)>,
     /// PEM CA bundle to trust for an https --prometheus-url (and per-HPA servers).
     #[arg(long, value_name = "PATH")]
     pub prometheus_ca_file: Option<PathBuf>,
@@ -81,14 +90,20 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub requestheader_client_ca_file: Option<PathBuf>,
     /// Common names allowed in client certificates (comma-separated; empty: any).
-    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "NAMES",
+        requires = "requestheader_client_ca_file"
+    )]
     pub requestheader_allowed_names: Vec<String>,
     /// How often each target is scraped.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub scrape_interval: Duration,
-    /// Per-scrape timeout (connect, headers and body).
-    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
-    pub scrape_timeout: Duration,
+    /// Per-scrape timeout (connect, headers and body); at most --scrape-interval. Default: 3s,
+    /// or the scrape interval when that is shorter (as Prometheus does).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub scrape_timeout: Option<Duration>,
     /// Scrapes running at the same time, at most.
     #[arg(long, default_value_t = 64)]
     pub scrape_concurrency: usize,
@@ -164,12 +179,23 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "refuse")]
     pub partial_data: crate::provider::PartialData,
     /// Also write the self-signed certificate's PEM here (for clients that pin it).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "tls_cert_file")]
     pub write_self_signed_cert: Option<PathBuf>,
+}
+
+/// `NAME=URL` of --prometheus-server-alias.
+fn server_alias(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, url)) if !name.trim().is_empty() && !url.trim().is_empty() => {
+            Ok((name.trim().to_owned(), url.trim().to_owned()))
+        }
+        _ => Err(format!("{s:?} is not NAME=URL")),
+    }
 }
 
 /// Runs the server until interrupted.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    args.validate()?;
     crate::cli::init_logging();
     mixerless_engine::promql::parse::set_limits(mixerless_engine::promql::ParseLimits {
         max_length: args.query_max_length,
@@ -262,7 +288,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         Arc::new(Scraper::new(
             ScrapeConfig {
                 interval: args.scrape_interval,
-                timeout: args.scrape_timeout,
+                timeout: args.scrape_timeout(),
                 concurrency: args.scrape_concurrency,
                 body_limit: args.scrape_body_limit,
                 job: args.job.clone(),
@@ -283,6 +309,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         Some(factory),
         telemetry.clone(),
     );
+    provider = provider.with_server_aliases(args.prometheus_server_alias.iter().cloned().collect());
     if let Some(s) = &scraper {
         let s = s.clone();
         provider = provider.with_data_since(Box::new(move || s.data_since()));

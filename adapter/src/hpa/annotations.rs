@@ -2,8 +2,11 @@
 //! External metrics, in both forms:
 //! `metric-config.external.<name>.prometheus/query` with `matchLabels.type: prometheus`, and the
 //! legacy `metric-config.external.prometheus-query.prometheus/<query-name>` with
-//! `matchLabels.query-name`. Unlike kube-metrics-adapter, a malformed `metric-config.` key is
-//! reported, not silently ignored.
+//! `matchLabels.query-name`. Each means what it meant there (`pkg/collector/collector.go`,
+//! `prometheus_collector.go`): the `type` label (else the metric name) picks the collector, a
+//! metric without a selector is refused, durations are Go durations and `interval: 0s` is the
+//! default interval. Where kube-metrics-adapter is silent (a malformed key, a key it does not
+//! read, keys under two collector segments) the problem is reported here, for its metric.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,10 +19,46 @@ pub enum AnnotationError {
     /// A `metric-config.` key that is not `metric-config.<type>.<name>.<collector>/<key>`.
     #[error("annotation {key:?} is not metric-config.<type>.<metric>.<collector>/<key>")]
     MalformedKey { key: String },
+    /// A key the Prometheus collector does not read (a typo of one it does, most likely).
+    #[error(
+        "metric {metric}: annotation {key:?}: unknown key {name:?}; the known keys are {}",
+        KNOWN_KEYS.join(", ")
+    )]
+    UnknownKey {
+        metric: String,
+        key: String,
+        name: String,
+    },
+    /// A named query of the legacy form that no metric's `query-name` selects.
+    #[error(
+        "annotation {key:?}: no metric's query-name selects {name:?}, and it is none of the \
+         known keys ({})",
+        KNOWN_KEYS.join(", ")
+    )]
+    UnusedNamedQuery { key: String, name: String },
+    /// Annotations for an External metric name that `spec.metrics` does not have.
+    #[error("annotation {key:?}: spec.metrics has no External metric named {metric:?}")]
+    NoSuchMetric { key: String, metric: String },
+    /// One metric's annotations under several collector segments.
+    #[error(
+        "metric {metric}: annotations name the collectors {collectors:?}; kube-metrics-adapter \
+         reads the keys of one of them, chosen at random: write them all under one"
+    )]
+    MixedCollectors {
+        metric: String,
+        collectors: Vec<String>,
+    },
     /// The metric's collector is not Prometheus.
     #[error("metric {metric}: collector {collector:?} is not supported (only prometheus)")]
     UnsupportedCollector { metric: String, collector: String },
-    /// The legacy form needs a selector to name the query.
+    /// No `type` label, and a metric name that names no collector.
+    #[error(
+        "metric {metric}: the selector's matchLabels have no type label, and the metric name \
+         is not a collector: add matchLabels type: prometheus (or use the legacy metric name \
+         prometheus-query with matchLabels query-name)"
+    )]
+    NoCollector { metric: String },
+    /// The metric has no selector (kube-metrics-adapter refuses it before reading any query).
     #[error("metric {metric}: selector for prometheus query is not specified")]
     NoSelector { metric: String },
     /// Neither `query` nor `query-name`.
@@ -28,9 +67,18 @@ pub enum AnnotationError {
     /// `query-name` names no annotation.
     #[error("metric {metric}: no prometheus query defined for query-name {name:?}")]
     MissingNamedQuery { metric: String, name: String },
-    /// `interval` is not a duration.
-    #[error("metric {metric}: interval {value:?} is not a duration like 30s or 1m")]
-    BadInterval { metric: String, value: String },
+    /// A duration annotation (`interval`, `min-pod-ready-age`) Go's `time.ParseDuration` would
+    /// refuse, or a negative one.
+    #[error(
+        "metric {metric}: {key} {value:?} is not a duration: {why} (write it as Go does, \
+         e.g. 30s, 1m, 1m30s, 500ms)"
+    )]
+    BadDuration {
+        metric: String,
+        key: String,
+        value: String,
+        why: String,
+    },
     /// `on-empty` is neither `error` nor `zero`.
     #[error("metric {metric}: on-empty {value:?} is neither error nor zero")]
     BadOnEmpty { metric: String, value: String },
@@ -38,6 +86,22 @@ pub enum AnnotationError {
     #[error("metric {metric}: query does not parse: {message}")]
     BadQuery { metric: String, message: String },
 }
+
+/// The config keys the Prometheus collector reads; in the legacy form, a key may also be a
+/// query name that a metric's `query-name` selects.
+pub const KNOWN_KEYS: [&str; 8] = [
+    "query",
+    "query-name",
+    "interval",
+    "prometheus-server",
+    "prometheus-server-alias",
+    "per-replica",
+    "min-pod-ready-age",
+    "on-empty",
+];
+
+/// kube-metrics-adapter's legacy metric name: its annotations hold named queries.
+const LEGACY_METRIC: &str = "prometheus-query";
 
 /// What an empty result becomes: by default an error the HPA sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -64,12 +128,45 @@ pub struct MetricQuery {
     pub interval: Option<Duration>,
     /// `prometheus-server`: this metric's Prometheus instead of the default.
     pub prometheus_server: Option<String>,
+    /// `prometheus-server-alias`: this metric's Prometheus by a name `serve` maps to a URL
+    /// (`--prometheus-server-alias NAME=URL`); ignored when `prometheus_server` is set, as in
+    /// kube-metrics-adapter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prometheus_server_alias: Option<String>,
     pub on_empty: OnEmpty,
 }
 
+impl MetricQuery {
+    /// Whether the query runs on another Prometheus than the default source.
+    pub fn names_a_server(&self) -> bool {
+        self.prometheus_server.is_some() || self.prometheus_server_alias.is_some()
+    }
+}
+
+/// The annotations of one (metric type, metric name), by config key.
+#[derive(Default)]
 struct Config {
+    entries: BTreeMap<String, Entry>,
+}
+
+/// One `metric-config.<type>.<metric>.<collector>/<config key>: value` annotation.
+struct Entry {
     collector: String,
-    entries: BTreeMap<String, String>,
+    /// The whole annotation key, for messages.
+    key: String,
+    value: String,
+}
+
+impl Config {
+    fn collectors(&self) -> Vec<String> {
+        let set: std::collections::BTreeSet<&String> =
+            self.entries.values().map(|e| &e.collector).collect();
+        set.into_iter().cloned().collect()
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.entries.get(key).map(|e| e.value.as_str())
+    }
 }
 
 /// The annotation configs of an HPA keyed by (metric type, metric name), plus key errors.
@@ -99,17 +196,17 @@ fn configs(hpa: &Hpa) -> (BTreeMap<(String, String), Config>, Vec<AnnotationErro
             "pods" | "object" => kind.to_owned(),
             _ => "external".to_owned(),
         };
-        // The first collector seen for a metric wins, as upstream (here deterministically: the
-        // annotations are sorted by key).
-        let entry = out
-            .entry((kind, name.to_owned()))
-            .or_insert_with(|| Config {
-                collector: collector.to_owned(),
-                entries: BTreeMap::new(),
-            });
-        if entry.collector == collector {
-            entry.entries.insert(config_key.to_owned(), value.clone());
-        }
+        out.entry((kind, name.to_owned()))
+            .or_default()
+            .entries
+            .insert(
+                config_key.to_owned(),
+                Entry {
+                    collector: collector.to_owned(),
+                    key: key.clone(),
+                    value: value.clone(),
+                },
+            );
     }
     (out, errors)
 }
@@ -119,19 +216,50 @@ fn configs(hpa: &Hpa) -> (BTreeMap<(String, String), Config>, Vec<AnnotationErro
 pub fn external_queries(hpa: &Hpa) -> (Vec<MetricQuery>, Vec<AnnotationError>) {
     let (configs, mut errors) = configs(hpa);
     let mut queries = Vec::new();
-    for spec in &hpa.spec.metrics {
-        if spec.kind != "External" {
+    let externals: Vec<_> = hpa
+        .spec
+        .metrics
+        .iter()
+        .filter(|m| m.kind == "External")
+        .filter_map(|m| m.external.as_ref())
+        .collect();
+    for ((kind, metric), config) in &configs {
+        if kind != "external" {
             continue;
         }
-        let Some(ext) = &spec.external else { continue };
-        let name = &ext.metric.name;
-        let match_labels = ext
-            .metric
-            .selector
-            .as_ref()
-            .map(|s| s.match_labels.clone())
-            .unwrap_or_default();
-        match resolve(hpa, name, &match_labels, &configs) {
+        if !externals.iter().any(|e| &e.metric.name == metric) {
+            if let Some(entry) = config.entries.values().next() {
+                errors.push(AnnotationError::NoSuchMetric {
+                    key: entry.key.clone(),
+                    metric: metric.clone(),
+                });
+            }
+        }
+    }
+    // Keys of the legacy form's annotations that some metric's query-name selects.
+    let selected: Vec<&str> = externals
+        .iter()
+        .filter(|e| e.metric.name == LEGACY_METRIC)
+        .filter_map(|e| {
+            let labels = e.metric.selector.as_ref().map(|s| &s.match_labels);
+            let annotated = configs
+                .get(&("external".to_owned(), LEGACY_METRIC.to_owned()))
+                .and_then(|c| c.get("query-name"));
+            annotated.or_else(|| labels?.get("query-name").map(String::as_str))
+        })
+        .collect();
+    if let Some(c) = configs.get(&("external".to_owned(), LEGACY_METRIC.to_owned())) {
+        for (name, entry) in &c.entries {
+            if !KNOWN_KEYS.contains(&name.as_str()) && !selected.contains(&name.as_str()) {
+                errors.push(AnnotationError::UnusedNamedQuery {
+                    key: entry.key.clone(),
+                    name: name.clone(),
+                });
+            }
+        }
+    }
+    for ext in externals {
+        match resolve(hpa, &ext.metric, &configs) {
             Ok(q) => queries.push(q),
             Err(e) => errors.push(e),
         }
@@ -141,38 +269,62 @@ pub fn external_queries(hpa: &Hpa) -> (Vec<MetricQuery>, Vec<AnnotationError>) {
 
 fn resolve(
     hpa: &Hpa,
-    name: &str,
-    match_labels: &BTreeMap<String, String>,
+    id: &super::manifest::MetricIdentifier,
     configs: &BTreeMap<(String, String), Config>,
 ) -> Result<MetricQuery, AnnotationError> {
-    let metric = name.to_owned();
-    let config = configs.get(&("external".to_owned(), metric.clone()));
-    // matchLabels first, annotations override them (upstream's order).
-    let mut entries = match_labels.clone();
-    if let Some(c) = config {
-        entries.extend(c.entries.iter().map(|(k, v)| (k.clone(), v.clone())));
-    }
-    let collector = match_labels
-        .get("type")
-        .cloned()
-        .unwrap_or_else(|| metric.clone());
-    if collector != "prometheus" && collector != "prometheus-query" {
+    let metric = id.name.clone();
+    let match_labels = id
+        .selector
+        .as_ref()
+        .map(|s| s.match_labels.clone())
+        .unwrap_or_default();
+    let empty = Config::default();
+    let config = configs
+        .get(&("external".to_owned(), metric.clone()))
+        .unwrap_or(&empty);
+    // The `type` label picks the collector; without one (or empty) the metric name does, as
+    // in kube-metrics-adapter. The annotation key's collector segment does not.
+    let collector = match match_labels.get("type").filter(|t| !t.is_empty()) {
+        Some(t) => t.clone(),
+        None if metric == "prometheus" || metric == LEGACY_METRIC => metric.clone(),
+        None => return Err(AnnotationError::NoCollector { metric }),
+    };
+    if collector != "prometheus" && collector != LEGACY_METRIC {
         return Err(AnnotationError::UnsupportedCollector { metric, collector });
     }
-    if let Some(c) = config {
-        if c.collector != "prometheus" {
-            return Err(AnnotationError::UnsupportedCollector {
+    if id.selector.is_none() {
+        return Err(AnnotationError::NoSelector { metric });
+    }
+    let collectors = config.collectors();
+    if collectors.len() > 1 {
+        return Err(AnnotationError::MixedCollectors { metric, collectors });
+    }
+    // A key is a known one or the query `query-name` selects (either form may name one).
+    let query_name = config
+        .get("query-name")
+        .or_else(|| match_labels.get("query-name").map(String::as_str));
+    if metric != LEGACY_METRIC {
+        if let Some((name, entry)) = config.entries.iter().find(|(name, _)| {
+            !KNOWN_KEYS.contains(&name.as_str()) && Some(name.as_str()) != query_name
+        }) {
+            return Err(AnnotationError::UnknownKey {
                 metric,
-                collector: c.collector.clone(),
+                key: entry.key.clone(),
+                name: name.clone(),
             });
         }
     }
+    // matchLabels first, annotations override them (upstream's order).
+    let mut entries = match_labels.clone();
+    entries.extend(
+        config
+            .entries
+            .iter()
+            .map(|(k, e)| (k.clone(), e.value.clone())),
+    );
     let query = match entries.get("query") {
         Some(q) => q.clone(),
         None => {
-            if match_labels.is_empty() && !entries.contains_key("query-name") {
-                return Err(AnnotationError::NoSelector { metric });
-            }
             let Some(query_name) = entries.get("query-name") else {
                 return Err(AnnotationError::NoQuery { metric });
             };
@@ -200,18 +352,24 @@ fn resolve(
                 .to_owned(),
         });
     }
-    let interval = match entries.get("interval") {
-        None => None,
-        Some(v) => Some(
-            humantime::parse_duration(v.trim())
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| AnnotationError::BadInterval {
-                    metric: metric.clone(),
-                    value: v.clone(),
-                })?,
-        ),
+    // Durations come from the annotations only (kube-metrics-adapter's parser reads them
+    // there, never from matchLabels); `interval: 0s` means the default interval.
+    let duration = |key: &str| -> Result<Option<Duration>, AnnotationError> {
+        let Some(value) = config.get(key) else {
+            return Ok(None);
+        };
+        go_duration::parse(value)
+            .map(|d| Some(d).filter(|d| !d.is_zero()))
+            .map_err(|why| AnnotationError::BadDuration {
+                metric: metric.clone(),
+                key: key.to_owned(),
+                value: value.to_owned(),
+                why,
+            })
     };
+    let interval = duration("interval")?;
+    // Read by kube-metrics-adapter's pod collectors only; checked so a typo is not silent.
+    duration("min-pod-ready-age")?;
     let on_empty = match entries.get("on-empty").map(|s| s.trim()) {
         None | Some("error") => OnEmpty::Error,
         Some("zero") => OnEmpty::Zero,
@@ -222,19 +380,27 @@ fn resolve(
             })
         }
     };
+    let prometheus_server = entries
+        .get("prometheus-server")
+        .map(|s| s.trim().to_owned());
     Ok(MetricQuery {
         namespace: hpa.namespace().to_owned(),
         hpa: hpa.metadata.name.clone(),
         metric,
-        match_labels: match_labels.clone(),
+        match_labels,
         query: query.trim().to_owned(),
         interval,
-        prometheus_server: entries
-            .get("prometheus-server")
+        prometheus_server_alias: entries
+            .get("prometheus-server-alias")
+            .filter(|_| prometheus_server.is_none())
             .map(|s| s.trim().to_owned()),
+        prometheus_server,
         on_empty,
     })
 }
+
+#[path = "annotations/go_duration.rs"]
+mod go_duration;
 
 #[cfg(test)]
 #[path = "annotations/tests.rs"]

@@ -10,6 +10,24 @@ use crate::querier::{BoxFuture, Error, Querier, Sample, Value};
 /// Answers each query from a fixed table; unknown queries fail.
 struct Table(Vec<(&'static str, Value)>);
 
+/// A [`Table`] that describes itself as serving `url`.
+struct NamedTable(Table, String);
+
+impl Table {
+    fn named(self, url: &str) -> NamedTable {
+        NamedTable(self, url.to_owned())
+    }
+}
+
+impl Querier for NamedTable {
+    fn instant<'a>(&'a self, query: &'a str, t: i64) -> BoxFuture<'a, Result<Value, Error>> {
+        self.0.instant(query, t)
+    }
+    fn describe(&self) -> String {
+        format!("table at {}", self.1)
+    }
+}
+
 impl Querier for Table {
     fn instant<'a>(&'a self, query: &'a str, _t: i64) -> BoxFuture<'a, Result<Value, Error>> {
         let v = self
@@ -45,6 +63,7 @@ fn query(hpa: &str, metric: &str, labels: &[(&str, &str)], q: &str) -> MetricQue
         query: q.into(),
         interval: None,
         prometheus_server: None,
+        prometheus_server_alias: None,
         on_empty: OnEmpty::Error,
     }
 }
@@ -398,5 +417,60 @@ async fn the_loop_keeps_evaluating_beside_a_stuck_query() {
         done,
         "the stuck query's outcome was recorded after the reload: {}",
         p.status()
+    );
+}
+
+/// Demonstrates `prometheus-server-alias`: a configured alias runs its query on the alias's
+/// URL (not on the default source, whose store need not keep its metrics), an alias not
+/// configured is an error for that metric naming it and the configured ones, and the HPA's
+/// other metrics are still served from the default source.
+#[tokio::test]
+async fn server_aliases_resolve_or_fail_their_metric() {
+    let factory: Box<RemoteFactory> = Box::new(|url: &str| {
+        Ok(Arc::new(Table(vec![("rps", one(2.0))]).named(url)) as Arc<dyn Querier>)
+    });
+    let p = Provider::new(
+        ProviderConfig::default(),
+        Arc::new(Table(vec![("rps", one(1.0)), ("up", one(3.0))])),
+        Some(factory),
+        Arc::new(Telemetry::new()),
+    )
+    .with_server_aliases([("other".to_owned(), "http://other:9090".to_owned())].into());
+    let mut known = query("a", "rps", &[("type", "prometheus")], "rps");
+    known.prometheus_server_alias = Some("other".into());
+    let mut unknown = query("b", "rps", &[("type", "prometheus"), ("x", "b")], "rps");
+    unknown.prometheus_server_alias = Some("nope".into());
+    let plain = query("c", "up", &[("type", "prometheus")], "up");
+    p.set_hpas(&snapshot(vec![known, unknown, plain]));
+    let status = p.status();
+    let sources: Vec<(&str, &str)> = status["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["hpa"].as_str().unwrap(), m["source"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        sources,
+        [("a", "table at http://other:9090"), ("c", "table")]
+    );
+    let b = status["hpas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "b")
+        .unwrap();
+    assert_eq!(
+        b["errors"][0],
+        "metric rps: prometheus-server-alias \"nope\" is not configured (serve --prometheus-server-alias NAME=URL; configured: [\"other\"])"
+    );
+    assert_eq!(p.embedded_queries(), ["up"]);
+    let t = 1_000_000;
+    assert_eq!(p.evaluate_due(t).await, 2);
+    let v = p.lookup("test", "rps", &sel("type=prometheus"), t).unwrap();
+    let served: Vec<&str> = v.iter().map(|s| s.quantity.as_str()).collect();
+    assert_eq!(
+        served,
+        ["2"],
+        "the alias's value, not the default source's 1"
     );
 }
