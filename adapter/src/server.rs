@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use prometheus_client::metrics::gauge::Gauge;
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
-use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
@@ -31,9 +31,10 @@ pub const HTTP2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// a request head: a connection limit's worth of clients sending endless headers holds at most
 /// this much each.
 pub const HTTP1_MAX_BUF: usize = 64 << 10;
-/// After the server closes a connection (idle or shutting down) it lets the connection finish
-/// its last writes for this long, then drops it.
-pub const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// When the server closes a connection for a timeout (no request is in progress then) it lets
+/// the connection end cleanly for this long, then drops it: an HTTP/2 client gets a GOAWAY and
+/// a ping to answer, which a silent one never does.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// How often the connection limit being reached is logged, at most.
 const LIMIT_LOG_EVERY: Duration = Duration::from_secs(10);
 

@@ -92,7 +92,8 @@ pub(crate) async fn buffer(
 /// holding `unread` until it has been sent.
 async fn refuse(e: ApiError, prom: bool, unread: Body) -> Response {
     let resp = if prom {
-        let json = serde_json::json!({"status": "error", "errorType": "bad_data", "error": e.message});
+        let json =
+            serde_json::json!({"status": "error", "errorType": "bad_data", "error": e.message});
         (e.code, Json(json)).into_response()
     } else {
         e.into_response()
@@ -108,7 +109,11 @@ pub(crate) async fn holding(resp: Response, unread: Body) -> Response {
     }
     let (parts, json) = resp.into_parts();
     // An answer made in memory: collecting it cannot fail.
-    let json = json.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let json = json
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     Response::from_parts(
         parts,
         Body::new(Answer {

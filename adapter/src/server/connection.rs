@@ -190,7 +190,10 @@ impl Activity {
     fn deadline(&self, opened: Instant, limits: &Limits) -> (Instant, Closed) {
         let s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if s.started == 0 {
-            (opened + limits.header_read_timeout, Closed::HeaderReadTimeout)
+            (
+                opened + limits.header_read_timeout,
+                Closed::HeaderReadTimeout,
+            )
         } else if s.in_progress > 0 {
             (Instant::now() + limits.idle_timeout, Closed::IdleTimeout)
         } else {
