@@ -22,7 +22,7 @@ use crate::provider::Provider;
 use crate::telemetry::{RequestLabels, Telemetry};
 
 pub use auth::{Auth, ClientIdentity};
-pub use body::{BODY_LIMIT, BODY_READ_TIMEOUT};
+pub use body::{BODY_DRAIN_LIMIT, BODY_LIMIT, BODY_READ_TIMEOUT};
 pub use error::ApiError;
 pub use prom::PromBackend;
 

@@ -1,8 +1,9 @@
 //! Request bodies, read whole before any handler runs: at most [`BODY_LIMIT`] bytes, within
-//! [`BODY_READ_TIMEOUT`]. Past either the client gets a clear 413 or 408, over HTTP/2 too: the
-//! unread rest of the body is kept until the answer has been sent, so an HTTP/2 stream ends
-//! with the answer and then RST_STREAM(NO_ERROR), as RFC 9113 §8.1 has a server answer early,
-//! instead of a reset (CANCEL) that arrives in place of the answer.
+//! [`BODY_READ_TIMEOUT`]. Past either the client gets a clear 413 or 408, over HTTP/2 too: once
+//! the answer has been sent, the unread rest of the body (up to [`BODY_DRAIN_LIMIT`]) is read
+//! and discarded, so the client finishes sending and then reads the answer. Dropping it
+//! instead ends the HTTP/2 stream with RST_STREAM(NO_ERROR), which RFC 9113 §8.1 allows but
+//! clients such as curl report as a reset stream and drop the answer.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -25,6 +26,11 @@ pub const BODY_LIMIT: usize = 2 << 20;
 /// A request body must arrive within this once its head has: a client sending it a byte at a
 /// time must not hold a request (and its connection) open; 2 MiB in 30 s is 70 KB/s.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How much of a refused request's body is read and discarded after the answer, at most (the
+/// same [`BODY_READ_TIMEOUT`] applies). A larger body gets the answer and then a reset
+/// (HTTP/2) or a closed connection (HTTP/1.1).
+pub const BODY_DRAIN_LIMIT: u64 = 8 * BODY_LIMIT as u64;
 
 /// Middleware: the request with its body read whole ([`BODY_LIMIT`], [`BODY_READ_TIMEOUT`]).
 pub async fn read_whole(req: Request, next: Next) -> Response {
@@ -101,8 +107,7 @@ async fn refuse(e: ApiError, prom: bool, unread: Body) -> Response {
     holding(resp, unread).await
 }
 
-/// `resp` (a short answer made in memory), holding the request's `unread` body until it has
-/// been sent.
+/// `resp` (a short answer made in memory), then the request's `unread` body drained.
 pub(crate) async fn holding(resp: Response, unread: Body) -> Response {
     if unread.is_end_stream() {
         return resp;
@@ -118,16 +123,43 @@ pub(crate) async fn holding(resp: Response, unread: Body) -> Response {
         parts,
         Body::new(Answer {
             json: Some(json),
-            _unread: unread,
+            unread: Some(unread),
         }),
     )
 }
 
-/// A one-frame answer that drops the request's unread body only after its last frame has been
-/// taken, by when hyper has sent it with END_STREAM.
+/// A one-frame answer that drains the request's unread body once it is dropped: after its last
+/// frame has been taken, by when hyper has sent it (HTTP/2: with END_STREAM).
 struct Answer {
     json: Option<Bytes>,
-    _unread: Body,
+    unread: Option<Body>,
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        let (Some(unread), Ok(rt)) = (self.unread.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        rt.spawn(drain(unread));
+    }
+}
+
+/// Reads and discards `body`, up to [`BODY_DRAIN_LIMIT`] and [`BODY_READ_TIMEOUT`].
+async fn drain(mut body: Body) {
+    if body.size_hint().lower() > BODY_DRAIN_LIMIT {
+        return;
+    }
+    let _ = tokio::time::timeout(BODY_READ_TIMEOUT, async {
+        let mut read = 0u64;
+        while let Some(Ok(frame)) = body.frame().await {
+            read += frame.data_ref().map_or(0, |d| d.len() as u64);
+            if read > BODY_DRAIN_LIMIT {
+                return;
+            }
+        }
+    })
+    .await;
 }
 
 impl HttpBody for Answer {
