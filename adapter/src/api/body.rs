@@ -181,3 +181,7 @@ impl HttpBody for Answer {
         SizeHint::with_exact(self.json.as_ref().map_or(0, |b| b.len() as u64))
     }
 }
+
+#[cfg(test)]
+#[path = "body/tests.rs"]
+mod tests;
