@@ -53,8 +53,7 @@ async fn chunked_bodies_up_to_the_limit_pass_and_beyond_get_413() {
         Duration::from_secs(5),
     )
     .await
-    .err()
-    .expect("110 bytes accepted at a limit of 100");
+    .expect_err("110 bytes accepted at a limit of 100");
     let (status, v) = json(refused).await;
     assert_eq!(status, 413);
     assert_eq!(v["errorType"], "bad_data");
@@ -65,8 +64,7 @@ async fn chunked_bodies_up_to_the_limit_pass_and_beyond_get_413() {
 
     let refused = buffer(post("/apis/x", chunks(11)), 100, Duration::from_secs(5))
         .await
-        .err()
-        .expect("110 bytes accepted at a limit of 100");
+        .expect_err("110 bytes accepted at a limit of 100");
     let (status, v) = json(refused).await;
     assert_eq!(status, 413);
     assert_eq!(v["reason"], "RequestEntityTooLarge");
@@ -84,8 +82,7 @@ async fn a_stalled_body_gets_408_at_the_timeout() {
         Duration::from_millis(300),
     )
     .await
-    .err()
-    .expect("a stalled body was accepted");
+    .expect_err("a stalled body was accepted");
     let waited = started.elapsed();
     assert!(
         waited >= Duration::from_millis(300) && waited < Duration::from_secs(5),
