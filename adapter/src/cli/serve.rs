@@ -77,7 +77,8 @@ pub struct Args {
     #[arg(long, value_name = "PATH", requires = "tls_cert_file")]
     pub tls_private_key_file: Option<PathBuf>,
     /// Only serve clients presenting a certificate signed by this CA (the aggregator's front
-    /// proxy); /healthz, /livez and /readyz stay open for probes.
+    /// proxy); /healthz, /livez and /readyz stay open for probes. Without it every client is
+    /// served, and a warning is logged at start when --listen is not a loopback address.
     #[arg(long, value_name = "PATH")]
     pub requestheader_client_ca_file: Option<PathBuf>,
     /// Common names allowed in client certificates (comma-separated; empty: any).
