@@ -94,7 +94,8 @@ pub struct Args {
     #[arg(long, default_value = "10s", value_parser = crate::server::parse_timeout)]
     pub header_read_timeout: Duration,
     /// A connection with no request in progress for this long is closed (HTTP/2 with a
-    /// GOAWAY). HTTP/2 connections are also pinged after 20 s of silence and closed when the
+    /// GOAWAY); a request is done once its handler has answered, so a client that does not
+    /// read its answer is closed too. HTTP/2 connections are also pinged after 20 s of silence and closed when the
     /// ping is not answered within 10 s; each may carry 100 requests at once.
     #[arg(long, default_value = "60s", value_parser = crate::server::parse_timeout)]
     pub idle_timeout: Duration,

@@ -639,3 +639,21 @@ async fn http2_over_limit_body_is_answered_and_drained() {
     let e = sent.expect_err("a body past the drain limit is reset");
     assert_eq!(e.reason(), Some(h2::Reason::NO_ERROR), "{e:?}");
 }
+
+/// Demonstrates the HTTP/2 settings a client is given: at most
+/// [`super::HTTP2_MAX_CONCURRENT_STREAMS`] streams at once.
+#[tokio::test]
+async fn http2_clients_are_limited_to_100_streams() {
+    let server = start(Limits::default(), None, &[]).await;
+    let io = tls(&server, &[b"h2"]).await;
+    let (send, conn) = h2::client::handshake(io).await.unwrap();
+    tokio::spawn(conn);
+    let mut send = send.ready().await.unwrap();
+    let req = axum::http::Request::get(format!("{}/healthz", server.base))
+        .body(())
+        .unwrap();
+    let (answer, _) = send.send_request(req, true).unwrap();
+    assert_eq!(answer.await.unwrap().status(), 200);
+    assert_eq!(send.current_max_send_streams(), 100);
+    assert_eq!(super::HTTP2_MAX_CONCURRENT_STREAMS, 100);
+}
