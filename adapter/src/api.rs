@@ -3,6 +3,7 @@
 //! real server and the tests.
 
 pub mod auth;
+pub mod body;
 pub mod error;
 pub mod external;
 pub mod ops;
@@ -11,7 +12,7 @@ pub mod prom;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
@@ -21,6 +22,7 @@ use crate::provider::Provider;
 use crate::telemetry::{RequestLabels, Telemetry};
 
 pub use auth::{Auth, ClientIdentity};
+pub use body::{BODY_DRAIN_LIMIT, BODY_LIMIT, BODY_READ_TIMEOUT};
 pub use error::ApiError;
 pub use prom::PromBackend;
 
@@ -62,6 +64,8 @@ pub fn app(state: AppState) -> Router {
         .route("/status", get(ops::status))
         .route("/metrics", get(ops::metrics))
         .fallback(error::not_found)
+        .layer(middleware::from_fn(body::read_whole))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_client,

@@ -28,6 +28,13 @@ pub struct RequestLabels {
     pub code: String,
 }
 
+/// Labels of a connection the server closed.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionLabels {
+    /// `tls_handshake_timeout`, `tls_handshake_error`, `header_read_timeout`, `idle_timeout`.
+    pub reason: String,
+}
+
 /// Every metric the adapter reports about itself.
 pub struct Telemetry {
     registry: Registry,
@@ -42,6 +49,12 @@ pub struct Telemetry {
     pub hpa_errors: Gauge,
     pub requests: Family<RequestLabels, Counter>,
     pub request_duration: Histogram,
+    /// Client connections open (TLS handshakes included).
+    pub http_connections: Gauge,
+    /// Times the server stopped accepting because `--max-connections` connections were open.
+    pub http_connection_limit_waits: Counter,
+    /// Client connections the server closed, by reason.
+    pub http_connections_closed: Family<ConnectionLabels, Counter>,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -72,6 +85,9 @@ impl Telemetry {
         let hpa_errors = Gauge::default();
         let requests = Family::<RequestLabels, Counter>::default();
         let request_duration = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        let http_connections = Gauge::default();
+        let http_connection_limit_waits = Counter::default();
+        let http_connections_closed = Family::<ConnectionLabels, Counter>::default();
         registry.register(
             "scrape_duration_seconds",
             "Duration of each target's scrapes, ingestion included",
@@ -122,6 +138,22 @@ impl Telemetry {
             "Time to answer HTTP requests",
             request_duration.clone(),
         );
+        registry.register(
+            "http_connections",
+            "Client connections open, TLS handshakes included",
+            http_connections.clone(),
+        );
+        registry.register(
+            "http_connection_limit_waits",
+            "Times the server stopped accepting because --max-connections connections were open",
+            http_connection_limit_waits.clone(),
+        );
+        registry.register(
+            "http_connections_closed",
+            "Client connections the server closed, by reason (tls_handshake_timeout, \
+             tls_handshake_error, header_read_timeout, idle_timeout)",
+            http_connections_closed.clone(),
+        );
         Self {
             registry,
             scrape_duration,
@@ -134,6 +166,9 @@ impl Telemetry {
             hpa_errors,
             requests,
             request_duration,
+            http_connections,
+            http_connection_limit_waits,
+            http_connections_closed,
         }
     }
 
@@ -143,6 +178,15 @@ impl Telemetry {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+
+    /// Counts a connection the server closed.
+    pub fn connection_closed(&self, reason: &str) {
+        self.http_connections_closed
+            .get_or_create(&ConnectionLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts a failed scrape.

@@ -4,7 +4,7 @@
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse as _, Response};
 
 use super::{ApiError, AppState};
 
@@ -35,11 +35,10 @@ pub async fn require_client(State(state): State<AppState>, req: Request, next: N
     if !auth.require_client_cert || is_probe(req.uri().path()) {
         return next.run(req).await;
     }
-    match req.extensions().get::<ClientIdentity>() {
+    let refusal = match req.extensions().get::<ClientIdentity>() {
         None => ApiError::unauthorized(
             "a client certificate signed by the request-header CA is required",
-        )
-        .into_response(),
+        ),
         Some(id)
             if !auth.allowed_names.is_empty() && !auth.allowed_names.contains(&id.common_name) =>
         {
@@ -48,8 +47,10 @@ pub async fn require_client(State(state): State<AppState>, req: Request, next: N
                 "client certificate name {:?} is not in --requestheader-allowed-names",
                 id.common_name
             ))
-            .into_response()
         }
-        Some(_) => next.run(req).await,
-    }
+        Some(_) => return next.run(req).await,
+    };
+    // The body is not read for a client that may not call; it is held until the refusal is
+    // sent, so an HTTP/2 client gets the refusal rather than a reset stream.
+    super::body::holding(refusal.into_response(), req.into_body()).await
 }

@@ -50,6 +50,24 @@ impl ApiError {
         }
     }
 
+    /// 408 `Timeout`: the client did not send its request in time.
+    pub fn request_timeout(message: impl Into<String>) -> Self {
+        Self {
+            code: StatusCode::REQUEST_TIMEOUT,
+            reason: "Timeout",
+            message: message.into(),
+        }
+    }
+
+    /// 413 `RequestEntityTooLarge`.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self {
+            code: StatusCode::PAYLOAD_TOO_LARGE,
+            reason: "RequestEntityTooLarge",
+            message: message.into(),
+        }
+    }
+
     /// 401 `Unauthorized`.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self {

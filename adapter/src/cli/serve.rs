@@ -86,7 +86,8 @@ pub struct Args {
     #[arg(long, value_name = "PATH", requires = "tls_cert_file")]
     pub tls_private_key_file: Option<PathBuf>,
     /// Only serve clients presenting a certificate signed by this CA (the aggregator's front
-    /// proxy); /healthz, /livez and /readyz stay open for probes.
+    /// proxy); /healthz, /livez and /readyz stay open for probes. Without it every client is
+    /// served, and a warning is logged at start when --listen is not a loopback address.
     #[arg(long, value_name = "PATH")]
     pub requestheader_client_ca_file: Option<PathBuf>,
     /// Common names allowed in client certificates (comma-separated; empty: any).
@@ -97,6 +98,27 @@ pub struct Args {
         requires = "requestheader_client_ca_file"
     )]
     pub requestheader_allowed_names: Vec<String>,
+    /// A client's TLS handshake must complete within this, else the connection is closed.
+    #[arg(long, default_value = "10s", value_parser = crate::server::parse_timeout)]
+    pub tls_handshake_timeout: Duration,
+    /// A request's line and headers must arrive within this (HTTP/1: from the handshake or the
+    /// previous response, so it also closes an idle HTTP/1 keep-alive connection); a new
+    /// connection of either protocol must start its first request within it. Clients that
+    /// trickle headers or connect and say nothing are closed after it.
+    #[arg(long, default_value = "10s", value_parser = crate::server::parse_timeout)]
+    pub header_read_timeout: Duration,
+    /// A connection with no request in progress for this long is closed (HTTP/2 with a
+    /// GOAWAY); a request is done once its handler has answered, so a client that does not
+    /// read its answer is closed too. HTTP/2 connections are also pinged after 20 s of silence and closed when the
+    /// ping is not answered within 10 s; each may carry 100 requests at once.
+    #[arg(long, default_value = "60s", value_parser = crate::server::parse_timeout)]
+    pub idle_timeout: Duration,
+    /// Client connections open at once (handshakes included). Beyond it the server stops
+    /// accepting: new connections wait in the listen backlog until open ones finish or time
+    /// out (logged at most every 10 s, counted in
+    /// mixerless_adapter_http_connection_limit_waits_total).
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
     /// How often each target is scraped.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub scrape_interval: Duration,
@@ -394,9 +416,15 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         let f: Arc<api::TargetsStatus> = Arc::new(move || s.status());
         f
     });
+    let limits = crate::server::Limits {
+        tls_handshake_timeout: args.tls_handshake_timeout,
+        header_read_timeout: args.header_read_timeout,
+        idle_timeout: args.idle_timeout,
+        max_connections: args.max_connections as usize,
+    };
     let state = AppState {
         provider,
-        telemetry,
+        telemetry: telemetry.clone(),
         prom,
         targets: targets_status,
         auth: Auth {
@@ -412,10 +440,14 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         mode = if args.prometheus_url.is_some() { "remote" } else { "embedded" },
         "serving external.metrics.k8s.io/v1beta1 over HTTPS"
     );
+    let client_ca = args.requestheader_client_ca_file.is_some();
+    if let Some(warning) = crate::server::exposure_warning(listener.local_addr()?, client_ca) {
+        tracing::warn!("{warning}");
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("install the SIGTERM handler")?;
     tokio::select! {
-        () = crate::server::serve(listener, tls, api::app(state)) => {}
+        () = crate::server::serve(listener, tls, api::app(state), limits, telemetry) => {}
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
         _ = term.recv() => tracing::info!("terminated; stopping"),
     }

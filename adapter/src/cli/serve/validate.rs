@@ -95,6 +95,17 @@ impl Args {
             self.query_max_samples,
             "every query would fail",
         )?;
+        // `sum(rate(x[1m]))` is 3 deep and 16 bytes long: below that no HPA query parses.
+        ensure!(
+            self.query_max_depth >= 3,
+            "--query-max-depth {}: must be at least 3, or `sum(rate(x[1m]))` would be refused",
+            self.query_max_depth
+        );
+        ensure!(
+            self.query_max_length >= 64,
+            "--query-max-length {}: must be at least 64 bytes, or HPA queries would be refused",
+            self.query_max_length
+        );
         at_least_one(
             "--query-concurrency",
             self.query_concurrency,

@@ -23,6 +23,14 @@ fn refusal(extra: &[&str]) -> Option<String> {
 fn nonsense_flags_are_refused_naming_the_flag() {
     let cases: &[(&[&str], &str)] = &[
         (
+            &["--query-max-depth", "2"],
+            "--query-max-depth 2: must be at least 3",
+        ),
+        (
+            &["--query-max-length", "0"],
+            "--query-max-length 0: must be at least 64 bytes",
+        ),
+        (
             &["--scrape-interval", "0s"],
             "--scrape-interval 0s: must be longer than zero",
         ),
