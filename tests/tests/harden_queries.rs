@@ -422,6 +422,7 @@ spec:
 "#;
 
 fn deep_hpa() -> String {
+    let parens = "(".repeat(20_000) + "hq_pods" + &")".repeat(20_000);
     format!(
         r#"
 apiVersion: autoscaling/v2
@@ -440,7 +441,6 @@ spec:
   - {{type: External, external: {{metric: {{name: prometheus-query, selector: {{matchLabels: {{query-name: deep-parens}}}}}}, target: {{type: Value, value: "10"}}}}}}
 "#,
         sum = chain("hq_pods", " + ", 3_000),
-        parens = format!("{}hq_pods{}", "(".repeat(20_000), ")".repeat(20_000)),
     )
 }
 
