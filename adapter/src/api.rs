@@ -24,7 +24,8 @@ pub use auth::{Auth, ClientIdentity};
 pub use error::ApiError;
 pub use prom::PromBackend;
 
-/// Reports the scrape targets for `/status`.
+/// Reports the scrape targets for `/status`: an object whose fields (`targets`,
+/// `target_errors`) join it.
 pub type TargetsStatus = dyn Fn() -> serde_json::Value + Send + Sync;
 
 /// What the handlers share.

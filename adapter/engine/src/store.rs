@@ -207,6 +207,12 @@ impl Store {
         self.kept.history(name)
     }
 
+    /// The timestamp of the first successful scrape: where the history of names kept from the
+    /// start begins.
+    pub fn first_scrape(&self) -> Option<i64> {
+        self.kept.first()
+    }
+
     /// Parses a scrape of one target and appends its samples at `scrape_ms` (or their own
     /// timestamps); series of that target missing from this scrape get a stale marker.
     pub fn ingest(

@@ -39,6 +39,11 @@ pub trait PromBackend: Send + Sync {
     fn gate(&self) -> Option<&QueryGate> {
         None
     }
+    /// The metric names among `names` whose samples are not kept: a query finds none.
+    fn unkept(&self, names: &std::collections::BTreeSet<String>) -> Vec<String> {
+        let _ = names;
+        Vec::new()
+    }
 }
 
 /// Why a query failed, as Prometheus' API classes it.
@@ -287,6 +292,23 @@ async fn on_low_priority_thread<T: Send + 'static>(
     rx.await.map_err(|e| e.to_string())
 }
 
+/// What to take with care in the result of `expr` from `time_ms` on: history shorter than it
+/// reads (after a (re)start, or a metric kept only since a new query asked for it), as the HPA
+/// path says, and metric names the store does not keep (it holds no samples of them).
+fn warnings(state: &AppState, expr: &str, time_ms: i64) -> Option<String> {
+    let mut w: Vec<String> = state.provider.short_history(expr, time_ms).into_iter().collect();
+    if let (Some(b), Ok(names)) = (&state.prom, mixerless_engine::promql::metric_names(expr)) {
+        let unkept = b.unkept(&names);
+        if !unkept.is_empty() {
+            w.push(format!(
+                "the adapter does not keep {}: no HPA query reads it and --keep-metrics does not match it, so the result has none of its samples",
+                unkept.join(", ")
+            ));
+        }
+    }
+    (!w.is_empty()).then(|| w.join("; "))
+}
+
 /// `/api/v1/query`.
 pub async fn query(
     State(state): State<AppState>,
@@ -298,8 +320,7 @@ pub async fn query(
         .ok_or_else(|| bad("parameter query is required".into()))?
         .to_owned();
     let time = get(&p, "time").map_or(Ok(now_ms()), parse_time)?;
-    // After a (re)start the store's history is short: say so, as the HPA path does.
-    let warning = state.provider.short_history(&expr, time);
+    let warning = warnings(&state, &expr, time);
     evaluate(&state, steps(&expr, 1), warning, move |b| {
         b.query(&expr, time)
     })
@@ -341,7 +362,7 @@ pub async fn query_range(
     }
     let expr = expr.to_owned();
     let points = (end - start) / step + 1;
-    let warning = state.provider.short_history(&expr, start);
+    let warning = warnings(&state, &expr, start);
     evaluate(&state, steps(&expr, points), warning, move |b| {
         b.query_range(&expr, start, end, step)
     })

@@ -110,6 +110,12 @@ pub struct Args {
     /// each with 10 minutes of samples, so the default fits a 512 MiB container
     #[arg(long, default_value_t = 150_000)]
     pub max_series: usize,
+    /// Besides the metrics HPA queries read, keep every metric whose whole name matches this
+    /// regular expression, for /api/v1 clients (Flagger, Grafana); empty: only what HPA queries
+    /// read. An /api/v1 query reading a metric that is not kept gets a `warnings` entry saying
+    /// so. The Istio families cost about --max-series at most (it bounds every series)
+    #[arg(long, default_value = "istio_.*", value_name = "REGEX")]
+    pub keep_metrics: String,
     /// `job` label of targets that name none.
     #[arg(long, default_value = "envoy-stats")]
     pub job: String,
@@ -229,6 +235,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 args.scrape_sample_limit,
                 args.target_series_limit,
             );
+            embedded
+                .set_keep_pattern(&args.keep_metrics)
+                .with_context(|| format!("--keep-metrics {:?}", args.keep_metrics))?;
             (embedded.clone(), Some(embedded.clone()), Some(embedded))
         }
     };
@@ -267,6 +276,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     if let Some(s) = &scraper {
         let s = s.clone();
         provider = provider.with_data_since(Box::new(move || s.data_since()));
+    }
+    if let Some(e) = &sink {
+        let e = e.clone();
+        provider = provider.with_metric_since(Box::new(move |q: &str| e.since(q)));
     }
     let provider = Arc::new(provider);
 
@@ -345,7 +358,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     };
     let tls = crate::tls::server_config(identity, args.requestheader_client_ca_file.as_deref())?;
     let targets_status: Option<Arc<api::TargetsStatus>> = scraper.clone().map(|s| {
-        let f: Arc<api::TargetsStatus> = Arc::new(move || s.status());
+        let f: Arc<api::TargetsStatus> = Arc::new(move || {
+            serde_json::json!({"targets": s.status(), "target_errors": s.source_status()})
+        });
         f
     });
     let state = AppState {

@@ -16,12 +16,13 @@ use std::time::Duration;
 
 use mixerless_engine::exposition::ParseOptions;
 use mixerless_engine::promql::{self, Engine, EngineOptions};
-use mixerless_engine::store::{Store, StoreConfig};
+use mixerless_engine::store::{History, Store, StoreConfig};
 
 use super::{from_api_json, BoxFuture, Error, Querier, Value};
 use crate::api::prom::{QueryError, QueryGate};
 use crate::api::PromBackend;
-use crate::scrape::Sink;
+use crate::provider::{now_ms, Since};
+use crate::scrape::{Sink, Target};
 use crate::telemetry::Telemetry;
 
 /// Limits of one query evaluation, HPA queries and `/api/v1` alike.
@@ -46,6 +47,9 @@ impl QueryLimits {
 pub struct Embedded {
     shared: Arc<Shared>,
     gate: QueryGate,
+    /// How long a metric name no query reads any more stays kept: the retention, so a query
+    /// added again within it finds the history it would have had ([`Embedded::set_queries`]).
+    grace: Duration,
 }
 
 struct Shared {
@@ -95,6 +99,7 @@ impl Embedded {
             // A waiting request gets a slot within one timeout unless the queue is longer
             // than the slots: every running evaluation ends within the timeout.
             gate: QueryGate::new(limits.concurrency, limits.timeout),
+            grace: retention,
         }
     }
 
@@ -113,8 +118,11 @@ impl Embedded {
         store.set_target_series_limit(target_series_limit);
     }
 
-    /// Keeps only the metric names `queries` read (`promql::metric_names`); a query that
-    /// does not parse adds none (its HPA already reports the error).
+    /// Keeps the metric names `queries` read (`promql::metric_names`); a query that does not
+    /// parse adds none (its HPA already reports the error). A name no query reads any more
+    /// stays kept for the retention (an HPA removed and added again, a half-written file that
+    /// was read, keeps its history); a new name's history begins at the next successful scrape,
+    /// and queries reading it warm up as after a restart.
     pub fn set_queries(&self, queries: &[String]) {
         let mut names: HashSet<String> = HashSet::new();
         for q in queries {
@@ -127,7 +135,58 @@ impl Embedded {
             .store
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .set_metric_filter(Some(names));
+            .keep_metrics(&names, now_ms(), self.grace);
+    }
+
+    /// Also keeps every metric whose whole name matches the regular expression `pattern`
+    /// (`--keep-metrics`; empty: none), for `/api/v1` clients.
+    pub fn set_keep_pattern(&self, pattern: &str) -> Result<(), regex::Error> {
+        let re = if pattern.is_empty() {
+            None
+        } else {
+            Some(regex::Regex::new(&format!("^(?:{pattern})$"))?)
+        };
+        self.shared
+            .store
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .set_keep_pattern(re);
+        Ok(())
+    }
+
+    /// Where the store's history of the metrics `query` reads begins: the latest start among
+    /// them. `None` when the query names none (or does not parse).
+    pub fn since(&self, query: &str) -> Option<Since> {
+        let names = promql::metric_names(query).ok().filter(|n| !n.is_empty())?;
+        let store = self.shared.store.read().unwrap_or_else(|e| e.into_inner());
+        let first = store.first_scrape();
+        let mut latest = Some(i64::MIN);
+        for n in &names {
+            latest = match (latest, store.history(n)) {
+                (Some(l), History::Since(t)) => Some(l.max(t)),
+                _ => None,
+            };
+        }
+        Some(match latest {
+            Some(ms) => Since::At {
+                ms,
+                late: first.is_some_and(|f| ms > f),
+            },
+            None => Since::NotYet {
+                late: first.is_some(),
+            },
+        })
+    }
+
+    /// The names in `names` whose samples the store does not keep (no query reads them and
+    /// `--keep-metrics` does not match them): a query over them finds nothing.
+    pub fn unkept(&self, names: &BTreeSet<String>) -> Vec<String> {
+        let store = self.shared.store.read().unwrap_or_else(|e| e.into_inner());
+        names
+            .iter()
+            .filter(|n| store.history(n) == History::NotKept)
+            .cloned()
+            .collect()
     }
 
     fn eval(&self, expr: &str, time_ms: i64) -> Result<serde_json::Value, QueryError> {
@@ -177,7 +236,7 @@ impl Querier for Embedded {
 }
 
 impl Sink for Embedded {
-    fn ingest(&self, labels: &[(String, String)], t_ms: i64, body: &[u8]) -> Result<usize, String> {
+    fn ingest(&self, target: &Target, t_ms: i64, body: &[u8]) -> Result<usize, String> {
         let mut store = self.shared.store.write().unwrap_or_else(|e| e.into_inner());
         // Strict, as Prometheus: a body with a bad line fails the whole scrape (and the
         // scraper then marks the target's series stale).
@@ -186,7 +245,7 @@ impl Sink for Embedded {
             ..ParseOptions::default()
         };
         let report = store
-            .ingest_with(labels, t_ms, body, &opts)
+            .ingest_scrape(&target.url, &target.labels, t_ms, body, &opts)
             .map_err(|e| match e {
                 mixerless_engine::store::Error::SampleLimit { .. } => {
                     format!("{e}; raise --scrape-sample-limit")
@@ -221,9 +280,9 @@ impl Sink for Embedded {
         Ok(report.samples)
     }
 
-    fn target_down(&self, labels: &[(String, String)], t_ms: i64) {
+    fn target_down(&self, target: &Target, t_ms: i64) {
         let mut store = self.shared.store.write().unwrap_or_else(|e| e.into_inner());
-        store.mark_target_down(labels, t_ms);
+        store.mark_scrape_down(&target.url, &target.labels, t_ms);
     }
 }
 
@@ -278,6 +337,10 @@ impl PromBackend for Embedded {
 
     fn gate(&self) -> Option<&QueryGate> {
         Some(&self.gate)
+    }
+
+    fn unkept(&self, names: &BTreeSet<String>) -> Vec<String> {
+        Embedded::unkept(self, names)
     }
 }
 

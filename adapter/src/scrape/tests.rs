@@ -24,15 +24,15 @@ fn instance(labels: &[(String, String)]) -> String {
 }
 
 impl Sink for Recorder {
-    fn ingest(&self, labels: &[(String, String)], _t: i64, body: &[u8]) -> Result<usize, String> {
+    fn ingest(&self, target: &Target, _t: i64, body: &[u8]) -> Result<usize, String> {
         if body.starts_with(b"garbage") {
             return Err("line 1:1: invalid metric name".into());
         }
-        self.ingested.lock().unwrap().push(instance(labels));
+        self.ingested.lock().unwrap().push(instance(&target.labels));
         Ok(body.iter().filter(|b| **b == b'\n').count())
     }
-    fn target_down(&self, labels: &[(String, String)], _t: i64) {
-        self.down.lock().unwrap().push(instance(labels));
+    fn target_down(&self, target: &Target, _t: i64) {
+        self.down.lock().unwrap().push(instance(&target.labels));
     }
 }
 

@@ -42,6 +42,8 @@ pub(super) struct Kept {
     pattern_since: Option<i64>,
     /// Some `since` is still unset.
     pending: bool,
+    /// The first successful scrape.
+    first: Option<i64>,
 }
 
 impl Kept {
@@ -122,6 +124,7 @@ impl Kept {
 
     /// A scrape at `scrape_ms` was written whole: every history not begun yet begins there.
     pub(super) fn scraped(&mut self, scrape_ms: i64) {
+        self.first.get_or_insert(scrape_ms);
         if !self.pending {
             return;
         }
@@ -153,6 +156,11 @@ impl Kept {
             Some(t) => History::Since(t),
             None => History::NotScraped,
         }
+    }
+
+    /// The first successful scrape, the start of the history of names kept from the start.
+    pub(super) fn first(&self) -> Option<i64> {
+        self.first
     }
 
     /// The explicit set, as [`super::StoreConfig::metric_filter`] shows it.
