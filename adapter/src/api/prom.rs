@@ -296,7 +296,11 @@ async fn on_low_priority_thread<T: Send + 'static>(
 /// reads (after a (re)start, or a metric kept only since a new query asked for it), as the HPA
 /// path says, and metric names the store does not keep (it holds no samples of them).
 fn warnings(state: &AppState, expr: &str, time_ms: i64) -> Option<String> {
-    let mut w: Vec<String> = state.provider.short_history(expr, time_ms).into_iter().collect();
+    let mut w: Vec<String> = state
+        .provider
+        .short_history(expr, time_ms)
+        .into_iter()
+        .collect();
     if let (Some(b), Ok(names)) = (&state.prom, mixerless_engine::promql::metric_names(expr)) {
         let unkept = b.unkept(&names);
         if !unkept.is_empty() {

@@ -299,10 +299,13 @@ async fn prometheus_api_over_the_embedded_store() {
     ));
     embedded.set_queries(&["sum(rate(req_total[1m]))".into()]);
     let t0: i64 = 1_700_000_000_000;
-    let target = vec![
-        ("instance".to_owned(), "a:1".to_owned()),
-        ("job".to_owned(), "envoy-stats".to_owned()),
-    ];
+    let target = crate::scrape::Target {
+        url: "http://a:1/stats/prometheus".into(),
+        labels: vec![
+            ("instance".to_owned(), "a:1".to_owned()),
+            ("job".to_owned(), "envoy-stats".to_owned()),
+        ],
+    };
     for k in 0..7i64 {
         let body = format!(
             "# TYPE req_total counter\nreq_total{{code=\"200\"}} {}\n",
@@ -411,7 +414,10 @@ async fn query_limits_answer_like_prometheus() {
     ));
     embedded.set_queries(&["req_total".into()]);
     let t0: i64 = 1_700_000_000_000;
-    let target = vec![("instance".to_owned(), "a:1".to_owned())];
+    let target = crate::scrape::Target {
+        url: "http://a:1/stats/prometheus".into(),
+        labels: vec![("instance".to_owned(), "a:1".to_owned())],
+    };
     for k in 0..7i64 {
         let body = format!("req_total {}\n", k * 50);
         embedded

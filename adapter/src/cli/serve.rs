@@ -297,9 +297,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         None
     };
     let mut hpas = HpaSources {
-        dir: args.hpa_dir.clone(),
+        dir: args.hpa_dir.as_deref().map(dir::Watcher::new),
+        dir_snapshot: None,
         kube,
-        dir_fingerprint: None,
         kube_snapshot: Snapshot::default(),
         kube_fingerprint: String::new(),
         next_kube: std::time::Instant::now(),
@@ -358,9 +358,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     };
     let tls = crate::tls::server_config(identity, args.requestheader_client_ca_file.as_deref())?;
     let targets_status: Option<Arc<api::TargetsStatus>> = scraper.clone().map(|s| {
-        let f: Arc<api::TargetsStatus> = Arc::new(move || {
-            serde_json::json!({"targets": s.status(), "target_errors": s.source_status()})
-        });
+        let f: Arc<api::TargetsStatus> = Arc::new(
+            move || serde_json::json!({"targets": s.status(), "target_errors": s.source_status()}),
+        );
         f
     });
     let state = AppState {
@@ -394,9 +394,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
 /// Where HPAs come from: `--hpa-dir` (re-read when a file changes) and `--kube` (listed every
 /// `--kube-resync`, which also re-discovers pods and posts Events for new problems).
 struct HpaSources {
-    dir: Option<PathBuf>,
+    /// `--hpa-dir`, read once a change has settled (see [`dir::Watcher`]).
+    dir: Option<dir::Watcher>,
+    /// Its HPAs as last read (`None`: not read yet).
+    dir_snapshot: Option<Snapshot>,
     kube: Option<(::kube::Client, KubeConfig)>,
-    dir_fingerprint: Option<Vec<(PathBuf, u64, Option<std::time::SystemTime>)>>,
     kube_snapshot: Snapshot,
     kube_fingerprint: String,
     next_kube: std::time::Instant,
@@ -407,10 +409,13 @@ impl HpaSources {
     /// The merged snapshot when something changed.
     async fn refresh(&mut self, scraper: Option<&Scraper>, job: &str) -> Option<Snapshot> {
         let mut changed = false;
-        if let Some(dir) = &self.dir {
-            let fp = dir::fingerprint(dir);
-            if self.dir_fingerprint.as_ref() != Some(&fp) {
-                self.dir_fingerprint = Some(fp);
+        if let Some(dir) = &mut self.dir {
+            let snap = match self.dir_snapshot {
+                None => Some(dir.load_now()),
+                Some(_) => dir.poll(),
+            };
+            if snap.is_some() {
+                self.dir_snapshot = snap;
                 changed = true;
             }
         }
@@ -454,7 +459,7 @@ impl HpaSources {
         if !changed {
             return None;
         }
-        let mut snap = self.dir.as_deref().map(dir::load).unwrap_or_default();
+        let mut snap = self.dir_snapshot.clone().unwrap_or_default();
         snap.hpas.extend(self.kube_snapshot.hpas.iter().cloned());
         snap.file_errors
             .extend(self.kube_snapshot.file_errors.iter().cloned());

@@ -397,11 +397,14 @@ mod tests {
         );
     }
 
-    fn labels(instance: &str) -> Vec<(String, String)> {
-        vec![
-            ("instance".into(), instance.into()),
-            ("job".into(), "envoy-stats".into()),
-        ]
+    fn labels(instance: &str) -> Target {
+        Target {
+            url: format!("http://{instance}/stats/prometheus"),
+            labels: vec![
+                ("instance".into(), instance.into()),
+                ("job".into(), "envoy-stats".into()),
+            ],
+        }
     }
 
     /// Demonstrates the glue to the engine: only metric names the queries read are stored,
