@@ -294,9 +294,13 @@ fn union(sources: &BTreeMap<String, Vec<Target>>) -> (Vec<Target>, BTreeSet<Stri
             }
             first.insert(t, source);
             if let Some(other) = by_labels.insert(&t.labels, &t.url) {
+                let (x, y) = if other <= t.url.as_str() {
+                    (other, t.url.as_str())
+                } else {
+                    (t.url.as_str(), other)
+                };
                 conflicts.insert(format!(
-                    "targets {other} and {} have the same labels {}: a series both expose is one series written by both; give them distinct labels (file_sd `labels`)",
-                    t.url,
+                    "targets {x} and {y} have the same labels {}: a series both expose is one series written by both; give them distinct labels (file_sd `labels`)",
                     labels_text(&t.labels)
                 ));
             }

@@ -392,6 +392,31 @@ async fn prometheus_api_over_the_embedded_store() {
         body["error"].as_str().unwrap().starts_with("parse error"),
         "{body}"
     );
+    // A metric the store does not keep: success with no data, and a warning that says why,
+    // in instant and range queries alike; a kept one gets none.
+    assert_eq!(body.get("warnings"), None);
+    for uri in [
+        format!("/api/v1/query?query=sum(rate(other_total%5B1m%5D))%20%2B%20req_total&time={end}"),
+        format!(
+            "/api/v1/query_range?query=other_total%20or%20req_total&start={}&end={end}&step=30",
+            end - 60
+        ),
+    ] {
+        let (code, body) = get(&s, &uri, None).await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        assert_eq!(
+            body["warnings"],
+            serde_json::json!(["the adapter does not keep other_total: no HPA query reads it and --keep-metrics does not match it, so the result has none of its samples"]),
+            "{uri}"
+        );
+    }
+    let (_, body) = get(
+        &s,
+        &format!("/api/v1/query?query=req_total&time={end}"),
+        None,
+    )
+    .await;
+    assert_eq!(body.get("warnings"), None, "{body}");
 }
 
 /// Demonstrates the query limits' answers, as Prometheus gives them: a query past the timeout

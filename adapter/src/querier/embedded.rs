@@ -469,4 +469,67 @@ mod tests {
         assert_eq!(series[0].get("instance").map(String::as_str), Some("a:1"));
         assert!(e.query("sum(", t0).is_err());
     }
+
+    /// Demonstrates `--keep-metrics`: names matching the whole pattern are stored besides the
+    /// queried ones (a partial match is not), `unkept` names the rest, an empty pattern keeps
+    /// only queried names, a bad pattern is refused; `since` gives the latest start among a
+    /// query's metrics, late for one kept after the first scrape.
+    #[test]
+    fn keep_pattern_unkept_and_since() {
+        let e = Embedded::new(
+            Duration::from_secs(600),
+            Duration::from_secs(10),
+            Arc::new(Telemetry::new()),
+        );
+        e.set_queries(&["sum(rate(q_total[1m]))".into()]);
+        e.set_keep_pattern("istio_.*").unwrap();
+        assert!(e.set_keep_pattern("istio_(").is_err());
+        let t = labels("a:1");
+        let kept = e
+            .ingest(
+                &t,
+                1_000,
+                b"q_total 1
+istio_requests_total 1
+envoy_istio_x 1
+other 1
+",
+            )
+            .unwrap();
+        assert_eq!(kept, 2, "q_total and istio_requests_total");
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(
+            e.unkept(&names(&["q_total", "istio_x", "envoy_istio_x", "other"])),
+            ["envoy_istio_x", "other"]
+        );
+        assert_eq!(
+            e.since("q_total + istio_x"),
+            Some(Since::At {
+                ms: 1_000,
+                late: false
+            })
+        );
+        assert_eq!(e.since("vector(1)"), None);
+        e.set_queries(&["sum(rate(q_total[1m]))".into(), "new_total".into()]);
+        assert_eq!(
+            e.since("q_total / new_total"),
+            Some(Since::NotYet { late: true })
+        );
+        e.ingest(
+            &t,
+            2_000,
+            b"new_total 1
+",
+        )
+        .unwrap();
+        assert_eq!(
+            e.since("q_total / new_total"),
+            Some(Since::At {
+                ms: 2_000,
+                late: true
+            })
+        );
+        e.set_keep_pattern("").unwrap();
+        assert_eq!(e.unkept(&names(&["istio_x", "q_total"])), ["istio_x"]);
+    }
 }
