@@ -196,7 +196,10 @@ impl Store {
     }
 
     /// Also keeps every metric name `pattern` matches (whole-name matches are the caller's
-    /// business: anchor it). Their history begins at the next successful scrape.
+    /// business: anchor it). Their history begins at the next successful scrape. Series kept
+    /// only by the pattern are created while the store holds fewer than half of `max_series`
+    /// (past it they are dropped and counted as the cap's), so they never starve the series
+    /// that queries read.
     pub fn set_keep_pattern(&mut self, pattern: Option<regex::Regex>) {
         self.kept.set_pattern(pattern);
     }
@@ -258,11 +261,18 @@ impl Store {
         let series_limit = self.target_series_limit;
         let mut over = 0usize;
         let mut over_target = 0usize;
+        // Series kept only by the pattern may fill half the store: the other half stays for
+        // the series queries read.
+        let pattern_cap = self.config.max_series / 2;
         let res = exposition::parse_each(body, opts, |s| {
-            if !self.kept.keeps(s.name) {
-                report.dropped_filtered += 1;
-                return;
-            }
+            let cap = match self.kept.keeps(s.name) {
+                kept::Keep::No => {
+                    report.dropped_filtered += 1;
+                    return;
+                }
+                kept::Keep::Named => self.config.max_series,
+                kept::Keep::Pattern => pattern_cap,
+            };
             // Past the limit no series is created: that is what bounds one scrape's memory.
             if limit > 0 && seen.len() >= limit {
                 over += 1;
@@ -274,7 +284,7 @@ impl Store {
                     // At the limit a known series is still written (the text differs from the
                     // cached one), but neither created nor cached.
                     let at_limit = series_limit > 0 && target.cache.len() >= series_limit;
-                    match self.resolve(tkey, s, !at_limit) {
+                    match self.resolve(tkey, s, !at_limit, cap) {
                         Resolved::Series { id, created } => {
                             report.new_series += usize::from(created);
                             if !at_limit {
@@ -520,12 +530,14 @@ impl Store {
         a
     }
 
-    /// Finds the series for a parsed sample of target `tkey`, or creates it when `may_create`.
+    /// Finds the series for a parsed sample of target `tkey`, or creates it when `may_create`
+    /// and the store holds fewer than `cap` series.
     fn resolve(
         &mut self,
         tkey: &Labels,
         s: &exposition::SampleRef<'_>,
         may_create: bool,
+        cap: usize,
     ) -> Resolved {
         let mut pairs: Vec<(Arc<str>, Arc<str>)> =
             Vec::with_capacity(s.labels.len() + tkey.len() + 1);
@@ -553,6 +565,9 @@ impl Store {
         }
         if !may_create {
             return Resolved::OverTargetLimit;
+        }
+        if self.series.len() >= cap {
+            return Resolved::StoreFull;
         }
         match self.create(labels) {
             Ok(id) => Resolved::Series { id, created: true },

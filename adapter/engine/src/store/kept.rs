@@ -23,6 +23,16 @@ pub enum History {
     Since(i64),
 }
 
+/// Why a name is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Keep {
+    No,
+    /// Named by the filter (or no filter): a query reads it.
+    Named,
+    /// Only by the pattern ([`super::Store::set_keep_pattern`]).
+    Pattern,
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 struct Name {
     /// Timestamp of the first successful scrape after the name was kept.
@@ -56,13 +66,13 @@ impl Kept {
         k
     }
 
-    /// Whether samples of `name` are stored.
-    pub(super) fn keeps(&self, name: &str) -> bool {
+    /// Whether samples of `name` are stored, and why.
+    pub(super) fn keeps(&self, name: &str) -> Keep {
         match &self.names {
-            None => true,
-            Some(n) => {
-                n.contains_key(name) || self.pattern.as_ref().is_some_and(|p| p.is_match(name))
-            }
+            None => Keep::Named,
+            Some(n) if n.contains_key(name) => Keep::Named,
+            Some(_) if self.pattern.as_ref().is_some_and(|p| p.is_match(name)) => Keep::Pattern,
+            Some(_) => Keep::No,
         }
     }
 

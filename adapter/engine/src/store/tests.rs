@@ -357,3 +357,27 @@ fn targets_with_the_same_labels_and_different_urls_are_apart() {
         Some((4000, 1.0))
     );
 }
+
+/// Demonstrates that series kept only by the pattern fill at most half of `max_series`: past
+/// it they are dropped (counted as the cap's) while series of named metrics are still created
+/// up to the cap; a named metric the pattern also matches counts as named.
+#[test]
+fn pattern_series_fill_half_the_store() {
+    let mut s = Store::new(StoreConfig {
+        max_series: 6,
+        metric_filter: Some(["named".to_string(), "istio_named".to_string()].into()),
+        ..StoreConfig::default()
+    });
+    s.set_keep_pattern(Some(regex::Regex::new("^(?:istio_.*)$").unwrap()));
+    let r = s
+        .ingest(
+            &target(),
+            1000,
+            b"istio_a{i=\"1\"} 1\nistio_a{i=\"2\"} 1\nistio_a{i=\"3\"} 1\nistio_a{i=\"4\"} 1\nnamed{i=\"1\"} 1\nistio_named{i=\"1\"} 1\nnamed{i=\"2\"} 1\nnamed{i=\"3\"} 1\n",
+        )
+        .unwrap();
+    assert_eq!((r.new_series, r.dropped_series_limit), (6, 2));
+    assert_eq!(s.select(&[Matcher::equal("__name__", "istio_a")]).len(), 3);
+    assert_eq!(s.select(&[Matcher::equal("__name__", "named")]).len(), 2);
+    assert_eq!(s.select(&[Matcher::equal("__name__", "istio_named")]).len(), 1);
+}
