@@ -238,7 +238,7 @@ async fn targets_are_url_and_labels_and_duplicates_are_named() {
         "targets http://127.0.0.1:9/a and http://127.0.0.1:9/b have the same labels"
     )));
     // Other labels make another target with the same URL.
-    let mut c = b.clone();
+    let mut c = b;
     c.labels.push(("zone".into(), "z".into()));
     scraper.set_source("file_sd:x.yaml", vec![c]);
     assert_eq!(scraper.target_count(), 3);

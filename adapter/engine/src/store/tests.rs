@@ -379,5 +379,8 @@ fn pattern_series_fill_half_the_store() {
     assert_eq!((r.new_series, r.dropped_series_limit), (6, 2));
     assert_eq!(s.select(&[Matcher::equal("__name__", "istio_a")]).len(), 3);
     assert_eq!(s.select(&[Matcher::equal("__name__", "named")]).len(), 2);
-    assert_eq!(s.select(&[Matcher::equal("__name__", "istio_named")]).len(), 1);
+    assert_eq!(
+        s.select(&[Matcher::equal("__name__", "istio_named")]).len(),
+        1
+    );
 }
