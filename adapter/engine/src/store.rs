@@ -81,6 +81,9 @@ pub struct IngestReport {
     pub dropped_filtered: usize,
     /// Samples dropped because the series cap was reached.
     pub dropped_series_limit: usize,
+    /// Samples of metrics kept only by [`Store::set_keep_pattern`], dropped past half of a
+    /// limit (the series cap, the target's series limit, the scrape's sample limit).
+    pub dropped_pattern: usize,
     /// Samples dropped because they were not newer than the series' last sample.
     pub out_of_order: usize,
     /// Samples dropped because their series appeared earlier in the same body.
@@ -197,9 +200,10 @@ impl Store {
 
     /// Also keeps every metric name `pattern` matches (whole-name matches are the caller's
     /// business: anchor it). Their history begins at the next successful scrape. Series kept
-    /// only by the pattern are created while the store holds fewer than half of `max_series`
-    /// (past it they are dropped and counted as the cap's), so they never starve the series
-    /// that queries read.
+    /// only by the pattern fill at most half of each limit (`max_series`, the target's series
+    /// limit, the scrape's sample limit); past it they are dropped, counted in
+    /// [`IngestReport::dropped_pattern`], and the scrape goes on, so they never starve (or
+    /// fail the scrapes of) the series that queries read.
     pub fn set_keep_pattern(&mut self, pattern: Option<regex::Regex>) {
         self.kept.set_pattern(pattern);
     }
@@ -261,18 +265,23 @@ impl Store {
         let series_limit = self.target_series_limit;
         let mut over = 0usize;
         let mut over_target = 0usize;
-        // Series kept only by the pattern may fill half the store: the other half stays for
-        // the series queries read.
-        let pattern_cap = self.config.max_series / 2;
         let res = exposition::parse_each(body, opts, |s| {
-            let cap = match self.kept.keeps(s.name) {
+            // Series kept only by the pattern fill at most half of each limit (the store's, the
+            // target's, the scrape's), and are dropped past it without failing the scrape: the
+            // other half stays for the series queries read.
+            let pattern = match self.kept.keeps(s.name) {
                 kept::Keep::No => {
                     report.dropped_filtered += 1;
                     return;
                 }
-                kept::Keep::Named => self.config.max_series,
-                kept::Keep::Pattern => pattern_cap,
+                kept::Keep::Named => false,
+                kept::Keep::Pattern => true,
             };
+            let share = |n: usize| if pattern { n / 2 } else { n };
+            if pattern && limit > 0 && seen.len() >= share(limit) {
+                report.dropped_pattern += 1;
+                return;
+            }
             // Past the limit no series is created: that is what bounds one scrape's memory.
             if limit > 0 && seen.len() >= limit {
                 over += 1;
@@ -283,14 +292,18 @@ impl Store {
                 _ => {
                     // At the limit a known series is still written (the text differs from the
                     // cached one), but neither created nor cached.
-                    let at_limit = series_limit > 0 && target.cache.len() >= series_limit;
-                    match self.resolve(tkey, s, !at_limit, cap) {
+                    let at_limit = series_limit > 0 && target.cache.len() >= share(series_limit);
+                    match self.resolve(tkey, s, !at_limit, share(self.config.max_series)) {
                         Resolved::Series { id, created } => {
                             report.new_series += usize::from(created);
                             if !at_limit {
                                 target.cache.insert(s.series.into(), id);
                             }
                             id
+                        }
+                        Resolved::OverTargetLimit | Resolved::StoreFull if pattern => {
+                            report.dropped_pattern += 1;
+                            return;
                         }
                         Resolved::OverTargetLimit => {
                             over_target += 1;

@@ -95,9 +95,10 @@ pub struct Args {
     /// Largest scrape body accepted, in bytes; a larger one fails that scrape.
     #[arg(long, default_value_t = 16 << 20)]
     pub scrape_body_limit: usize,
-    /// Most samples of queried metrics one scrape may store (0: no limit); past it the scrape
-    /// fails, the target is marked down and no further series of it are created. A sidecar
-    /// keeps about 25 per label set (requests, 20 duration buckets, sum, count)
+    /// Most samples of kept metrics (those HPA queries read and --keep-metrics) one scrape may
+    /// store (0: no limit); past it the scrape fails, the target is marked down and no further
+    /// series of it are created. A sidecar exposes about 67 istio_* series per label set
+    /// (requests, three 20-bucket histograms with sum and count), all kept by default
     #[arg(long, default_value_t = 50_000)]
     pub scrape_sample_limit: usize,
     /// Most series one target may hold in the store (0: no limit), its earlier series counting
@@ -113,7 +114,8 @@ pub struct Args {
     /// Besides the metrics HPA queries read, keep every metric whose whole name matches this
     /// regular expression, for /api/v1 clients (Flagger, Grafana); empty: only what HPA queries
     /// read. An /api/v1 query reading a metric that is not kept gets a `warnings` entry saying
-    /// so. The Istio families cost about --max-series at most (it bounds every series)
+    /// so. Series kept only for it fill at most half of --max-series, --target-series-limit
+    /// and --scrape-sample-limit; past it they are dropped and the scrape goes on
     #[arg(long, default_value = "istio_.*", value_name = "REGEX")]
     pub keep_metrics: String,
     /// `job` label of targets that name none.

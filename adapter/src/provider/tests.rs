@@ -502,6 +502,12 @@ async fn a_newly_read_metric_warms_up_like_a_restart() {
         "a is unaffected"
     );
     assert_eq!(p.readiness(t), Ok(()));
+    // /api/v1 says the same of the query, and nothing of one over a metric kept all along.
+    assert_eq!(
+        p.short_history("rate(y[1m]) / rate(up[1m])", t).as_deref(),
+        Some("the query reads 1m of history and the adapter holds 20s of it (since it began keeping the metrics the query reads): the result is computed from partial data")
+    );
+    assert_eq!(p.short_history("rate(up[1m])", t), None);
     for k in 19..=26 {
         scrape(k);
     }

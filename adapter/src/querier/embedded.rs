@@ -104,7 +104,7 @@ impl Embedded {
     }
 
     /// Bounds the store: at most `max_series` series in all, at most `sample_limit` samples
-    /// of queried metrics from one scrape and at most `target_series_limit` series held for one
+    /// of kept metrics from one scrape and at most `target_series_limit` series held for one
     /// target (0: none), past which that scrape fails.
     pub fn set_store_limits(
         &self,
@@ -268,6 +268,19 @@ impl Sink for Embedded {
                     store.config().max_series
                 );
             }
+        }
+        if report.dropped_pattern > 0 {
+            // Series kept only for --keep-metrics past half of a limit: dropped, the scrape
+            // goes on.
+            if self.shared.telemetry.keep_metrics_dropped.get() == 0 {
+                tracing::warn!(
+                    "series kept only for --keep-metrics fill half of --max-series, --target-series-limit or --scrape-sample-limit: new ones are dropped (counted in mixerless_adapter_store_keep_metrics_dropped_total), the series HPA queries read are not"
+                );
+            }
+            self.shared
+                .telemetry
+                .keep_metrics_dropped
+                .inc_by(report.dropped_pattern as u64);
         }
         self.shared
             .telemetry
@@ -529,6 +542,18 @@ other 1
                 late: true
             })
         );
+        // Past half of --max-series, series kept only by the pattern are dropped and counted;
+        // the scrape succeeds and a queried series is still created.
+        e.set_store_limits(8, 0, 0);
+        let body =
+            "istio_y{i=\"1\"} 1\nistio_y{i=\"2\"} 1\nistio_y{i=\"3\"} 1\nq_total{i=\"1\"} 1\n";
+        let kept = e.ingest(&labels("b:1"), 3_000, body.as_bytes()).unwrap();
+        assert_eq!(
+            kept, 2,
+            "3 series held: one istio_y to half of 8, one q_total"
+        );
+        assert_eq!(e.shared.telemetry.keep_metrics_dropped.get(), 2);
+        assert_eq!(e.shared.telemetry.series_dropped.get(), 0);
         e.set_keep_pattern("").unwrap();
         assert_eq!(e.unkept(&names(&["istio_x", "q_total"])), ["istio_x"]);
     }

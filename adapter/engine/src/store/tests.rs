@@ -376,11 +376,55 @@ fn pattern_series_fill_half_the_store() {
             b"istio_a{i=\"1\"} 1\nistio_a{i=\"2\"} 1\nistio_a{i=\"3\"} 1\nistio_a{i=\"4\"} 1\nnamed{i=\"1\"} 1\nistio_named{i=\"1\"} 1\nnamed{i=\"2\"} 1\nnamed{i=\"3\"} 1\n",
         )
         .unwrap();
-    assert_eq!((r.new_series, r.dropped_series_limit), (6, 2));
+    assert_eq!(
+        (r.new_series, r.dropped_series_limit, r.dropped_pattern),
+        (6, 1, 1)
+    );
     assert_eq!(s.select(&[Matcher::equal("__name__", "istio_a")]).len(), 3);
     assert_eq!(s.select(&[Matcher::equal("__name__", "named")]).len(), 2);
     assert_eq!(
         s.select(&[Matcher::equal("__name__", "istio_named")]).len(),
         1
     );
+
+    // The target's series limit and the scrape's sample limit: pattern series stop at half,
+    // dropped without failing the scrape; named ones go on to the limit, then fail it.
+    let body = |n: usize, names: &[&str]| -> String {
+        names
+            .iter()
+            .flat_map(|m| (0..n).map(move |i| format!("{m}{{i=\"{i}\"}} 1\n")))
+            .collect()
+    };
+    let fresh = || {
+        let mut s = Store::new(StoreConfig {
+            metric_filter: Some(["named".to_string()].into()),
+            ..StoreConfig::default()
+        });
+        s.set_keep_pattern(Some(regex::Regex::new("^(?:istio_.*)$").unwrap()));
+        s
+    };
+    let mut s = fresh();
+    s.set_target_series_limit(4);
+    let three_and_two = body(3, &["istio_a"]) + &body(2, &["named"]);
+    let r = s.ingest(&target(), 1000, three_and_two.as_bytes()).unwrap();
+    assert_eq!(
+        (r.new_series, r.dropped_pattern),
+        (4, 1),
+        "2 istio_a, 2 named"
+    );
+    let e = s
+        .ingest(&target(), 2000, body(3, &["named"]).as_bytes())
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::TargetSeriesLimit { limit: 4, over: 1 }),
+        "{e}"
+    );
+    let mut s = fresh();
+    s.set_sample_limit(4);
+    let r = s.ingest(&target(), 1000, three_and_two.as_bytes()).unwrap();
+    assert_eq!((r.samples, r.dropped_pattern), (4, 1));
+    let e = s
+        .ingest(&target(), 2000, body(5, &["named"]).as_bytes())
+        .unwrap_err();
+    assert!(matches!(e, Error::SampleLimit { limit: 4, over: 1 }), "{e}");
 }
