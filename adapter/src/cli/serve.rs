@@ -30,11 +30,15 @@ pub struct Args {
     #[arg(long = "target", value_name = "URL")]
     pub targets: Vec<String>,
     /// Prometheus file_sd file (JSON or YAML) of host:port targets, re-read when it changes
-    /// (repeatable). `__metrics_path__` defaults to /stats/prometheus, `__scheme__` to http.
+    /// (repeatable). `__metrics_path__` defaults to /stats/prometheus, `__scheme__` to http. A
+    /// file that fails to load keeps its previous targets, its error on /status. A target is
+    /// its URL plus its labels: one listed twice is scraped once, with a warning.
     #[arg(long = "file-sd", value_name = "PATH")]
     pub file_sd: Vec<PathBuf>,
     /// Directory of HorizontalPodAutoscaler manifests (*.yaml, *.yml, *.json) carrying
-    /// kube-metrics-adapter annotations; re-read when a file changes.
+    /// kube-metrics-adapter annotations; re-read once a change has settled (the same sizes and
+    /// times at two polls a second apart). A file that does not parse keeps serving the HPAs of
+    /// its last good version, its error on /status and in the log.
     #[arg(long, value_name = "DIR", required_unless_present = "kube")]
     pub hpa_dir: Option<PathBuf>,
     /// In a cluster: scrape the pods that run an Istio sidecar and read autoscaling/v2 HPAs
@@ -121,7 +125,8 @@ pub struct Args {
     /// `job` label of targets that name none.
     #[arg(long, default_value = "envoy-stats")]
     pub job: String,
-    /// How long samples are kept in memory (the longest range a query may read).
+    /// How long samples are kept in memory (the longest range a query may read); a metric no
+    /// HPA query reads any more stays kept this long, so an HPA added back keeps its history.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub retention: Duration,
     /// How often a query without an `interval` annotation is evaluated (default: the scrape
@@ -155,7 +160,9 @@ pub struct Args {
     /// up" until the history since the first successful scrape covers the range it reads
     /// (offsets and subqueries included; irate/idelta/last_over_time need no history), and
     /// /readyz says not ready meanwhile; `serve`: serve it at once, marked partial on /status
-    /// and in the log.
+    /// and in the log. A new or edited query reading a metric the store was not keeping warms
+    /// up the same way from the first scrape after the store began keeping it (/readyz stays
+    /// ready: every replica warms it up alike).
     #[arg(long, value_enum, default_value = "refuse")]
     pub partial_data: crate::provider::PartialData,
     /// Also write the self-signed certificate's PEM here (for clients that pin it).
