@@ -104,6 +104,9 @@ enum Coverage {
 /// Where the embedded store's history of the metrics one query reads begins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Since {
+    /// The store does not keep one of them (yet: a query just added, before the store heard
+    /// of it; or an `/api/v1` query over a metric no HPA reads).
+    NotKept,
     /// No scrape has succeeded since the store began keeping one of them.
     NotYet {
         /// After the store's first scrape: a metric it began keeping later.
@@ -125,6 +128,8 @@ struct Held {
     have_ms: Option<i64>,
     /// It began after the adapter's first scrape.
     late: bool,
+    /// The store does not keep a metric the query reads (it has no history of it at all).
+    unkept: bool,
 }
 
 impl Held {
@@ -274,12 +279,14 @@ impl Provider {
         let (since, late) = match per_metric {
             Some(Since::At { ms, late }) => (Some(ms), late),
             Some(Since::NotYet { late }) => (None, late),
+            Some(Since::NotKept) => (None, true),
             None => (since(), false),
         };
         Some(Held {
             need,
             have_ms: since.map(|t| now - t),
             late,
+            unkept: per_metric == Some(Since::NotKept),
         })
     }
 
@@ -287,6 +294,10 @@ impl Provider {
     /// reaches back before the store's history of its metrics begins (for `/api/v1` warnings).
     pub fn short_history(&self, query: &str, time_ms: i64) -> Option<String> {
         let held = self.history(query, time_ms)?;
+        if held.unkept {
+            // Not a short history but none: the caller names the metrics not kept.
+            return None;
+        }
         match held.have_ms {
             None if held.late => Some(
                 "no scrape has succeeded since the adapter began keeping the metrics the query reads: the result has no data".into(),
@@ -312,6 +323,7 @@ impl Provider {
             need,
             have_ms: have,
             late,
+            ..
         }) = self.history(&q.query, now)
         else {
             return Coverage::Full;

@@ -420,7 +420,7 @@ fn store_provider() -> (Provider, Arc<crate::querier::embedded::Embedded>) {
     .with_data_since(Box::new(move || {
         since_store.since("up").and_then(|s| match s {
             Since::At { ms, .. } => Some(ms),
-            Since::NotYet { .. } => None,
+            Since::NotYet { .. } | Since::NotKept => None,
         })
     }))
     .with_metric_since(Box::new(move |q: &str| per_metric.since(q)));
@@ -508,6 +508,11 @@ async fn a_newly_read_metric_warms_up_like_a_restart() {
         Some("the query reads 1m of history and the adapter holds 20s of it (since it began keeping the metrics the query reads): the result is computed from partial data")
     );
     assert_eq!(p.short_history("rate(up[1m])", t), None);
+    assert_eq!(
+        p.short_history("rate(not_kept[1m])", t),
+        None,
+        "no history at all: /api/v1 names the metrics not kept instead"
+    );
     for k in 19..=26 {
         scrape(k);
     }

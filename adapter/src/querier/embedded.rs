@@ -155,7 +155,8 @@ impl Embedded {
     }
 
     /// Where the store's history of the metrics `query` reads begins: the latest start among
-    /// them. `None` when the query names none (or does not parse).
+    /// them ([`Since::NotKept`] when it does not keep one). `None` when the query names none
+    /// (or does not parse).
     pub fn since(&self, query: &str) -> Option<Since> {
         let names = promql::metric_names(query).ok().filter(|n| !n.is_empty())?;
         let store = self.shared.store.read().unwrap_or_else(|e| e.into_inner());
@@ -163,6 +164,7 @@ impl Embedded {
         let mut latest = Some(i64::MIN);
         for n in &names {
             latest = match (latest, store.history(n)) {
+                (_, History::NotKept) => return Some(Since::NotKept),
                 (Some(l), History::Since(t)) => Some(l.max(t)),
                 _ => None,
             };
@@ -523,6 +525,7 @@ other 1
             })
         );
         assert_eq!(e.since("vector(1)"), None);
+        assert_eq!(e.since("q_total / other"), Some(Since::NotKept));
         e.set_queries(&["sum(rate(q_total[1m]))".into(), "new_total".into()]);
         assert_eq!(
             e.since("q_total / new_total"),
