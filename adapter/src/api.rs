@@ -26,7 +26,8 @@ pub use body::{BODY_DRAIN_LIMIT, BODY_LIMIT, BODY_READ_TIMEOUT};
 pub use error::ApiError;
 pub use prom::PromBackend;
 
-/// Reports the scrape targets for `/status`.
+/// Reports the scrape targets for `/status`: an object whose fields (`targets`,
+/// `target_errors`) join it.
 pub type TargetsStatus = dyn Fn() -> serde_json::Value + Send + Sync;
 
 /// What the handlers share.

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use promql_parser::parser::Expr;
 use serde::Serialize;
 
 use crate::hpa::dir::Snapshot;
@@ -81,6 +82,11 @@ pub enum Outcome {
         evaluated_ms: i64,
         /// When the history will be long enough, if a scrape has succeeded.
         ready_ms: Option<i64>,
+        /// The history began after the adapter's (the store began keeping a metric when a
+        /// new or edited query asked for it): every replica warms up alike, so `/readyz`
+        /// ignores it.
+        #[serde(skip)]
+        late: bool,
     },
 }
 
@@ -91,8 +97,51 @@ enum Coverage {
         have_ms: i64,
         need_ms: i64,
         ready_ms: Option<i64>,
+        late: bool,
     },
     Never(String),
+}
+
+/// Where the embedded store's history of the metrics one query reads begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// The store does not keep one of them (yet: a query just added, before the store heard
+    /// of it; or an `/api/v1` query over a metric no HPA reads).
+    NotKept,
+    /// No scrape has succeeded since the store began keeping one of them.
+    NotYet {
+        /// After the store's first scrape: a metric it began keeping later.
+        late: bool,
+    },
+    /// At this timestamp (ms): the latest start among them.
+    At {
+        ms: i64,
+        /// After the store's first scrape: a metric it began keeping later.
+        late: bool,
+    },
+}
+
+/// How much history the store holds for one query (see [`Provider::history`]).
+struct Held {
+    /// The window the query reads.
+    need: Duration,
+    /// How long the history is at the evaluation time (`None`: no scrape yet).
+    have_ms: Option<i64>,
+    /// It began after the adapter's first scrape.
+    late: bool,
+    /// The store does not keep a metric the query reads (it has no history of it at all).
+    unkept: bool,
+}
+
+impl Held {
+    /// Where the history began, for messages.
+    fn since_what(&self) -> &'static str {
+        if self.late {
+            "since it began keeping the metrics the query reads"
+        } else {
+            "since its first successful scrape"
+        }
+    }
 }
 
 /// One served metric: a query of one HPA and its last outcome.
@@ -164,6 +213,7 @@ pub struct Provider {
     state: RwLock<State>,
     telemetry: Arc<Telemetry>,
     data_since: Option<Box<DataSince>>,
+    metric_since: Option<Box<MetricSince>>,
     /// When the first evaluation ran (0: not yet): the start [`Provider::readiness`] counts
     /// [`STARTUP_GRACE`] from.
     started_ms: AtomicI64,
@@ -176,6 +226,10 @@ pub const STARTUP_GRACE: Duration = Duration::from_secs(30);
 
 /// When the embedded store's history begins (the first successful scrape), if it has begun.
 pub type DataSince = dyn Fn() -> Option<i64> + Send + Sync;
+
+/// Where the embedded store's history of the metrics `query` reads begins; `None` when the
+/// query names no metric (its history is the store's, [`DataSince`]).
+pub type MetricSince = dyn Fn(&BTreeSet<String>) -> Option<Since> + Send + Sync;
 
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -200,6 +254,7 @@ impl Provider {
             state: RwLock::new(State::default()),
             telemetry,
             data_since: None,
+            metric_since: None,
             started_ms: AtomicI64::new(0),
         }
     }
@@ -219,26 +274,72 @@ impl Provider {
         self
     }
 
-    /// The window `query` reads and how much of it the embedded store holds at `now` (`None`
-    /// before the first successful scrape); `None` without an embedded store or when the query
-    /// does not parse (its evaluation says so).
-    fn history(&self, query: &str, now: i64) -> Option<(Duration, Option<i64>)> {
+    /// Tracks the history per metric: a query's history begins where the latest of its
+    /// metrics' does (a metric the store began keeping for a new or edited query starts
+    /// late), so it warms up as after a restart.
+    pub fn with_metric_since(mut self, since: Box<MetricSince>) -> Self {
+        self.metric_since = Some(since);
+        self
+    }
+
+    /// The window `query` reads and how much of it the embedded store holds at `now`; `None`
+    /// without an embedded store or when the query does not parse (its evaluation says so).
+    fn history(&self, query: &str, now: i64) -> Option<Held> {
+        self.data_since.as_ref()?;
+        let ast = mixerless_engine::promql::parse::parse(query).ok()?;
+        self.history_of(&ast, now)
+    }
+
+    /// [`Provider::history`] of a parsed query.
+    fn history_of(&self, ast: &Expr, now: i64) -> Option<Held> {
         let since = self.data_since.as_ref()?;
-        let need = warmup::window(query)?;
-        Some((need, since().map(|t| now - t)))
+        let need = warmup::window_of(ast);
+        let names = mixerless_engine::promql::parse::metric_names_of(ast)
+            .ok()
+            .filter(|n| !n.is_empty());
+        let per_metric = names
+            .as_ref()
+            .and_then(|n| self.metric_since.as_ref().and_then(|f| f(n)));
+        let (since, late) = match per_metric {
+            Some(Since::At { ms, late }) => (Some(ms), late),
+            Some(Since::NotYet { late }) => (None, late),
+            Some(Since::NotKept) => (None, true),
+            None => (since(), false),
+        };
+        Some(Held {
+            need,
+            have_ms: since.map(|t| now - t),
+            late,
+            unkept: per_metric == Some(Since::NotKept),
+        })
     }
 
     /// Why `query` evaluated at `time_ms` on the embedded store reads partial data: its window
-    /// reaches back before the store's history begins (for `/api/v1` warnings).
+    /// reaches back before the store's history of its metrics begins (for `/api/v1` warnings).
     pub fn short_history(&self, query: &str, time_ms: i64) -> Option<String> {
-        match self.history(query, time_ms)? {
-            (_, None) => Some(
+        let ast = mixerless_engine::promql::parse::parse(query).ok()?;
+        self.short_history_of(&ast, time_ms)
+    }
+
+    /// [`Provider::short_history`] of a parsed query (`/api/v1` parses each query once).
+    pub fn short_history_of(&self, ast: &Expr, time_ms: i64) -> Option<String> {
+        let held = self.history_of(ast, time_ms)?;
+        if held.unkept {
+            // Not a short history but none: the caller names the metrics not kept.
+            return None;
+        }
+        match held.have_ms {
+            None if held.late => Some(
+                "no scrape has succeeded since the adapter began keeping the metrics the query reads: the result has no data".into(),
+            ),
+            None => Some(
                 "no scrape has succeeded since the adapter started: the result has no data".into(),
             ),
-            (need, Some(have)) if have < need.as_millis() as i64 => Some(format!(
-                "the query reads {} of history and the adapter holds {} of it (since its first successful scrape): the result is computed from partial data",
-                humantime::format_duration(need),
-                whole_seconds(have)
+            Some(have) if have < held.need.as_millis() as i64 => Some(format!(
+                "the query reads {} of history and the adapter holds {} of it ({}): the result is computed from partial data",
+                humantime::format_duration(held.need),
+                whole_seconds(have),
+                held.since_what()
             )),
             _ => None,
         }
@@ -248,7 +349,13 @@ impl Provider {
         if q.names_a_server() {
             return Coverage::Full;
         }
-        let Some((need, have)) = self.history(&q.query, now) else {
+        let Some(Held {
+            need,
+            have_ms: have,
+            late,
+            ..
+        }) = self.history(&q.query, now)
+        else {
             return Coverage::Full;
         };
         if need > self.config.retention {
@@ -264,12 +371,14 @@ impl Provider {
                 have_ms: 0,
                 need_ms,
                 ready_ms: None,
+                late,
             },
             Some(have) if have >= need_ms => Coverage::Full,
             Some(have) => Coverage::Short {
                 have_ms: have,
                 need_ms,
                 ready_ms: Some(now - have + need_ms),
+                late,
             },
         }
     }
@@ -483,21 +592,32 @@ impl Provider {
                 have_ms,
                 need_ms,
                 ready_ms,
+                late,
             } => {
+                let since = if late {
+                    "since it began keeping the metrics the query reads, for a new or edited query"
+                } else {
+                    "since its first successful scrape"
+                };
                 let have = format!(
-                    "the adapter holds {} of history (since its first successful scrape) and the query reads {}",
+                    "the adapter holds {} of history ({since}) and the query reads {}",
                     whole_seconds(have_ms),
                     humantime::format_duration(Duration::from_millis(need_ms as u64))
                 );
                 match (self.config.partial_data, ready_ms) {
                     (PartialData::Serve, Some(_)) => Some(have),
                     (_, None) => {
+                        let error = if late {
+                            "warming up: no scrape has succeeded since the adapter began keeping the metrics the query reads"
+                        } else {
+                            "warming up: no scrape has succeeded since the adapter started"
+                        };
                         return Outcome::Warming {
-                            error: "warming up: no scrape has succeeded since the adapter started"
-                                .into(),
+                            error: error.into(),
                             evaluated_ms: now,
                             ready_ms: None,
-                        }
+                            late,
+                        };
                     }
                     (PartialData::Refuse, Some(ready)) => {
                         return Outcome::Warming {
@@ -510,6 +630,7 @@ impl Provider {
                             ),
                             evaluated_ms: now,
                             ready_ms: Some(ready),
+                            late,
                         }
                     }
                 }
@@ -606,6 +727,9 @@ impl Provider {
         let (mut warming, mut until, mut no_scrape) = (0, None, false);
         for e in &state.entries {
             match e.last {
+                // A metric kept since a new or edited query asked for it: every replica warms
+                // it up alike, so a not-ready one would only stop serving the other HPAs.
+                Some(Outcome::Warming { late: true, .. }) => {}
                 Some(Outcome::Warming {
                     ready_ms: Some(t), ..
                 }) => {

@@ -7,7 +7,7 @@ pub mod fetch;
 pub mod file_sd;
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -26,10 +26,11 @@ use crate::telemetry::{TargetLabels, Telemetry};
 
 /// Where scraped bodies go (the embedded store).
 pub trait Sink: Send + Sync + 'static {
-    /// Parses and stores one scrape; returns the number of samples kept.
-    fn ingest(&self, labels: &[(String, String)], t_ms: i64, body: &[u8]) -> Result<usize, String>;
+    /// Parses and stores one scrape of `target` (its URL and labels are its identity);
+    /// returns the number of samples kept.
+    fn ingest(&self, target: &Target, t_ms: i64, body: &[u8]) -> Result<usize, String>;
     /// Marks every series of a target stale (failed scrape, removed target).
-    fn target_down(&self, labels: &[(String, String)], t_ms: i64);
+    fn target_down(&self, target: &Target, t_ms: i64);
 }
 
 /// How scrapes run.
@@ -84,6 +85,12 @@ pub struct Scraper {
     health: Arc<Mutex<BTreeMap<Target, TargetHealth>>>,
     running: Mutex<HashMap<Target, Running>>,
     sources: Mutex<BTreeMap<String, Vec<Target>>>,
+    /// Why a source's targets are not what it says, by source: a file_sd file that does not
+    /// load (its previous targets stay), for `/status`.
+    source_errors: Mutex<BTreeMap<String, String>>,
+    /// Targets listed twice, or sharing labels with another URL, as last logged (a source
+    /// listed again, `--kube` every resync, logs nothing new), for `/status`.
+    conflicts: Mutex<BTreeSet<String>>,
     /// Timestamp of the earliest successful scrape (0: none yet).
     first_success_ms: Arc<AtomicI64>,
 }
@@ -105,6 +112,8 @@ impl Scraper {
             health: Arc::new(Mutex::new(BTreeMap::new())),
             running: Mutex::new(HashMap::new()),
             sources: Mutex::new(BTreeMap::new()),
+            source_errors: Mutex::new(BTreeMap::new()),
+            conflicts: Mutex::new(BTreeSet::new()),
             first_success_ms: Arc::new(AtomicI64::new(0)),
         }
     }
@@ -118,14 +127,32 @@ impl Scraper {
     }
 
     /// Replaces the targets of one source (`--target`, a file_sd file, `--kube`) and scrapes
-    /// the union of all sources.
+    /// the union of all sources. A target is its URL and its labels, as in Prometheus: one
+    /// listed twice (by one source or two) is scraped once, and the log and `/status` name
+    /// both sources; two URLs with the same labels (one `host:port`, two paths) are two targets,
+    /// with a warning, since a series both expose is one series.
     pub fn set_source(&self, source: &str, targets: Vec<Target>) {
-        let all: Vec<Target> = {
+        let (all, conflicts) = {
             let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
             sources.insert(source.to_owned(), targets);
-            sources.values().flatten().cloned().collect()
+            union(&sources)
         };
+        let mut reported = self.conflicts.lock().unwrap_or_else(|e| e.into_inner());
+        for c in conflicts.difference(&reported) {
+            tracing::warn!("{c}");
+        }
+        *reported = conflicts;
+        drop(reported);
         self.set_targets(all);
+    }
+
+    /// Records why `source` keeps its previous targets (`None`: it loaded).
+    fn source_error(&self, source: &str, error: Option<String>) {
+        let mut errors = self.source_errors.lock().unwrap_or_else(|e| e.into_inner());
+        match error {
+            Some(e) => errors.insert(source.to_owned(), e),
+            None => errors.remove(source),
+        };
     }
 
     /// Starts loops for new targets and stops those of removed ones (marking their series stale).
@@ -141,7 +168,7 @@ impl Scraper {
             if let Some(r) = running.remove(&t) {
                 r.task.abort();
             }
-            self.sink.target_down(&t.labels, now_ms());
+            self.sink.target_down(&t, now_ms());
             self.health
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -184,6 +211,20 @@ impl Scraper {
         serde_json::json!(health.values().collect::<Vec<_>>())
     }
 
+    /// The sources' problems: file_sd files that do not load (`source`, `error`), and targets
+    /// listed twice or sharing their labels with another URL (`source`: `targets`).
+    pub fn source_status(&self) -> serde_json::Value {
+        let errors = self.source_errors.lock().unwrap_or_else(|e| e.into_inner());
+        let conflicts = self.conflicts.lock().unwrap_or_else(|e| e.into_inner());
+        let errors = errors
+            .iter()
+            .map(|(s, e)| serde_json::json!({"source": s, "error": e}));
+        let conflicts = conflicts
+            .iter()
+            .map(|c| serde_json::json!({"source": "targets", "error": c}));
+        serde_json::json!(errors.chain(conflicts).collect::<Vec<_>>())
+    }
+
     /// Number of targets.
     pub fn target_count(&self) -> usize {
         self.running.lock().unwrap_or_else(|e| e.into_inner()).len()
@@ -206,12 +247,18 @@ impl Scraper {
                     continue;
                 }
                 seen.insert(f.clone(), stamp);
+                let source = format!("file_sd:{}", f.display());
                 match file_sd::load(f, &self.config.job) {
                     Ok(ts) => {
                         tracing::info!(file = %f.display(), targets = ts.len(), "loaded file_sd");
-                        self.set_source(&format!("file_sd:{}", f.display()), ts);
+                        self.source_error(&source, None);
+                        self.set_source(&source, ts);
                     }
-                    Err(e) => tracing::warn!("{e} (keeping its previous targets)"),
+                    Err(e) => {
+                        let e = format!("{e} (keeping its previous targets)");
+                        tracing::warn!("{e}");
+                        self.source_error(&source, Some(e));
+                    }
                 }
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -226,6 +273,46 @@ impl Drop for Scraper {
             r.task.abort();
         }
     }
+}
+
+/// The targets of every source, each once, and what conflicts: a target listed twice (named
+/// with both sources), two URLs with the same labels.
+fn union(sources: &BTreeMap<String, Vec<Target>>) -> (Vec<Target>, BTreeSet<String>) {
+    let mut first: HashMap<&Target, &str> = HashMap::new();
+    let mut by_labels: BTreeMap<&[(String, String)], &str> = BTreeMap::new();
+    let mut all = Vec::new();
+    let mut conflicts = BTreeSet::new();
+    for (source, targets) in sources {
+        for t in targets {
+            if let Some(earlier) = first.get(t) {
+                conflicts.insert(format!(
+                    "target {} {} is listed by {earlier} and again by {source}: scraped once",
+                    t.url,
+                    labels_text(&t.labels)
+                ));
+                continue;
+            }
+            first.insert(t, source);
+            if let Some(other) = by_labels.insert(&t.labels, &t.url) {
+                let (x, y) = if other <= t.url.as_str() {
+                    (other, t.url.as_str())
+                } else {
+                    (t.url.as_str(), other)
+                };
+                conflicts.insert(format!(
+                    "targets {x} and {y} have the same labels {}: a series both expose is one series written by both; give them distinct labels (file_sd `labels`)",
+                    labels_text(&t.labels)
+                ));
+            }
+            all.push(t.clone());
+        }
+    }
+    (all, conflicts)
+}
+
+fn labels_text(labels: &[(String, String)]) -> String {
+    let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{{{}}}", pairs.join(", "))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -262,8 +349,8 @@ async fn target_loop(
                 // async workers, so other targets' scrapes and API answers are not held up
                 // (tests/tests/harden_scrape.rs).
                 Ok(body) => {
-                    let (sink, labels) = (sink.clone(), target.labels.clone());
-                    tokio::task::spawn_blocking(move || sink.ingest(&labels, t_ms, &body))
+                    let (sink, t) = (sink.clone(), target.clone());
+                    tokio::task::spawn_blocking(move || sink.ingest(&t, t_ms, &body))
                         .await
                         .unwrap_or_else(|e| Err(format!("ingest task: {e}")))
                         .map_err(FetchError::Parse)
@@ -305,7 +392,7 @@ async fn target_loop(
                 entry.last_error = Some(msg);
                 drop(hl);
                 telemetry.scrape_error(&target.url, e.reason());
-                sink.target_down(&target.labels, t_ms);
+                sink.target_down(&target, t_ms);
             }
         }
     }

@@ -46,6 +46,8 @@ pub struct Telemetry {
     pub samples: Gauge,
     /// Samples of new series the store refused because it holds `--max-series`.
     pub series_dropped: Counter,
+    /// Samples of metrics kept only for `--keep-metrics`, dropped past half of a store limit.
+    pub keep_metrics_dropped: Counter,
     pub hpa_errors: Gauge,
     pub requests: Family<RequestLabels, Counter>,
     pub request_duration: Histogram,
@@ -82,6 +84,7 @@ impl Telemetry {
         let series = Gauge::default();
         let samples = Gauge::default();
         let series_dropped = Counter::default();
+        let keep_metrics_dropped = Counter::default();
         let hpa_errors = Gauge::default();
         let requests = Family::<RequestLabels, Counter>::default();
         let request_duration = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
@@ -124,6 +127,11 @@ impl Telemetry {
             series_dropped.clone(),
         );
         registry.register(
+            "store_keep_metrics_dropped",
+            "Samples of metrics kept only for --keep-metrics, dropped past half of --max-series, --target-series-limit or --scrape-sample-limit",
+            keep_metrics_dropped.clone(),
+        );
+        registry.register(
             "hpa_errors",
             "Problems found in the loaded HPAs (annotations, files)",
             hpa_errors.clone(),
@@ -163,6 +171,7 @@ impl Telemetry {
             series,
             samples,
             series_dropped,
+            keep_metrics_dropped,
             hpa_errors,
             requests,
             request_duration,

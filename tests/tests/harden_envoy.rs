@@ -62,10 +62,13 @@ fn strict_ingest(text: &str) -> anyhow::Result<usize> {
     store.set_queries(&["istio_requests_total".to_owned()]);
     store
         .ingest(
-            &[
-                ("job".into(), "envoy".into()),
-                ("instance".into(), "x".into()),
-            ],
+            &mixerless_adapter::scrape::Target {
+                url: "http://x/stats/prometheus".into(),
+                labels: vec![
+                    ("job".into(), "envoy".into()),
+                    ("instance".into(), "x".into()),
+                ],
+            },
             1,
             text.as_bytes(),
         )

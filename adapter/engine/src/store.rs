@@ -2,6 +2,7 @@
 //! optional metric-name filter. A plain struct; callers share it behind a lock.
 
 mod chunk;
+mod kept;
 pub mod matcher;
 mod series;
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
+pub use kept::History;
 pub use matcher::{MatchOp, Matcher};
 pub use series::{is_stale, Series, STALE_NAN};
 
@@ -24,7 +26,8 @@ pub struct StoreConfig {
     pub retention: Duration,
     /// New series beyond this many are refused (counted in [`IngestReport::dropped_series_limit`]).
     pub max_series: usize,
-    /// When set, only samples of these metric names are kept.
+    /// When set, only samples of these metric names (and of names matching
+    /// [`Store::set_keep_pattern`]) are kept.
     pub metric_filter: Option<HashSet<String>>,
 }
 
@@ -78,6 +81,9 @@ pub struct IngestReport {
     pub dropped_filtered: usize,
     /// Samples dropped because the series cap was reached.
     pub dropped_series_limit: usize,
+    /// Samples of metrics kept only by [`Store::set_keep_pattern`], dropped past half of a
+    /// limit (the series cap, the target's series limit, the scrape's sample limit).
+    pub dropped_pattern: usize,
     /// Samples dropped because they were not newer than the series' last sample.
     pub out_of_order: usize,
     /// Samples dropped because their series appeared earlier in the same body.
@@ -114,14 +120,20 @@ enum Resolved {
     StoreFull,
 }
 
+/// A target's identity: its scrape URL and its labels, as in Prometheus (two targets on one
+/// `host:port` with different paths have the same labels).
+type TargetKey = (Box<str>, Labels);
+
 /// The series store.
 #[derive(Default)]
 pub struct Store {
     config: StoreConfig,
+    /// The metric names kept, and where each one's history begins.
+    kept: kept::Kept,
     series: FxHashMap<SeriesId, Series>,
     by_labels: FxHashMap<Labels, SeriesId>,
     by_name: FxHashMap<Arc<str>, Vec<SeriesId>>,
-    targets: FxHashMap<Labels, Target>,
+    targets: FxHashMap<TargetKey, Target>,
     interner: FxHashSet<Arc<str>>,
     next_id: SeriesId,
     generation: u64,
@@ -137,6 +149,7 @@ impl Store {
     /// An empty store.
     pub fn new(config: StoreConfig) -> Store {
         Store {
+            kept: kept::Kept::new(config.metric_filter.as_ref()),
             config,
             ..Store::default()
         }
@@ -170,9 +183,41 @@ impl Store {
         self.target_series_limit = limit;
     }
 
-    /// Replaces the metric filter; series already stored stay until retention drops them.
+    /// Replaces the metric filter; series already stored stay until retention drops them. A
+    /// name that joins it begins its [`Store::history`] at the next successful scrape.
     pub fn set_metric_filter(&mut self, filter: Option<HashSet<String>>) {
+        self.kept.replace(filter.as_ref());
         self.config.metric_filter = filter;
+    }
+
+    /// Keeps the metric names in `wanted` (a filter); a kept name that is not wanted any more
+    /// stays kept for `grace` after `now_ms` (its history whole should it be wanted again),
+    /// then leaves the filter (its samples stay until retention drops them).
+    pub fn keep_metrics(&mut self, wanted: &HashSet<String>, now_ms: i64, grace: Duration) {
+        self.kept.want(wanted, now_ms, grace);
+        self.config.metric_filter = self.kept.filter();
+    }
+
+    /// Also keeps every metric name `pattern` matches (whole-name matches are the caller's
+    /// business: anchor it). Their history begins at the next successful scrape. Series kept
+    /// only by the pattern fill at most half of each limit (`max_series`, the target's series
+    /// limit, the scrape's sample limit); past it they are dropped, counted in
+    /// [`IngestReport::dropped_pattern`], and the scrape goes on, so they never starve (or
+    /// fail the scrapes of) the series that queries read.
+    pub fn set_keep_pattern(&mut self, pattern: Option<regex::Regex>) {
+        self.kept.set_pattern(pattern);
+    }
+
+    /// Where the store's history of metric `name` begins: the first successful scrape after
+    /// the name was kept. A query over it reads no further back than that.
+    pub fn history(&self, name: &str) -> History {
+        self.kept.history(name)
+    }
+
+    /// The timestamp of the first successful scrape: where the history of names kept from the
+    /// start begins.
+    pub fn first_scrape(&self) -> Option<i64> {
+        self.kept.first()
     }
 
     /// Parses a scrape of one target and appends its samples at `scrape_ms` (or their own
@@ -194,10 +239,26 @@ impl Store {
         body: &[u8],
         opts: &ParseOptions,
     ) -> Result<IngestReport> {
+        self.ingest_scrape("", target_labels, scrape_ms, body, opts)
+    }
+
+    /// [`Store::ingest_with`] for the target scraped at `url`: the target is its URL and its
+    /// labels, so two targets with the same labels (one `host:port`, two paths) each keep
+    /// their own staleness. Series with the same labels are still one series.
+    pub fn ingest_scrape(
+        &mut self,
+        url: &str,
+        target_labels: &[(String, String)],
+        scrape_ms: i64,
+        body: &[u8],
+        opts: &ParseOptions,
+    ) -> Result<IngestReport> {
         self.generation += 1;
         let generation = self.generation;
         let tkey = Labels::new(target_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let mut target = self.targets.remove(&tkey).unwrap_or_default();
+        let key: TargetKey = (url.into(), tkey);
+        let mut target = self.targets.remove(&key).unwrap_or_default();
+        let tkey = &key.1;
         let mut report = IngestReport::default();
         let mut seen: Vec<SeriesId> = Vec::with_capacity(target.active.len());
         let limit = self.sample_limit;
@@ -205,11 +266,21 @@ impl Store {
         let mut over = 0usize;
         let mut over_target = 0usize;
         let res = exposition::parse_each(body, opts, |s| {
-            if let Some(f) = &self.config.metric_filter {
-                if !f.contains(s.name) {
+            // Series kept only by the pattern fill at most half of each limit (the store's, the
+            // target's, the scrape's), and are dropped past it without failing the scrape: the
+            // other half stays for the series queries read.
+            let pattern = match self.kept.keeps(s.name) {
+                kept::Keep::No => {
                     report.dropped_filtered += 1;
                     return;
                 }
+                kept::Keep::Named => false,
+                kept::Keep::Pattern => true,
+            };
+            let share = |n: usize| if pattern { n / 2 } else { n };
+            if pattern && limit > 0 && seen.len() >= share(limit) {
+                report.dropped_pattern += 1;
+                return;
             }
             // Past the limit no series is created: that is what bounds one scrape's memory.
             if limit > 0 && seen.len() >= limit {
@@ -221,14 +292,18 @@ impl Store {
                 _ => {
                     // At the limit a known series is still written (the text differs from the
                     // cached one), but neither created nor cached.
-                    let at_limit = series_limit > 0 && target.cache.len() >= series_limit;
-                    match self.resolve(&tkey, s, !at_limit) {
+                    let at_limit = series_limit > 0 && target.cache.len() >= share(series_limit);
+                    match self.resolve(tkey, s, !at_limit, share(self.config.max_series)) {
                         Resolved::Series { id, created } => {
                             report.new_series += usize::from(created);
                             if !at_limit {
                                 target.cache.insert(s.series.into(), id);
                             }
                             id
+                        }
+                        Resolved::OverTargetLimit | Resolved::StoreFull if pattern => {
+                            report.dropped_pattern += 1;
+                            return;
                         }
                         Resolved::OverTargetLimit => {
                             over_target += 1;
@@ -275,7 +350,7 @@ impl Store {
                 target
                     .active
                     .extend(seen.into_iter().filter(|id| !known.contains(id)));
-                self.targets.insert(tkey, target);
+                self.targets.insert(key, target);
                 return Err(e.into());
             }
         };
@@ -293,7 +368,7 @@ impl Store {
             }
         }
         target.active = seen;
-        self.targets.insert(tkey, target);
+        self.targets.insert(key, target);
         self.samples += report.samples + report.stale_marked;
         self.maybe_gc(scrape_ms);
         if over > 0 {
@@ -305,13 +380,19 @@ impl Store {
                 over: over_target,
             });
         }
+        self.kept.scraped(scrape_ms);
         Ok(report)
     }
 
     /// Writes stale markers at `ms` for every series the target's last scrape wrote.
     pub fn mark_target_down(&mut self, target_labels: &[(String, String)], ms: i64) {
+        self.mark_scrape_down("", target_labels, ms);
+    }
+
+    /// [`Store::mark_target_down`] for the target scraped at `url` ([`Store::ingest_scrape`]).
+    pub fn mark_scrape_down(&mut self, url: &str, target_labels: &[(String, String)], ms: i64) {
         let tkey = Labels::new(target_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let Some(target) = self.targets.get_mut(&tkey) else {
+        let Some(target) = self.targets.get_mut(&(url.into(), tkey)) else {
             return;
         };
         for id in std::mem::take(&mut target.active) {
@@ -415,6 +496,9 @@ impl Store {
         self.interner.retain(|s| Arc::strong_count(s) > 1);
         self.samples = total;
         self.last_gc = now_ms;
+        if self.kept.expire(now_ms) {
+            self.config.metric_filter = self.kept.filter();
+        }
     }
 
     /// Number of series held.
@@ -459,12 +543,14 @@ impl Store {
         a
     }
 
-    /// Finds the series for a parsed sample of target `tkey`, or creates it when `may_create`.
+    /// Finds the series for a parsed sample of target `tkey`, or creates it when `may_create`
+    /// and the store holds fewer than `cap` series.
     fn resolve(
         &mut self,
         tkey: &Labels,
         s: &exposition::SampleRef<'_>,
         may_create: bool,
+        cap: usize,
     ) -> Resolved {
         let mut pairs: Vec<(Arc<str>, Arc<str>)> =
             Vec::with_capacity(s.labels.len() + tkey.len() + 1);
@@ -492,6 +578,9 @@ impl Store {
         }
         if !may_create {
             return Resolved::OverTargetLimit;
+        }
+        if self.series.len() >= cap {
+            return Resolved::StoreFull;
         }
         match self.create(labels) {
             Ok(id) => Resolved::Series { id, created: true },

@@ -26,7 +26,11 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
 pub async fn status(State(state): State<AppState>) -> Json<serde_json::Value> {
     let mut body = state.provider.status();
     if let Some(targets) = &state.targets {
-        body["targets"] = targets();
+        if let serde_json::Value::Object(fields) = targets() {
+            for (k, v) in fields {
+                body[k] = v;
+            }
+        }
     }
     Json(body)
 }

@@ -48,6 +48,11 @@ pub trait PromBackend: Send + Sync {
     fn gate(&self) -> Option<&QueryGate> {
         None
     }
+    /// The metric names among `names` whose samples are not kept: a query finds none.
+    fn unkept(&self, names: &std::collections::BTreeSet<String>) -> Vec<String> {
+        let _ = names;
+        Vec::new()
+    }
 }
 
 /// The time one evaluation may take: from `started` (before its expression was parsed), at
@@ -377,8 +382,7 @@ async fn evaluate_query(
             (Some(a), Some(g)) => Some(g.widen(a, steps, &runtime)?),
             _ => None,
         };
-        // After a (re)start the store's history is short: say so, as the HPA path does.
-        let warning = provider.short_history(&expr, times.first());
+        let warning = warnings(&provider, b.as_ref(), &ast, times.first());
         let data = match times {
             Times::Instant { time } => b.query(&ast, time, budget),
             Times::Range { start, end, step } => b.query_range(&ast, start, end, step, budget),
@@ -422,6 +426,31 @@ async fn on_low_priority_thread<T: Send + 'static>(
         })
         .map_err(|e| e.to_string())?;
     rx.await.map_err(|e| e.to_string())
+}
+
+/// What to take with care in the result of `ast` from `time_ms` on: history shorter than it
+/// reads (after a (re)start, or a metric kept only since a new query asked for it), as the HPA
+/// path says, and metric names the store does not keep (it holds no samples of them).
+fn warnings(
+    provider: &crate::provider::Provider,
+    backend: &dyn PromBackend,
+    ast: &Expr,
+    time_ms: i64,
+) -> Option<String> {
+    let mut w: Vec<String> = provider
+        .short_history_of(ast, time_ms)
+        .into_iter()
+        .collect();
+    if let Ok(names) = promql_parse::metric_names_of(ast) {
+        let unkept = backend.unkept(&names);
+        if !unkept.is_empty() {
+            w.push(format!(
+                "the adapter does not keep {}: no HPA query reads it and --keep-metrics does not match it, so the result has none of its samples",
+                unkept.join(", ")
+            ));
+        }
+    }
+    (!w.is_empty()).then(|| w.join("; "))
 }
 
 /// `/api/v1/query`.

@@ -299,10 +299,13 @@ async fn prometheus_api_over_the_embedded_store() {
     ));
     embedded.set_queries(&["sum(rate(req_total[1m]))".into()]);
     let t0: i64 = 1_700_000_000_000;
-    let target = vec![
-        ("instance".to_owned(), "a:1".to_owned()),
-        ("job".to_owned(), "envoy-stats".to_owned()),
-    ];
+    let target = crate::scrape::Target {
+        url: "http://a:1/stats/prometheus".into(),
+        labels: vec![
+            ("instance".to_owned(), "a:1".to_owned()),
+            ("job".to_owned(), "envoy-stats".to_owned()),
+        ],
+    };
     for k in 0..7i64 {
         let body = format!(
             "# TYPE req_total counter\nreq_total{{code=\"200\"}} {}\n",
@@ -389,6 +392,31 @@ async fn prometheus_api_over_the_embedded_store() {
         body["error"].as_str().unwrap().starts_with("parse error"),
         "{body}"
     );
+    // A metric the store does not keep: success with no data, and a warning that says why,
+    // in instant and range queries alike; a kept one gets none.
+    assert_eq!(body.get("warnings"), None);
+    for uri in [
+        format!("/api/v1/query?query=sum(rate(other_total%5B1m%5D))%20%2B%20req_total&time={end}"),
+        format!(
+            "/api/v1/query_range?query=other_total%20or%20req_total&start={}&end={end}&step=30",
+            end - 60
+        ),
+    ] {
+        let (code, body) = get(&s, &uri, None).await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        assert_eq!(
+            body["warnings"],
+            serde_json::json!(["the adapter does not keep other_total: no HPA query reads it and --keep-metrics does not match it, so the result has none of its samples"]),
+            "{uri}"
+        );
+    }
+    let (_, body) = get(
+        &s,
+        &format!("/api/v1/query?query=req_total&time={end}"),
+        None,
+    )
+    .await;
+    assert_eq!(body.get("warnings"), None, "{body}");
 }
 
 /// Demonstrates the query limits' answers, as Prometheus gives them: a query past the timeout
@@ -411,7 +439,10 @@ async fn query_limits_answer_like_prometheus() {
     ));
     embedded.set_queries(&["req_total".into()]);
     let t0: i64 = 1_700_000_000_000;
-    let target = vec![("instance".to_owned(), "a:1".to_owned())];
+    let target = crate::scrape::Target {
+        url: "http://a:1/stats/prometheus".into(),
+        labels: vec![("instance".to_owned(), "a:1".to_owned())],
+    };
     for k in 0..7i64 {
         let body = format!("req_total {}\n", k * 50);
         embedded

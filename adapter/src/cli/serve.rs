@@ -33,11 +33,15 @@ pub struct Args {
     #[arg(long = "target", value_name = "URL")]
     pub targets: Vec<String>,
     /// Prometheus file_sd file (JSON or YAML) of host:port targets, re-read when it changes
-    /// (repeatable). `__metrics_path__` defaults to /stats/prometheus, `__scheme__` to http.
+    /// (repeatable). `__metrics_path__` defaults to /stats/prometheus, `__scheme__` to http. A
+    /// file that fails to load keeps its previous targets, its error on /status. A target is
+    /// its URL plus its labels: one listed twice is scraped once, with a warning.
     #[arg(long = "file-sd", value_name = "PATH")]
     pub file_sd: Vec<PathBuf>,
     /// Directory of HorizontalPodAutoscaler manifests (*.yaml, *.yml, *.json) carrying
-    /// kube-metrics-adapter annotations; re-read when a file changes.
+    /// kube-metrics-adapter annotations; re-read once a change has settled (the same sizes and
+    /// times at two polls a second apart). A file that does not parse keeps serving the HPAs of
+    /// its last good version, its error on /status and in the log.
     #[arg(long, value_name = "DIR")]
     pub hpa_dir: Option<PathBuf>,
     /// In a cluster: scrape the pods that run an Istio sidecar and read autoscaling/v2 HPAs
@@ -132,9 +136,10 @@ pub struct Args {
     /// Largest scrape body accepted, in bytes; a larger one fails that scrape.
     #[arg(long, default_value_t = 16 << 20)]
     pub scrape_body_limit: usize,
-    /// Most samples of queried metrics one scrape may store (0: no limit); past it the scrape
-    /// fails, the target is marked down and no further series of it are created. A sidecar
-    /// keeps about 25 per label set (requests, 20 duration buckets, sum, count)
+    /// Most samples of kept metrics (those HPA queries read and --keep-metrics) one scrape may
+    /// store (0: no limit); past it the scrape fails, the target is marked down and no further
+    /// series of it are created. A sidecar exposes about 67 istio_* series per label set
+    /// (requests, three 20-bucket histograms with sum and count), all kept by default
     #[arg(long, default_value_t = 50_000)]
     pub scrape_sample_limit: usize,
     /// Most series one target may hold in the store (0: no limit), its earlier series counting
@@ -147,10 +152,18 @@ pub struct Args {
     /// each with 10 minutes of samples, so the default fits a 512 MiB container
     #[arg(long, default_value_t = 150_000)]
     pub max_series: usize,
+    /// Besides the metrics HPA queries read, keep every metric whose whole name matches this
+    /// regular expression, for /api/v1 clients (Flagger, Grafana); empty: only what HPA queries
+    /// read. An /api/v1 query reading a metric that is not kept gets a `warnings` entry saying
+    /// so. Series kept only for it fill at most half of --max-series, --target-series-limit
+    /// and --scrape-sample-limit; past it they are dropped and the scrape goes on
+    #[arg(long, default_value = "istio_.*", value_name = "REGEX")]
+    pub keep_metrics: String,
     /// `job` label of targets that name none.
     #[arg(long, default_value = "envoy-stats")]
     pub job: String,
-    /// How long samples are kept in memory (the longest range a query may read).
+    /// How long samples are kept in memory (the longest range a query may read); a metric no
+    /// HPA query reads any more stays kept this long, so an HPA added back keeps its history.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub retention: Duration,
     /// How often a query without an `interval` annotation is evaluated (default: the scrape
@@ -197,7 +210,9 @@ pub struct Args {
     /// up" until the history since the first successful scrape covers the range it reads
     /// (offsets and subqueries included; irate/idelta/last_over_time need no history), and
     /// /readyz says not ready meanwhile; `serve`: serve it at once, marked partial on /status
-    /// and in the log.
+    /// and in the log. A new or edited query reading a metric the store was not keeping warms
+    /// up the same way from the first scrape after the store began keeping it (/readyz stays
+    /// ready: every replica warms it up alike).
     #[arg(long, value_enum, default_value = "refuse")]
     pub partial_data: crate::provider::PartialData,
     /// Also write the self-signed certificate's PEM here (for clients that pin it).
@@ -296,6 +311,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 args.scrape_sample_limit,
                 args.target_series_limit,
             );
+            embedded
+                .set_keep_pattern(&args.keep_metrics)
+                .with_context(|| format!("--keep-metrics {:?}", args.keep_metrics))?;
             (embedded.clone(), Some(embedded.clone()), Some(embedded))
         }
     };
@@ -336,6 +354,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         let s = s.clone();
         provider = provider.with_data_since(Box::new(move || s.data_since()));
     }
+    if let Some(e) = &sink {
+        let e = e.clone();
+        provider = provider.with_metric_since(Box::new(move |names| e.since_names(names)));
+    }
     let provider = Arc::new(provider);
 
     // HPAs first, so the store knows which metric names to keep before the first scrape.
@@ -352,9 +374,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         None
     };
     let mut hpas = HpaSources {
-        dir: args.hpa_dir.clone(),
+        dir: args.hpa_dir.as_deref().map(dir::Watcher::new),
+        dir_snapshot: None,
         kube,
-        dir_fingerprint: None,
         kube_snapshot: Snapshot::default(),
         kube_fingerprint: String::new(),
         next_kube: std::time::Instant::now(),
@@ -413,7 +435,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     };
     let tls = crate::tls::server_config(identity, args.requestheader_client_ca_file.as_deref())?;
     let targets_status: Option<Arc<api::TargetsStatus>> = scraper.clone().map(|s| {
-        let f: Arc<api::TargetsStatus> = Arc::new(move || s.status());
+        let f: Arc<api::TargetsStatus> = Arc::new(
+            move || serde_json::json!({"targets": s.status(), "target_errors": s.source_status()}),
+        );
         f
     });
     let limits = crate::server::Limits {
@@ -457,9 +481,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
 /// Where HPAs come from: `--hpa-dir` (re-read when a file changes) and `--kube` (listed every
 /// `--kube-resync`, which also re-discovers pods and posts Events for new problems).
 struct HpaSources {
-    dir: Option<PathBuf>,
+    /// `--hpa-dir`, read once a change has settled (see [`dir::Watcher`]).
+    dir: Option<dir::Watcher>,
+    /// Its HPAs as last read (`None`: not read yet).
+    dir_snapshot: Option<Snapshot>,
     kube: Option<(::kube::Client, KubeConfig)>,
-    dir_fingerprint: Option<Vec<(PathBuf, u64, Option<std::time::SystemTime>)>>,
     kube_snapshot: Snapshot,
     kube_fingerprint: String,
     next_kube: std::time::Instant,
@@ -470,10 +496,13 @@ impl HpaSources {
     /// The merged snapshot when something changed.
     async fn refresh(&mut self, scraper: Option<&Scraper>, job: &str) -> Option<Snapshot> {
         let mut changed = false;
-        if let Some(dir) = &self.dir {
-            let fp = dir::fingerprint(dir);
-            if self.dir_fingerprint.as_ref() != Some(&fp) {
-                self.dir_fingerprint = Some(fp);
+        if let Some(dir) = &mut self.dir {
+            let snap = match self.dir_snapshot {
+                None => Some(dir.load_now()),
+                Some(_) => dir.poll(),
+            };
+            if snap.is_some() {
+                self.dir_snapshot = snap;
                 changed = true;
             }
         }
@@ -517,7 +546,7 @@ impl HpaSources {
         if !changed {
             return None;
         }
-        let mut snap = self.dir.as_deref().map(dir::load).unwrap_or_default();
+        let mut snap = self.dir_snapshot.clone().unwrap_or_default();
         snap.hpas.extend(self.kube_snapshot.hpas.iter().cloned());
         snap.file_errors
             .extend(self.kube_snapshot.file_errors.iter().cloned());

@@ -474,3 +474,145 @@ async fn server_aliases_resolve_or_fail_their_metric() {
         "the alias's value, not the default source's 1"
     );
 }
+
+/// A provider over a real embedded store, wired as `serve` wires it: the store's history per
+/// metric decides the warm-up.
+fn store_provider() -> (Provider, Arc<crate::querier::embedded::Embedded>) {
+    let e = Arc::new(crate::querier::embedded::Embedded::new(
+        Duration::from_secs(600),
+        Duration::from_secs(10),
+        Arc::new(Telemetry::new()),
+    ));
+    let since_store = e.clone();
+    let per_metric = e.clone();
+    let p = Provider::new(
+        ProviderConfig::default(),
+        e.clone(),
+        None,
+        Arc::new(Telemetry::new()),
+    )
+    .with_data_since(Box::new(move || {
+        since_store.since("up").and_then(|s| match s {
+            Since::At { ms, .. } => Some(ms),
+            Since::NotYet { .. } | Since::NotKept => None,
+        })
+    }))
+    .with_metric_since(Box::new(move |names| per_metric.since_names(names)));
+    (p, e)
+}
+
+/// Sets the HPAs and the store's metric names, as `serve` does on every reload.
+fn reload(p: &Provider, e: &crate::querier::embedded::Embedded, queries: Vec<MetricQuery>) {
+    p.set_hpas(&snapshot(queries));
+    e.set_queries(&p.embedded_queries());
+}
+
+/// Demonstrates the warm-up per metric (issue 12, item 4): an HPA added later whose query
+/// reads a metric the store was not keeping is answered 503 "warming up" until the history
+/// since the store began keeping it covers its window (not served from seconds of it, far
+/// below the true 10/s), and `/readyz` stays ready meanwhile (every replica warms it up alike);
+/// an edited query reading another new metric warms up again; a new query over a metric the
+/// store already kept is served at once; a query removed and added again within the grace
+/// period keeps its history.
+#[tokio::test]
+async fn a_newly_read_metric_warms_up_like_a_restart() {
+    use crate::scrape::Sink;
+    let (p, e) = store_provider();
+    let rps = |name: &str, q: &str| query(name, name, &[], q);
+    let a = rps("a", "sum(rate(up[1m]))");
+    reload(&p, &e, vec![a.clone()]);
+    let target = crate::scrape::Target {
+        url: "http://t:1/stats/prometheus".into(),
+        labels: vec![("instance".into(), "t:1".into())],
+    };
+    // Every metric grows 10/s from the start; the store keeps what the queries read.
+    let t0 = (now_ms() / 1000) * 1000;
+    let scrape = |k: i64| {
+        let t = t0 + k * 5_000;
+        let v = k * 50;
+        e.ingest(&target, t, format!("up {v}\ny {v}\nz {v}\n").as_bytes())
+            .unwrap();
+        t
+    };
+    let value = |metric: &str, t: i64| -> Result<f64, LookupError> {
+        let v = p.lookup("test", metric, &sel(""), t)?;
+        Ok(crate::quantity::parse_milli(&v[0].quantity).unwrap() as f64 / 1000.0)
+    };
+    for k in 0..=13 {
+        scrape(k);
+    }
+    let t = t0 + 65_000;
+    p.evaluate_due(t).await;
+    assert!((value("a", t).unwrap() - 10.0).abs() < 0.1);
+
+    // A new HPA reading y, which the target exposed all along but the store did not keep.
+    let b = rps("b", "sum(rate(y[1m]))");
+    reload(&p, &e, vec![a.clone(), b.clone()]);
+    p.evaluate_due(t + 1).await;
+    assert!(matches!(
+        value("b", t + 1),
+        Err(LookupError::Unavailable(m)) if m.contains("no scrape has succeeded since the adapter began keeping the metrics the query reads")
+    ));
+    assert_eq!(
+        p.readiness(t + 1),
+        Ok(()),
+        "a late warm-up leaves /readyz ready"
+    );
+    let kept_at = scrape(14);
+    for k in 15..=18 {
+        scrape(k);
+    }
+    let t = t0 + 90_000;
+    p.evaluate_due(t).await;
+    match value("b", t) {
+        Err(LookupError::Unavailable(m)) => assert!(
+            m.contains("warming up: the adapter holds 20s of history (since it began keeping the metrics the query reads, for a new or edited query) and the query reads 1m"),
+            "{m}"
+        ),
+        other => panic!("served from 20 s of history: {other:?}"),
+    }
+    assert!(
+        (value("a", t).unwrap() - 10.0).abs() < 0.1,
+        "a is unaffected"
+    );
+    assert_eq!(p.readiness(t), Ok(()));
+    // /api/v1 says the same of the query, and nothing of one over a metric kept all along.
+    assert_eq!(
+        p.short_history("rate(y[1m]) / rate(up[1m])", t).as_deref(),
+        Some("the query reads 1m of history and the adapter holds 20s of it (since it began keeping the metrics the query reads): the result is computed from partial data")
+    );
+    assert_eq!(p.short_history("rate(up[1m])", t), None);
+    assert_eq!(
+        p.short_history("rate(not_kept[1m])", t),
+        None,
+        "no history at all: /api/v1 names the metrics not kept instead"
+    );
+    for k in 19..=26 {
+        scrape(k);
+    }
+    let t = kept_at + 60_000;
+    p.evaluate_due(t).await;
+    assert!(
+        (value("b", t).unwrap() - 10.0).abs() < 0.1,
+        "{:?}",
+        value("b", t)
+    );
+
+    // Edited to read z (new): warming up again. A new query over up (kept) is served at once.
+    let b2 = rps("b", "sum(rate(z[1m]))");
+    let c = rps("c", "sum(rate(up[30s]))");
+    reload(&p, &e, vec![a.clone(), b2, c]);
+    let t = t + 1;
+    scrape(27);
+    p.evaluate_due(t + 5_000).await;
+    assert!(
+        matches!(value("b", t + 5_000), Err(LookupError::Unavailable(m)) if m.contains("warming up"))
+    );
+    assert!((value("c", t + 5_000).unwrap() - 10.0).abs() < 0.1);
+
+    // Back to y within the grace period: its history is whole, no new warm-up.
+    reload(&p, &e, vec![a, b]);
+    scrape(28);
+    p.evaluate_due(t + 10_000).await;
+    assert!((value("b", t + 10_000).unwrap() - 10.0).abs() < 0.1);
+}

@@ -19,7 +19,12 @@ const NEWEST_ONLY: [&str; 3] = ["irate", "idelta", "last_over_time"];
 /// `@` modifiers pin absolute times and are not considered.
 pub fn window(query: &str) -> Option<Duration> {
     let ast = mixerless_engine::promql::parse::parse(query).ok()?;
-    Some(Duration::from_millis(expr_ms(&ast, false).max(0) as u64))
+    Some(window_of(&ast))
+}
+
+/// [`window`] of a parsed query.
+pub fn window_of(ast: &Expr) -> Duration {
+    Duration::from_millis(expr_ms(ast, false).max(0) as u64)
 }
 
 /// Milliseconds of history `e` reads before the evaluation time; `newest_only` when the

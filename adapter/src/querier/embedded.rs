@@ -16,13 +16,14 @@ use std::time::Duration;
 
 use mixerless_engine::exposition::ParseOptions;
 use mixerless_engine::promql::{self, Engine, EngineOptions};
-use mixerless_engine::store::{Store, StoreConfig};
+use mixerless_engine::store::{History, Store, StoreConfig};
 use promql_parser::parser::Expr;
 
 use super::{from_api_json, BoxFuture, Error, Querier, Value};
 use crate::api::prom::{Budget, QueryError, QueryGate};
 use crate::api::PromBackend;
-use crate::scrape::Sink;
+use crate::provider::{now_ms, Since};
+use crate::scrape::{Sink, Target};
 use crate::telemetry::Telemetry;
 
 /// Limits of one query evaluation, HPA queries and `/api/v1` alike.
@@ -47,6 +48,9 @@ impl QueryLimits {
 pub struct Embedded {
     shared: Arc<Shared>,
     gate: QueryGate,
+    /// How long a metric name no query reads any more stays kept: the retention, so a query
+    /// added again within it finds the history it would have had ([`Embedded::set_queries`]).
+    grace: Duration,
 }
 
 struct Shared {
@@ -96,11 +100,12 @@ impl Embedded {
             // A waiting request gets a slot within one timeout unless the queue is longer
             // than the slots: every running evaluation ends within the timeout.
             gate: QueryGate::new(limits.concurrency, limits.timeout),
+            grace: retention,
         }
     }
 
     /// Bounds the store: at most `max_series` series in all, at most `sample_limit` samples
-    /// of queried metrics from one scrape and at most `target_series_limit` series held for one
+    /// of kept metrics from one scrape and at most `target_series_limit` series held for one
     /// target (0: none), past which that scrape fails.
     pub fn set_store_limits(
         &self,
@@ -114,8 +119,11 @@ impl Embedded {
         store.set_target_series_limit(target_series_limit);
     }
 
-    /// Keeps only the metric names `queries` read (`promql::metric_names`); a query that
-    /// does not parse adds none (its HPA already reports the error).
+    /// Keeps the metric names `queries` read (`promql::metric_names`); a query that does not
+    /// parse adds none (its HPA already reports the error). A name no query reads any more
+    /// stays kept for the retention (an HPA removed and added again, a half-written file that
+    /// was read, keeps its history); a new name's history begins at the next successful scrape,
+    /// and queries reading it warm up as after a restart.
     pub fn set_queries(&self, queries: &[String]) {
         let mut names: HashSet<String> = HashSet::new();
         for q in queries {
@@ -128,7 +136,65 @@ impl Embedded {
             .store
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .set_metric_filter(Some(names));
+            .keep_metrics(&names, now_ms(), self.grace);
+    }
+
+    /// Also keeps every metric whose whole name matches the regular expression `pattern`
+    /// (`--keep-metrics`; empty: none), for `/api/v1` clients.
+    pub fn set_keep_pattern(&self, pattern: &str) -> Result<(), regex::Error> {
+        let re = if pattern.is_empty() {
+            None
+        } else {
+            Some(regex::Regex::new(&format!("^(?:{pattern})$"))?)
+        };
+        self.shared
+            .store
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .set_keep_pattern(re);
+        Ok(())
+    }
+
+    /// Where the store's history of the metrics `query` reads begins: the latest start among
+    /// them ([`Since::NotKept`] when it does not keep one). `None` when the query names none
+    /// (or does not parse).
+    pub fn since(&self, query: &str) -> Option<Since> {
+        let names = promql::metric_names(query).ok().filter(|n| !n.is_empty())?;
+        self.since_names(&names)
+    }
+
+    /// [`Embedded::since`] of the metric names a query reads (at least one).
+    pub fn since_names(&self, names: &BTreeSet<String>) -> Option<Since> {
+        let store = self.shared.store.read().unwrap_or_else(|e| e.into_inner());
+        let first = store.first_scrape();
+        let mut latest = Some(i64::MIN);
+        for n in names {
+            latest = match (latest, store.history(n)) {
+                (_, History::NotKept) => return Some(Since::NotKept),
+                (Some(l), History::Since(t)) => Some(l.max(t)),
+                _ => None,
+            };
+        }
+        Some(match latest {
+            Some(ms) => Since::At {
+                ms,
+                late: first.is_some_and(|f| ms > f),
+            },
+            None => Since::NotYet {
+                late: first.is_some(),
+            },
+        })
+    }
+
+    /// The names in `names` whose samples the store does not keep (no query reads them and
+    /// `--keep-metrics` does not match them): a query over them finds nothing.
+    pub fn unkept(&self, names: &BTreeSet<String>) -> Vec<String> {
+        let store = self.shared.store.read().unwrap_or_else(|e| e.into_inner());
+        names
+            .iter()
+            .filter(|n| store.history(n) == History::NotKept)
+            .cloned()
+            .collect()
     }
 
     fn eval(&self, expr: &str, time_ms: i64) -> Result<serde_json::Value, QueryError> {
@@ -188,7 +254,7 @@ impl Querier for Embedded {
 }
 
 impl Sink for Embedded {
-    fn ingest(&self, labels: &[(String, String)], t_ms: i64, body: &[u8]) -> Result<usize, String> {
+    fn ingest(&self, target: &Target, t_ms: i64, body: &[u8]) -> Result<usize, String> {
         let mut store = self.shared.store.write().unwrap_or_else(|e| e.into_inner());
         // Strict, as Prometheus: a body with a bad line fails the whole scrape (and the
         // scraper then marks the target's series stale).
@@ -197,7 +263,7 @@ impl Sink for Embedded {
             ..ParseOptions::default()
         };
         let report = store
-            .ingest_with(labels, t_ms, body, &opts)
+            .ingest_scrape(&target.url, &target.labels, t_ms, body, &opts)
             .map_err(|e| match e {
                 mixerless_engine::store::Error::SampleLimit { .. } => {
                     format!("{e}; raise --scrape-sample-limit")
@@ -221,6 +287,19 @@ impl Sink for Embedded {
                 );
             }
         }
+        if report.dropped_pattern > 0 {
+            // Series kept only for --keep-metrics past half of a limit: dropped, the scrape
+            // goes on.
+            if self.shared.telemetry.keep_metrics_dropped.get() == 0 {
+                tracing::warn!(
+                    "series kept only for --keep-metrics fill half of --max-series, --target-series-limit or --scrape-sample-limit: new ones are dropped (counted in mixerless_adapter_store_keep_metrics_dropped_total), the series HPA queries read are not"
+                );
+            }
+            self.shared
+                .telemetry
+                .keep_metrics_dropped
+                .inc_by(report.dropped_pattern as u64);
+        }
         self.shared
             .telemetry
             .series
@@ -232,9 +311,9 @@ impl Sink for Embedded {
         Ok(report.samples)
     }
 
-    fn target_down(&self, labels: &[(String, String)], t_ms: i64) {
+    fn target_down(&self, target: &Target, t_ms: i64) {
         let mut store = self.shared.store.write().unwrap_or_else(|e| e.into_inner());
-        store.mark_target_down(labels, t_ms);
+        store.mark_scrape_down(&target.url, &target.labels, t_ms);
     }
 }
 
@@ -307,6 +386,10 @@ impl PromBackend for Embedded {
     fn gate(&self) -> Option<&QueryGate> {
         Some(&self.gate)
     }
+
+    fn unkept(&self, names: &BTreeSet<String>) -> Vec<String> {
+        Embedded::unkept(self, names)
+    }
 }
 
 #[cfg(test)]
@@ -362,11 +445,14 @@ mod tests {
         );
     }
 
-    fn labels(instance: &str) -> Vec<(String, String)> {
-        vec![
-            ("instance".into(), instance.into()),
-            ("job".into(), "envoy-stats".into()),
-        ]
+    fn labels(instance: &str) -> Target {
+        Target {
+            url: format!("http://{instance}/stats/prometheus"),
+            labels: vec![
+                ("instance".into(), instance.into()),
+                ("job".into(), "envoy-stats".into()),
+            ],
+        }
     }
 
     /// Demonstrates the glue to the engine: only metric names the queries read are stored,
@@ -430,5 +516,81 @@ mod tests {
         );
         assert_eq!(series[0].get("instance").map(String::as_str), Some("a:1"));
         assert!(e.instant("sum(", t0).await.is_err());
+    }
+
+    /// Demonstrates `--keep-metrics`: names matching the whole pattern are stored besides the
+    /// queried ones (a partial match is not), `unkept` names the rest, an empty pattern keeps
+    /// only queried names, a bad pattern is refused; `since` gives the latest start among a
+    /// query's metrics, late for one kept after the first scrape.
+    #[test]
+    fn keep_pattern_unkept_and_since() {
+        let e = Embedded::new(
+            Duration::from_secs(600),
+            Duration::from_secs(10),
+            Arc::new(Telemetry::new()),
+        );
+        e.set_queries(&["sum(rate(q_total[1m]))".into()]);
+        e.set_keep_pattern("istio_.*").unwrap();
+        assert!(e.set_keep_pattern("istio_(").is_err());
+        let t = labels("a:1");
+        let kept = e
+            .ingest(
+                &t,
+                1_000,
+                b"q_total 1
+istio_requests_total 1
+envoy_istio_x 1
+other 1
+",
+            )
+            .unwrap();
+        assert_eq!(kept, 2, "q_total and istio_requests_total");
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(
+            e.unkept(&names(&["q_total", "istio_x", "envoy_istio_x", "other"])),
+            ["envoy_istio_x", "other"]
+        );
+        assert_eq!(
+            e.since("q_total + istio_x"),
+            Some(Since::At {
+                ms: 1_000,
+                late: false
+            })
+        );
+        assert_eq!(e.since("vector(1)"), None);
+        assert_eq!(e.since("q_total / other"), Some(Since::NotKept));
+        e.set_queries(&["sum(rate(q_total[1m]))".into(), "new_total".into()]);
+        assert_eq!(
+            e.since("q_total / new_total"),
+            Some(Since::NotYet { late: true })
+        );
+        e.ingest(
+            &t,
+            2_000,
+            b"new_total 1
+",
+        )
+        .unwrap();
+        assert_eq!(
+            e.since("q_total / new_total"),
+            Some(Since::At {
+                ms: 2_000,
+                late: true
+            })
+        );
+        // Past half of --max-series, series kept only by the pattern are dropped and counted;
+        // the scrape succeeds and a queried series is still created.
+        e.set_store_limits(8, 0, 0);
+        let body =
+            "istio_y{i=\"1\"} 1\nistio_y{i=\"2\"} 1\nistio_y{i=\"3\"} 1\nq_total{i=\"1\"} 1\n";
+        let kept = e.ingest(&labels("b:1"), 3_000, body.as_bytes()).unwrap();
+        assert_eq!(
+            kept, 2,
+            "3 series held: one istio_y to half of 8, one q_total"
+        );
+        assert_eq!(e.shared.telemetry.keep_metrics_dropped.get(), 2);
+        assert_eq!(e.shared.telemetry.series_dropped.get(), 0);
+        e.set_keep_pattern("").unwrap();
+        assert_eq!(e.unkept(&names(&["istio_x", "q_total"])), ["istio_x"]);
     }
 }

@@ -24,15 +24,15 @@ fn instance(labels: &[(String, String)]) -> String {
 }
 
 impl Sink for Recorder {
-    fn ingest(&self, labels: &[(String, String)], _t: i64, body: &[u8]) -> Result<usize, String> {
+    fn ingest(&self, target: &Target, _t: i64, body: &[u8]) -> Result<usize, String> {
         if body.starts_with(b"garbage") {
             return Err("line 1:1: invalid metric name".into());
         }
-        self.ingested.lock().unwrap().push(instance(labels));
+        self.ingested.lock().unwrap().push(instance(&target.labels));
         Ok(body.iter().filter(|b| **b == b'\n').count())
     }
-    fn target_down(&self, labels: &[(String, String)], _t: i64) {
-        self.down.lock().unwrap().push(instance(labels));
+    fn target_down(&self, target: &Target, _t: i64) {
+        self.down.lock().unwrap().push(instance(&target.labels));
     }
 }
 
@@ -191,6 +191,66 @@ async fn file_sd_is_reloaded_on_change() {
         3,
         "a broken file keeps its previous targets"
     );
+    let errors = scraper.source_status();
+    assert_eq!(errors[0]["source"], format!("file_sd:{}", file.display()));
+    assert!(
+        errors[0]["error"]
+            .as_str()
+            .unwrap()
+            .ends_with("(keeping its previous targets)"),
+        "{errors}"
+    );
     task.abort();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Demonstrates target identity (URL plus labels): two paths on one `host:port` are two
+/// targets with a warning that their series would share labels; a target listed twice, by one
+/// source or by two, is scraped once and the conflict names both sources; a file_sd file that
+/// does not load is on `source_status` until it loads again.
+#[tokio::test]
+async fn targets_are_url_and_labels_and_duplicates_are_named() {
+    let scraper = Scraper::new(
+        ScrapeConfig {
+            interval: Duration::from_secs(60),
+            ..ScrapeConfig::default()
+        },
+        Arc::new(Recorder::default()),
+        Arc::new(Telemetry::new()),
+    );
+    let t = |url: &str| file_sd::from_url(url, "j").unwrap();
+    let (a, b) = (t("http://127.0.0.1:9/a"), t("http://127.0.0.1:9/b"));
+    scraper.set_source("static", vec![a.clone(), b.clone(), a.clone()]);
+    assert_eq!(scraper.target_count(), 2);
+    scraper.set_source("file_sd:x.yaml", vec![b.clone()]);
+    assert_eq!(scraper.target_count(), 2);
+    let status = scraper.source_status();
+    let errors: Vec<&str> = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["error"].as_str().unwrap())
+        .collect();
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(errors.contains(&r#"target http://127.0.0.1:9/a {instance="127.0.0.1:9", job="j"} is listed by static and again by static: scraped once"#));
+    assert!(errors.contains(&r#"target http://127.0.0.1:9/b {instance="127.0.0.1:9", job="j"} is listed by file_sd:x.yaml and again by static: scraped once"#));
+    assert!(errors.iter().any(|e| e.starts_with(
+        "targets http://127.0.0.1:9/a and http://127.0.0.1:9/b have the same labels"
+    )));
+    // Other labels make another target with the same URL.
+    let mut c = b;
+    c.labels.push(("zone".into(), "z".into()));
+    scraper.set_source("file_sd:x.yaml", vec![c]);
+    assert_eq!(scraper.target_count(), 3);
+    assert_eq!(scraper.source_status().as_array().unwrap().len(), 2);
+    scraper.set_source("static", vec![a]);
+    assert_eq!(scraper.source_status(), serde_json::json!([]));
+
+    scraper.source_error("file_sd:x.yaml", Some("file_sd x.yaml: bad".into()));
+    assert_eq!(
+        scraper.source_status(),
+        serde_json::json!([{"source": "file_sd:x.yaml", "error": "file_sd x.yaml: bad"}])
+    );
+    scraper.source_error("file_sd:x.yaml", None);
+    assert_eq!(scraper.source_status(), serde_json::json!([]));
 }

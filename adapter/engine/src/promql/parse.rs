@@ -239,9 +239,13 @@ fn unmatched(expr: &str, open: char, close: char) -> Option<usize> {
 
 /// The metric names `expr` selects; an error if a selector names no metric exactly.
 pub fn metric_names(expr: &str) -> Result<BTreeSet<String>> {
-    let ast = parse(expr)?;
+    metric_names_of(&parse(expr)?)
+}
+
+/// [`metric_names`] of a parsed expression.
+pub fn metric_names_of(ast: &Expr) -> Result<BTreeSet<String>> {
     let mut out = BTreeSet::new();
-    walk(&ast, &mut out)?;
+    walk(ast, &mut out)?;
     Ok(out)
 }
 

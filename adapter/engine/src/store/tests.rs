@@ -233,6 +233,198 @@ fn filtered_series_are_not_cached() {
             .unwrap();
         assert_eq!((r.samples, r.dropped_filtered), (1, 1000));
     }
-    let t = &s.targets[&Labels::new(target().iter().map(|(k, v)| (k.as_str(), v.as_str())))];
+    let t = &s.targets[&(
+        "".into(),
+        Labels::new(target().iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+    )];
     assert_eq!(t.cache.len(), 1);
+}
+
+/// Demonstrates per-name history: a name kept from the start begins at the first successful
+/// scrape; a name added later begins at the first successful scrape after it was added (a
+/// failed one does not count), while names already kept keep their start; the pattern keeps
+/// names of its own since the first scrape after it was set.
+#[test]
+fn history_begins_per_name_when_it_is_kept() {
+    let mut s = Store::new(StoreConfig {
+        metric_filter: Some(["a".to_string()].into()),
+        ..StoreConfig::default()
+    });
+    s.set_keep_pattern(Some(regex::Regex::new("^(?:istio_.*)$").unwrap()));
+    assert_eq!(s.history("a"), History::NotScraped);
+    assert_eq!(s.history("istio_x"), History::NotScraped);
+    assert_eq!(s.history("b"), History::NotKept);
+    s.ingest(&target(), 1000, b"a 1\nb 1\nistio_x 1\n").unwrap();
+    assert_eq!(s.history("a"), History::Since(1000));
+    assert_eq!(s.history("istio_y"), History::Since(1000), "matched later");
+    assert_eq!(s.history("b"), History::NotKept);
+    assert!(s.select(&[Matcher::equal("__name__", "b")]).is_empty());
+
+    let grace = Duration::from_secs(60);
+    s.keep_metrics(&["a".to_string(), "b".to_string()].into(), 1500, grace);
+    assert_eq!(s.history("a"), History::Since(1000), "a keeps its start");
+    assert_eq!(s.history("b"), History::NotScraped);
+    let strict = ParseOptions {
+        strict: true,
+        ..ParseOptions::default()
+    };
+    assert!(s
+        .ingest_with(&target(), 2000, b"b 1\nbad{\n", &strict)
+        .is_err());
+    assert_eq!(s.history("b"), History::NotScraped, "a failed scrape");
+    s.ingest(&target(), 3000, b"a 2\nb 2\n").unwrap();
+    assert_eq!(s.history("b"), History::Since(3000));
+    assert_eq!(s.history("a"), History::Since(1000));
+    // An explicit name that the pattern also keeps: the earlier start.
+    s.keep_metrics(&["istio_x".to_string()].into(), 3500, grace);
+    assert_eq!(s.history("istio_x"), History::Since(1000));
+}
+
+/// Demonstrates the grace period: a name no longer wanted stays kept (samples stored, history
+/// whole) until it ends, so wanting it again needs no new warm-up; after it the name leaves
+/// the filter and wanting it again starts a new history.
+#[test]
+fn unwanted_names_stay_kept_for_the_grace_period() {
+    let mut s = Store::new(StoreConfig {
+        metric_filter: Some(HashSet::new()),
+        ..StoreConfig::default()
+    });
+    let grace = Duration::from_secs(10);
+    let want =
+        |names: &[&str]| -> HashSet<String> { names.iter().map(|n| n.to_string()).collect() };
+    s.keep_metrics(&want(&["a", "b"]), 0, grace);
+    s.ingest(&target(), 1000, b"a 1\nb 1\n").unwrap();
+    s.keep_metrics(&want(&["a"]), 2000, grace);
+    assert_eq!(s.config().metric_filter, Some(want(&["a", "b"])));
+    let r = s.ingest(&target(), 5000, b"a 2\nb 2\n").unwrap();
+    assert_eq!(r.samples, 2, "b is still stored in its grace period");
+    s.keep_metrics(&want(&["a", "b"]), 6000, grace);
+    assert_eq!(
+        s.history("b"),
+        History::Since(1000),
+        "wanted again: no new warm-up"
+    );
+    s.keep_metrics(&want(&["a"]), 7000, grace);
+    s.ingest(&target(), 16_999, b"a 3\nb 3\n").unwrap();
+    assert_eq!(s.history("b"), History::Since(1000), "grace ends at 17 s");
+    s.gc(17_000);
+    assert_eq!(s.history("b"), History::NotKept);
+    assert_eq!(s.config().metric_filter, Some(want(&["a"])));
+    let r = s.ingest(&target(), 18_000, b"a 4\nb 4\n").unwrap();
+    assert_eq!((r.samples, r.dropped_filtered), (1, 1));
+    s.keep_metrics(&want(&["a", "b"]), 19_000, grace);
+    assert_eq!(s.history("b"), History::NotScraped, "a new history");
+}
+
+/// Demonstrates that a target is its URL and its labels: two targets on one `host:port` with
+/// different paths (the same labels) each keep their series fresh, one going down marks only
+/// its own series stale, and a series neither scrape writes is stale-marked by its own target.
+#[test]
+fn targets_with_the_same_labels_and_different_urls_are_apart() {
+    let mut s = Store::new(StoreConfig::default());
+    let opts = ParseOptions::default();
+    let (one, two) = ("http://h:1/one", "http://h:1/two");
+    s.ingest_scrape(one, &target(), 1000, b"a 1\n", &opts)
+        .unwrap();
+    let r = s
+        .ingest_scrape(two, &target(), 1500, b"b 1\n", &opts)
+        .unwrap();
+    assert_eq!(r.stale_marked, 0, "b's target never wrote a");
+    s.ingest_scrape(one, &target(), 2000, b"a 2\n", &opts)
+        .unwrap();
+    s.ingest_scrape(two, &target(), 2500, b"b 2\n", &opts)
+        .unwrap();
+    s.mark_scrape_down(two, &target(), 3000);
+    let last = |name: &str| {
+        s.select(&[Matcher::equal("__name__", name)])[0]
+            .last_at_or_before(4000)
+            .unwrap()
+    };
+    assert_eq!(
+        last("a"),
+        (2000, 2.0),
+        "a is untouched by b's target going down"
+    );
+    assert!(is_stale(last("b").1));
+    let r = s
+        .ingest_scrape(one, &target(), 4000, b"c 1\n", &opts)
+        .unwrap();
+    assert_eq!(r.stale_marked, 1, "a, by its own target");
+    // The same labels without a URL are a third target.
+    s.mark_target_down(&target(), 5000);
+    assert_eq!(
+        s.select(&[Matcher::equal("__name__", "c")])[0].last_at_or_before(5000),
+        Some((4000, 1.0))
+    );
+}
+
+/// Demonstrates that series kept only by the pattern fill at most half of `max_series`: past
+/// it they are dropped (counted as the cap's) while series of named metrics are still created
+/// up to the cap; a named metric the pattern also matches counts as named.
+#[test]
+fn pattern_series_fill_half_the_store() {
+    let mut s = Store::new(StoreConfig {
+        max_series: 6,
+        metric_filter: Some(["named".to_string(), "istio_named".to_string()].into()),
+        ..StoreConfig::default()
+    });
+    s.set_keep_pattern(Some(regex::Regex::new("^(?:istio_.*)$").unwrap()));
+    let r = s
+        .ingest(
+            &target(),
+            1000,
+            b"istio_a{i=\"1\"} 1\nistio_a{i=\"2\"} 1\nistio_a{i=\"3\"} 1\nistio_a{i=\"4\"} 1\nnamed{i=\"1\"} 1\nistio_named{i=\"1\"} 1\nnamed{i=\"2\"} 1\nnamed{i=\"3\"} 1\n",
+        )
+        .unwrap();
+    assert_eq!(
+        (r.new_series, r.dropped_series_limit, r.dropped_pattern),
+        (6, 1, 1)
+    );
+    assert_eq!(s.select(&[Matcher::equal("__name__", "istio_a")]).len(), 3);
+    assert_eq!(s.select(&[Matcher::equal("__name__", "named")]).len(), 2);
+    assert_eq!(
+        s.select(&[Matcher::equal("__name__", "istio_named")]).len(),
+        1
+    );
+
+    // The target's series limit and the scrape's sample limit: pattern series stop at half,
+    // dropped without failing the scrape; named ones go on to the limit, then fail it.
+    let body = |n: usize, names: &[&str]| -> String {
+        names
+            .iter()
+            .flat_map(|m| (0..n).map(move |i| format!("{m}{{i=\"{i}\"}} 1\n")))
+            .collect()
+    };
+    let fresh = || {
+        let mut s = Store::new(StoreConfig {
+            metric_filter: Some(["named".to_string()].into()),
+            ..StoreConfig::default()
+        });
+        s.set_keep_pattern(Some(regex::Regex::new("^(?:istio_.*)$").unwrap()));
+        s
+    };
+    let mut s = fresh();
+    s.set_target_series_limit(4);
+    let three_and_two = body(3, &["istio_a"]) + &body(2, &["named"]);
+    let r = s.ingest(&target(), 1000, three_and_two.as_bytes()).unwrap();
+    assert_eq!(
+        (r.new_series, r.dropped_pattern),
+        (4, 1),
+        "2 istio_a, 2 named"
+    );
+    let e = s
+        .ingest(&target(), 2000, body(3, &["named"]).as_bytes())
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::TargetSeriesLimit { limit: 4, over: 1 }),
+        "{e}"
+    );
+    let mut s = fresh();
+    s.set_sample_limit(4);
+    let r = s.ingest(&target(), 1000, three_and_two.as_bytes()).unwrap();
+    assert_eq!((r.samples, r.dropped_pattern), (4, 1));
+    let e = s
+        .ingest(&target(), 2000, body(5, &["named"]).as_bytes())
+        .unwrap_err();
+    assert!(matches!(e, Error::SampleLimit { limit: 4, over: 1 }), "{e}");
 }
