@@ -2,6 +2,10 @@
 //! `300ms`; units ns, us, µs, ms, s, m, h; at most 2562047h47m16.854775807s), so an annotation
 //! that worked there means the same here and one it refused is refused here. Unlike Go, a
 //! negative duration is refused too (kube-metrics-adapter would evaluate it in a busy loop).
+//!
+//! Written here because no crate parses Go's syntax exactly: `humantime` (used for our own
+//! flags) accepts `30sec`, `1day` and spaces, which Go refuses, and refuses `1.5h` and `µs`,
+//! which Go accepts.
 
 use std::time::Duration;
 
