@@ -4,8 +4,7 @@
 //! negative duration is refused too (kube-metrics-adapter would evaluate it in a busy loop).
 //!
 //! Written here because no crate parses Go's syntax exactly: `humantime` (used for our own
-//! flags) accepts `30sec`, `1day` and spaces, which Go refuses, and refuses `1.5h` and `µs`,
-//! which Go accepts.
+//! flags) accepts `30sec`, `1day` and spaces, which Go and kube-metrics-adapter refuse.
 
 use std::time::Duration;
 
