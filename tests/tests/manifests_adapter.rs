@@ -101,8 +101,10 @@ fn deployment_args_serve_tls_for_the_apiservice() {
         .local_addr()
         .unwrap()
         .port();
+    // Without --kube here, its --kube-* settings would be refused (they need --kube).
     let local: Vec<String> = args
         .iter()
+        .filter(|a| !a.starts_with("--kube-"))
         .map(|a| {
             let (flag, _) = a.split_once('=').unwrap_or((a, ""));
             match flag {
