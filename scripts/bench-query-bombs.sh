@@ -67,7 +67,8 @@ body = [
     f"External-metrics GET p99 with the flood over without, same run: {stat(ratio)}.",
     "Per-stream answers are in the raw lines below (`codes=400:N` is `bad_data` naming the limit; the 60 KB",
     "alternation is evaluated and answered 200). Before the limits, four concurrent 690 KB alternations took the",
-    "adapter to 786 MB RSS and a 2,000-term sum aborted it (stack overflow).", "",
+    "adapter to 786 MB RSS and a 2,000-term sum aborted it (stack overflow). The baseline RSS is the store",
+    "holding every `istio_*` series of the 100 sidecars (`--keep-metrics` default) with the process around it.", "",
     "```",
 ] + lines + ["```", ""]
 section = "\n".join(body)

@@ -104,6 +104,40 @@ fn targets(started: Instant) -> anyhow::Result<Vec<u16>> {
     Ok(ports)
 }
 
+/// Starts the targets and writes `hpas` to `dir/hpa/hpas.yaml`; the adapter's port and
+/// `serve` arguments (1 s scrape and query intervals, `extra` added).
+fn setup(
+    dir: &std::path::Path,
+    started: Instant,
+    hpas: &str,
+    extra: &[&str],
+) -> anyhow::Result<(u16, Vec<String>)> {
+    let ports = targets(started)?;
+    let hpa_dir = dir.join("hpa");
+    std::fs::create_dir_all(&hpa_dir)?;
+    std::fs::write(hpa_dir.join("hpas.yaml"), hpas)?;
+    let port = paths::free_port();
+    let mut args: Vec<String> = [
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--hpa-dir",
+        &hpa_dir.display().to_string(),
+        "--scrape-interval",
+        "1s",
+        "--query-interval",
+        "1s",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    for p in &ports {
+        args.push("--target".into());
+        args.push(format!("http://127.0.0.1:{p}/metrics"));
+    }
+    Ok((port, args))
+}
+
 /// One `/api/v1/query` answer: HTTP status and body.
 fn query(client: &reqwest::blocking::Client, base: &str, q: &str) -> anyhow::Result<(u16, Value)> {
     let r = client
@@ -177,34 +211,19 @@ fn peak_rss_mib(pid: u32) -> anyhow::Result<u64> {
 fn hostile_queries_are_cut_off_and_spare_the_good_ones() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let started = Instant::now();
-    let ports = targets(started)?;
-    let hpa_dir = dir.path().join("hpa");
-    std::fs::create_dir_all(&hpa_dir)?;
-    std::fs::write(hpa_dir.join("hpas.yaml"), HPAS)?;
-    let port = paths::free_port();
-    let mut args: Vec<String> = [
-        "serve",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--hpa-dir",
-        &hpa_dir.display().to_string(),
-        "--scrape-interval",
-        "1s",
-        "--query-interval",
-        "1s",
-        "--query-timeout",
-        "500ms",
-        "--query-max-samples",
-        &MAX_SAMPLES.to_string(),
-        "--query-concurrency",
-        "2",
-    ]
-    .map(String::from)
-    .to_vec();
-    for p in &ports {
-        args.push("--target".into());
-        args.push(format!("http://127.0.0.1:{p}/metrics"));
-    }
+    let (port, args) = setup(
+        dir.path(),
+        started,
+        HPAS,
+        &[
+            "--query-timeout",
+            "500ms",
+            "--query-max-samples",
+            &MAX_SAMPLES.to_string(),
+            "--query-concurrency",
+            "2",
+        ],
+    )?;
     let mut adapter = Proc::spawn("adapter", dir.path(), &binary("mixerless-adapter")?, &args)?;
     let client = reqwest::blocking::Client::builder()
         .danger_accept_invalid_certs(true)
@@ -453,29 +472,8 @@ spec:
 #[test]
 fn deep_and_oversized_input_is_refused_and_never_crashes() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let started = Instant::now();
-    let ports = targets(started)?;
+    let (port, args) = setup(dir.path(), Instant::now(), GOOD_HPA, &[])?;
     let hpa_dir = dir.path().join("hpa");
-    std::fs::create_dir_all(&hpa_dir)?;
-    std::fs::write(hpa_dir.join("good.yaml"), GOOD_HPA)?;
-    let port = paths::free_port();
-    let mut args: Vec<String> = [
-        "serve",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--hpa-dir",
-        &hpa_dir.display().to_string(),
-        "--scrape-interval",
-        "1s",
-        "--query-interval",
-        "1s",
-    ]
-    .map(String::from)
-    .to_vec();
-    for p in &ports {
-        args.push("--target".into());
-        args.push(format!("http://127.0.0.1:{p}/metrics"));
-    }
     let bin = binary("mixerless-adapter")?;
     let client = reqwest::blocking::Client::builder()
         .danger_accept_invalid_certs(true)
