@@ -98,3 +98,14 @@ impl Drop for Proc {
         let _ = self.child.wait();
     }
 }
+
+/// The peak resident memory (VmHWM) of process `pid`, in MiB.
+pub fn peak_rss_mib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no VmHWM for process {pid}"))?;
+    Ok(kib / 1024)
+}

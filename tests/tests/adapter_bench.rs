@@ -797,7 +797,10 @@ fn bench_query_bombs() -> anyhow::Result<()> {
                 r.codes()
             ));
         }
-        line.push_str(&format!(" | peak_rss_mib={}", peak_rss_mib(adapter.pid())?));
+        line.push_str(&format!(
+            " | peak_rss_mib={}",
+            process::peak_rss_mib(adapter.pid())?
+        ));
         println!("{line}");
         ratio.push(e.p99);
     }
@@ -812,14 +815,4 @@ fn bench_query_bombs() -> anyhow::Result<()> {
         log.lines().filter(|l| l.contains("panicked")).count()
     );
     Ok(())
-}
-
-fn peak_rss_mib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no VmHWM for {pid}"))?;
-    Ok(kib / 1024)
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use mixerless_e2e::paths;
-use mixerless_e2e::process::{binary, Proc};
+use mixerless_e2e::process::{self, binary, Proc};
 use serde_json::Value;
 
 /// Targets the adapter scrapes; each serves `hq_pods 7`, so `sum(hq_pods)` is exactly 21.
@@ -189,16 +189,6 @@ fn value(list: &Value) -> anyhow::Result<f64> {
         .as_str()
         .with_context(|| format!("no item: {list}"))?;
     Ok(mixerless_adapter::quantity::parse_milli(q).context("quantity")? as f64 / 1000.0)
-}
-
-fn peak_rss_mib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmHWM")?;
-    Ok(kib / 1024)
 }
 
 /// Demonstrates that expensive `/api/v1/query` requests end with Prometheus' errors (503
@@ -386,7 +376,7 @@ fn hostile_queries_are_cut_off_and_spare_the_good_ones() -> anyhow::Result<()> {
         "{log}"
     );
 
-    let rss = peak_rss_mib(adapter.pid())?;
+    let rss = process::peak_rss_mib(adapter.pid())?;
     eprintln!("adapter peak RSS {rss} MiB");
     assert!(rss < 400, "adapter peak RSS {rss} MiB");
     Ok(())
