@@ -143,17 +143,21 @@ impl QueryGate {
     /// evaluation: the same one when `steps` is short, else the short slot is given back and
     /// a long-query slot and a slot are waited for (so a waiting long query never holds a slot
     /// short ones could use). Blocks: call it off the async workers.
+    /// The wait counts from `arrived`, when the request first asked for a slot: a long query
+    /// waits no longer in all than a short one.
     pub fn widen(
         &self,
         admission: Admission,
         steps: u64,
+        arrived: Instant,
         runtime: &tokio::runtime::Handle,
     ) -> Result<Admission, PromError> {
         if steps <= Self::LONG_STEPS {
             return Ok(admission);
         }
         drop(admission);
-        runtime.block_on(self.admit_within(steps, self.wait))
+        let left = self.wait.saturating_sub(arrived.elapsed());
+        runtime.block_on(self.admit_within(steps, left))
     }
 
     async fn admit_within(&self, steps: u64, wait: Duration) -> Result<Admission, PromError> {
@@ -364,6 +368,7 @@ async fn evaluate_query(
     let b = state.prom.clone().ok_or_else(no_store)?;
     // Refused at once, without a slot or a thread: one pass over text the body limit bounds.
     promql_parse::check_size(&expr, promql_parse::limits()).map_err(QueryError::from)?;
+    let arrived = Instant::now();
     let admission = match b.gate() {
         Some(g) => Some(g.admit(1).await?),
         None => None,
@@ -379,7 +384,7 @@ async fn evaluate_query(
         let minute = Duration::from_secs(60);
         let steps = promql_parse::steps_of(&ast, minute).saturating_mul(times.points());
         let _admission = match (admission, b.gate()) {
-            (Some(a), Some(g)) => Some(g.widen(a, steps, &runtime)?),
+            (Some(a), Some(g)) => Some(g.widen(a, steps, arrived, &runtime)?),
             _ => None,
         };
         let warning = warnings(&provider, b.as_ref(), &ast, times.first());

@@ -508,3 +508,47 @@ async fn long_queries_leave_slots_for_short_ones() {
     drop(a);
     let _e = gate.admit(long).await.unwrap();
 }
+
+/// Demonstrates how a query found long after its parse trades its short slot: it gives the
+/// slot back (short queries get it meanwhile), waits for a long-query slot only for what is
+/// left of its wait, and keeps a short admission as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_query_trades_its_slot_within_one_wait() {
+    let wait = std::time::Duration::from_millis(200);
+    let gate = std::sync::Arc::new(prom::QueryGate::new(2, wait));
+    let long = prom::QueryGate::LONG_STEPS + 1;
+    let runtime = tokio::runtime::Handle::current();
+    // The one long-query slot is taken.
+    let held = gate.admit(long).await.unwrap();
+    let arrived = std::time::Instant::now();
+    let short = gate.admit(1).await.unwrap();
+    let (g, rt) = (gate.clone(), runtime.clone());
+    let refused = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let r = g.widen(short, long, arrived, &rt);
+        (r.is_err(), started.elapsed())
+    });
+    // While it waits, its short slot is free for a short query.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let other = gate.admit(1).await.expect("the traded slot is free");
+    let (was_refused, waited) = refused.await.unwrap();
+    assert!(was_refused, "the long slot stayed taken");
+    assert!(
+        waited < wait + std::time::Duration::from_millis(100),
+        "{waited:?}"
+    );
+    drop((held, other));
+    // With the long slot free it is admitted; a short query keeps its admission.
+    let short = gate.admit(1).await.unwrap();
+    let (g, rt) = (gate.clone(), runtime.clone());
+    let now = std::time::Instant::now();
+    let widened = tokio::task::spawn_blocking(move || g.widen(short, long, now, &rt).is_ok());
+    assert!(widened.await.unwrap());
+    let short = gate.admit(1).await.unwrap();
+    let (g, rt) = (gate.clone(), runtime);
+    assert!(
+        tokio::task::spawn_blocking(move || g.widen(short, 1, now, &rt).is_ok())
+            .await
+            .unwrap()
+    );
+}
