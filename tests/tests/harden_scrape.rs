@@ -315,6 +315,11 @@ fn spawn_adapter(
         format!("{}ms", TIMEOUT.as_millis()),
         "--scrape-body-limit".into(),
         BODY_LIMIT.to_string(),
+        // The queries here check values, not the query limits: a debug build's `/api/v1`
+        // evaluation runs at nice 19 and, beside the rest of the suite on 2 cores, once took
+        // longer than the default 2 s.
+        "--query-timeout".into(),
+        "10s".into(),
     ];
     args.extend(flags.iter().map(|f| f.to_string()));
     for (path, target_port) in targets {
