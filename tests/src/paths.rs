@@ -43,3 +43,26 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .unwrap_or(0)
 }
+
+/// Where the project's shared upstream data lives: `$MIXERLESS_SHARED_DIR`, else `shared/`
+/// beside the checkout (where CI puts it). A clone of the project alone does not have it.
+pub fn shared_dir() -> PathBuf {
+    match std::env::var_os("MIXERLESS_SHARED_DIR") {
+        Some(p) => PathBuf::from(p),
+        None => root().join("../shared"),
+    }
+}
+
+/// `rel` under [`shared_dir`], or `None` (with one line on stderr saying what `what` skips and
+/// how to provide the data) when it is not there.
+pub fn shared_data(rel: &str, what: &str) -> Option<PathBuf> {
+    let path = shared_dir().join(rel);
+    if path.exists() {
+        return Some(path);
+    }
+    eprintln!(
+        "skipped: {what}: no {} (set MIXERLESS_SHARED_DIR to the shared data directory)",
+        path.display()
+    );
+    None
+}

@@ -220,7 +220,18 @@ fn readme_promqltest_example_prints_what_it_says() -> anyhow::Result<()> {
         .and_then(|l| l.split_once("then: "))
         .map(|(_, s)| s.trim())
         .context("the example's next line does not say what it prints")?;
-    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    // The example names the shared data where it sits beside a checkout.
+    let mut args = Vec::new();
+    for a in command.split_whitespace().skip(1) {
+        match a.strip_prefix("../shared/") {
+            Some(rel) => match paths::shared_data(rel, "the README's promqltest example") {
+                Some(p) => args.push(p.display().to_string()),
+                None => return Ok(()),
+            },
+            None => args.push(a.to_owned()),
+        }
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let r = run(&root, &args, Duration::from_secs(120))?;
     assert_eq!(r.code, Some(0), "{command}: {}{}", r.stdout, r.stderr);
     assert_eq!(r.stdout.lines().last(), Some(said), "{command}");

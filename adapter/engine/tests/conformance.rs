@@ -30,16 +30,28 @@ const FLOORS: &[(&str, usize)] = &[
     ("type_and_unit.test", 0),
 ];
 
+/// `$MIXERLESS_SHARED_DIR/conformance/promqltest`, else `shared/` beside the workspace (where
+/// CI puts it; the workspace is two levels above this crate). A clone of the project alone does
+/// not have it.
 fn corpus() -> PathBuf {
-    // <workspace>/../shared/conformance/promqltest; the workspace is two levels above this crate.
-    let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    ws.join("../shared/conformance/promqltest")
+    let shared = match std::env::var_os("MIXERLESS_SHARED_DIR") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    };
+    shared.join("conformance/promqltest")
 }
 
 /// Demonstrates that the engine passes at least the recorded number of upstream cases per file.
 #[test]
 fn upstream_promqltest_files() {
     let dir = corpus();
+    if !dir.exists() {
+        eprintln!(
+            "skipped: Prometheus' promqltest files: no {} (set MIXERLESS_SHARED_DIR to the shared data directory)",
+            dir.display()
+        );
+        return;
+    }
     let mut total = Summary::default();
     let mut report = String::new();
     let mut short = Vec::new();
