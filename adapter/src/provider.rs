@@ -316,6 +316,7 @@ impl Provider {
 
     /// Why `query` evaluated at `time_ms` on the embedded store reads partial data: its window
     /// reaches back before the store's history of its metrics begins (for `/api/v1` warnings).
+    #[cfg(test)]
     pub fn short_history(&self, query: &str, time_ms: i64) -> Option<String> {
         let ast = mixerless_engine::promql::parse::parse(query).ok()?;
         self.short_history_of(&ast, time_ms)

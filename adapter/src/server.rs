@@ -125,16 +125,6 @@ pub async fn serve(
     }
 }
 
-/// Parses a connection timeout flag: a humantime duration above zero (a zero timeout would
-/// close every connection at once).
-pub fn parse_timeout(s: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(s) {
-        Ok(d) if d.is_zero() => Err("must be above zero".to_owned()),
-        Ok(d) => Ok(d),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
 /// A connection's place under the limit, counted in `http_connections` until dropped.
 struct Slot {
     _permit: OwnedSemaphorePermit,

@@ -319,14 +319,10 @@ async fn evaluate(
         let _permit = permit;
         eval(b.as_ref())
     };
-    match on_low_priority_thread(run).await {
-        Ok(result) => result
-            .map(|data| success(data, None))
-            .map_err(PromError::from),
-        Err(e) => Err(PromError::from(QueryError::Execution(format!(
-            "query evaluation failed: {e}"
-        )))),
-    }
+    on_low_priority_thread(run)
+        .await?
+        .map(|data| success(data, None))
+        .map_err(PromError::from)
 }
 
 /// What an `/api/v1/query` or `query_range` request evaluates.
@@ -394,12 +390,7 @@ async fn evaluate_query(
         }?;
         Ok(success(data, warning))
     };
-    match on_low_priority_thread(run).await {
-        Ok(result) => result,
-        Err(e) => Err(PromError::from(QueryError::Execution(format!(
-            "query evaluation failed: {e}"
-        )))),
-    }
+    on_low_priority_thread(run).await?
 }
 
 /// Nice value of `/api/v1` evaluation threads: CFS then gives them almost none of the CPU
@@ -418,7 +409,7 @@ pub const EVALUATION_STACK: usize = 8 << 20;
 /// value an unprivileged process could not lower again.
 async fn on_low_priority_thread<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, String> {
+) -> Result<T, PromError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("api-query".into())
@@ -429,8 +420,15 @@ async fn on_low_priority_thread<T: Send + 'static>(
                 rustix::process::setpriority_process(Some(rustix::thread::gettid()), QUERY_NICE);
             let _ = tx.send(f());
         })
-        .map_err(|e| e.to_string())?;
-    rx.await.map_err(|e| e.to_string())
+        .map_err(failed)?;
+    rx.await.map_err(failed)
+}
+
+/// The error of an evaluation whose thread could not start or ended without an answer.
+fn failed(e: impl std::fmt::Display) -> PromError {
+    PromError::from(QueryError::Execution(format!(
+        "query evaluation failed: {e}"
+    )))
 }
 
 /// What to take with care in the result of `ast` from `time_ms` on: history shorter than it

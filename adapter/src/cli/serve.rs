@@ -103,26 +103,26 @@ pub struct Args {
     )]
     pub requestheader_allowed_names: Vec<String>,
     /// A client's TLS handshake must complete within this, else the connection is closed.
-    #[arg(long, default_value = "10s", value_parser = crate::server::parse_timeout)]
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub tls_handshake_timeout: Duration,
     /// A request's line and headers must arrive within this (HTTP/1: from the handshake or the
     /// previous response, so it also closes an idle HTTP/1 keep-alive connection); a new
     /// connection of either protocol must start its first request within it. Clients that
     /// trickle headers or connect and say nothing are closed after it.
-    #[arg(long, default_value = "10s", value_parser = crate::server::parse_timeout)]
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub header_read_timeout: Duration,
     /// A connection with no request in progress for this long is closed (HTTP/2 with a
     /// GOAWAY); a request is done once its handler has answered, so a client that does not
     /// read its answer is closed too. HTTP/2 connections are also pinged after 20 s of silence and closed when the
     /// ping is not answered within 10 s; each may carry 100 requests at once.
-    #[arg(long, default_value = "60s", value_parser = crate::server::parse_timeout)]
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
     /// Client connections open at once (handshakes included). Beyond it the server stops
     /// accepting: new connections wait in the listen backlog until open ones finish or time
     /// out (logged at most every 10 s, counted in
     /// mixerless_adapter_http_connection_limit_waits_total).
-    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_connections: u32,
+    #[arg(long, default_value_t = 512)]
+    pub max_connections: usize,
     /// How often each target is scraped.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub scrape_interval: Duration,
@@ -444,7 +444,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         tls_handshake_timeout: args.tls_handshake_timeout,
         header_read_timeout: args.header_read_timeout,
         idle_timeout: args.idle_timeout,
-        max_connections: args.max_connections as usize,
+        max_connections: args.max_connections,
     };
     let state = AppState {
         provider,

@@ -158,6 +158,7 @@ impl Embedded {
     /// Where the store's history of the metrics `query` reads begins: the latest start among
     /// them ([`Since::NotKept`] when it does not keep one). `None` when the query names none
     /// (or does not parse).
+    #[cfg(test)]
     pub fn since(&self, query: &str) -> Option<Since> {
         let names = promql::metric_names(query).ok().filter(|n| !n.is_empty())?;
         self.since_names(&names)

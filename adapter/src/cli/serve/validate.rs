@@ -62,6 +62,9 @@ impl Args {
             interval("--query-interval", d)?;
         }
         positive("--query-timeout", self.query_timeout)?;
+        positive("--tls-handshake-timeout", self.tls_handshake_timeout)?;
+        positive("--header-read-timeout", self.header_read_timeout)?;
+        positive("--idle-timeout", self.idle_timeout)?;
         interval("--kube-resync", self.kube_resync)?;
         positive("--retention", self.retention)?;
         ensure!(
@@ -106,6 +109,11 @@ impl Args {
             "--query-max-length {}: must be at least 64 bytes, or HPA queries would be refused",
             self.query_max_length
         );
+        at_least_one(
+            "--max-connections",
+            self.max_connections,
+            "no client could connect",
+        )?;
         at_least_one(
             "--query-concurrency",
             self.query_concurrency,

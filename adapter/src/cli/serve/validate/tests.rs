@@ -23,6 +23,14 @@ fn refusal(extra: &[&str]) -> Option<String> {
 fn nonsense_flags_are_refused_naming_the_flag() {
     let cases: &[(&[&str], &str)] = &[
         (
+            &["--idle-timeout", "0s"],
+            "--idle-timeout 0s: must be longer than zero",
+        ),
+        (
+            &["--max-connections", "0"],
+            "--max-connections 0: must be at least 1",
+        ),
+        (
             &["--query-max-depth", "2"],
             "--query-max-depth 2: must be at least 3",
         ),
