@@ -104,7 +104,11 @@ impl Watcher {
 
     /// Loads the directory now, settled or not (at start, where nothing is served yet).
     pub fn load_now(&mut self) -> Snapshot {
-        let fp = fingerprint(&self.dir);
+        self.load(fingerprint(&self.dir))
+    }
+
+    /// Loads the directory, whose fingerprint was just read as `fp`.
+    fn load(&mut self, fp: Fingerprint) -> Snapshot {
         self.seen = Some(fp.clone());
         self.loaded = Some(fp);
         load_keeping(&self.dir, &mut self.good)
@@ -122,7 +126,7 @@ impl Watcher {
             self.seen = Some(fp);
             return None;
         }
-        Some(self.load_now())
+        Some(self.load(fp))
     }
 }
 
