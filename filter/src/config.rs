@@ -36,6 +36,32 @@ pub enum ReporterSetting {
     Unspecified,
 }
 
+/// The `metadata_exchange` field: who speaks Istio's HTTP metadata exchange headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Exchange {
+    /// Find out per request whether Istio's own exchange runs in front (the outbound request
+    /// already carries the exchange headers; a filter-state peer is present) and then leave
+    /// every exchange header to it; alone, speak the exchange.
+    #[default]
+    Auto,
+    /// Always speak the exchange: set, read and strip the headers (`true`).
+    On,
+    /// Never touch an exchange header (`false`); peers still come from filter state and
+    /// endpoint metadata.
+    Off,
+}
+
+impl Exchange {
+    /// The configuration value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Exchange::Auto => "auto",
+            Exchange::On => "on",
+            Exchange::Off => "off",
+        }
+    }
+}
+
 /// The metric kinds a definition can create.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DefinitionType {
@@ -80,9 +106,9 @@ pub struct PluginConfig {
     pub definitions: Vec<Definition>,
     /// Ours: distinct label sets per VM before new ones go to the overflow series.
     pub max_series: usize,
-    /// Ours: speak Istio's HTTP metadata exchange (turn off when Istio's own exchange filter
-    /// runs in front of this one).
-    pub metadata_exchange: bool,
+    /// Ours: who speaks Istio's HTTP metadata exchange (`auto`, `on`, `off`; `true` is `on`,
+    /// `false` is `off`).
+    pub metadata_exchange: Exchange,
     /// Decoded peers kept per VM (Istio's reserved `max_peer_cache_size`).
     pub max_peer_cache_size: usize,
     /// Istio's `field_separator`; only the default is supported.
@@ -99,7 +125,7 @@ impl Default for PluginConfig {
             metrics: Vec::new(),
             definitions: Vec::new(),
             max_series: 5000,
-            metadata_exchange: true,
+            metadata_exchange: Exchange::Auto,
             max_peer_cache_size: 500,
             field_separator: None,
             value_separator: None,
@@ -283,7 +309,21 @@ impl PluginConfig {
                 ("disable_host_header_fallback", v) => {
                     c.disable_host_header_fallback = boolean(f, v)?
                 }
-                ("metadata_exchange", v) => c.metadata_exchange = boolean(f, v)?,
+                ("metadata_exchange", v) => {
+                    c.metadata_exchange = match v {
+                        Json::Str(s) if s == "auto" => Exchange::Auto,
+                        Json::Str(s) if s == "on" => Exchange::On,
+                        Json::Str(s) if s == "off" => Exchange::Off,
+                        Json::Bool(_) | Json::Str(_) => match boolean(f, v) {
+                            Ok(true) => Exchange::On,
+                            Ok(false) => Exchange::Off,
+                            Err(_) => {
+                                return Err(expected(f, "auto, on, off, true or false", v))
+                            }
+                        },
+                        other => return Err(expected(f, "auto, on, off, true or false", other)),
+                    }
+                }
                 ("max_series", v) => c.max_series = count(f, v)?,
                 ("max_peer_cache_size", v) => c.max_peer_cache_size = count(f, v)?,
                 ("field_separator", v) => c.field_separator = Some(string(f, v)?),
@@ -456,7 +496,8 @@ mod tests {
     #[test]
     fn parses_defaults_and_istio_spellings() {
         let c = PluginConfig::parse(b"").unwrap();
-        assert!(c.reporter.is_none() && !c.disable_host_header_fallback && c.metadata_exchange);
+        assert!(c.reporter.is_none() && !c.disable_host_header_fallback);
+        assert_eq!(c.metadata_exchange, Exchange::Auto);
         assert_eq!((c.max_series, c.max_peer_cache_size), (5000, 500));
         let c = PluginConfig::parse(
             br#"{"reporter":"SERVER_GATEWAY","disable_host_header_fallback":"true","debug":"false","stat_prefix":"istio"}"#,

@@ -23,6 +23,8 @@ static NO_PEER: Peer = Peer {
     version: String::new(),
     canonical_service: String::new(),
     canonical_revision: String::new(),
+    kind: String::new(),
+    labels: Vec::new(),
 };
 
 /// Clusters whose name is itself the destination service name.
@@ -246,6 +248,7 @@ mod tests {
             version: "v1".into(),
             canonical_service: "productpage-v1".into(),
             canonical_revision: "version-1".into(),
+            ..Peer::default()
         }
     }
 
@@ -261,6 +264,7 @@ mod tests {
             version: "v1".into(),
             canonical_service: "ratings".into(),
             canonical_revision: "version-1".into(),
+            ..Peer::default()
         }
     }
 

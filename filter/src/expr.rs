@@ -4,7 +4,9 @@
 //! generator and regex engine far beyond the module's size budget; this covers the documented
 //! uses and refuses anything else at configure time.
 
-use crate::host::Host;
+use crate::host::{Host, LEGACY_ROOTS};
+use crate::peer::state::Side;
+use crate::peer::Peer;
 
 /// A parse failure with the byte position.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,8 +21,74 @@ pub struct ExprError {
 pub enum Term {
     Str(String),
     Int(i64),
-    /// A property path, e.g. `["request", "headers", "x-user"]`.
+    /// A property path, e.g. `["request", "headers", "x-user"]`; legacy root names are written
+    /// as `xds.*` (the host layer maps them back on an Envoy that predates `xds`).
     Path(Vec<String>),
+    /// `filter_state.downstream_peer.<field>` / `filter_state.upstream_peer.labels['k']`: read
+    /// from the stream's peer, whichever way it was found (Istio's filter state of any release,
+    /// an exchange header, endpoint metadata).
+    Peer(Side, PeerAttr),
+}
+
+/// What a peer expression reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerAttr {
+    /// A field of Istio's peer object (`workload`, `namespace`, `service`, ...).
+    Field(String),
+    /// A workload label.
+    Label(String),
+}
+
+/// The stream's peers, for peer expressions.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Peers<'a> {
+    pub downstream: Option<&'a Peer>,
+    pub upstream: Option<&'a Peer>,
+}
+
+const PEER_FIELDS: [&str; 10] = [
+    "workload",
+    "namespace",
+    "cluster",
+    "service",
+    "revision",
+    "app",
+    "version",
+    "name",
+    "type",
+    "identity",
+];
+
+/// Turns a parsed path into its term: peer paths into [`Term::Peer`], legacy roots into `xds.*`.
+fn path_term(mut path: Vec<String>, at: usize) -> Result<Term, ExprError> {
+    let side = match path.get(..2) {
+        Some([root, key]) if root == "filter_state" && key == "downstream_peer" => {
+            Some(Side::Downstream)
+        }
+        Some([root, key]) if root == "filter_state" && key == "upstream_peer" => {
+            Some(Side::Upstream)
+        }
+        _ => None,
+    };
+    if let Some(side) = side {
+        let err = |what| Err(ExprError { what, at });
+        return match path.get(2..) {
+            Some([field]) if PEER_FIELDS.contains(&field.as_str()) => {
+                Ok(Term::Peer(side, PeerAttr::Field(field.clone())))
+            }
+            Some([labels, key]) if labels == "labels" => {
+                Ok(Term::Peer(side, PeerAttr::Label(key.clone())))
+            }
+            _ => err("expected a peer field (workload, namespace, cluster, service, revision, app, version, name, type, identity) or labels['key']"),
+        };
+    }
+    if path
+        .first()
+        .is_some_and(|root| LEGACY_ROOTS.contains(&root.as_str()))
+    {
+        path.insert(0, "xds".to_owned());
+    }
+    Ok(Term::Path(path))
 }
 
 /// A parsed expression: terms joined by `+`.
@@ -78,9 +146,23 @@ impl Expr {
 
     /// Evaluates to text; `None` when an attribute is missing or unreadable (the label then
     /// becomes `unknown`, as in Istio).
-    pub fn eval(&self, host: &dyn Host, out: &mut String) -> Option<()> {
+    pub fn eval(&self, host: &dyn Host, peers: Peers<'_>, out: &mut String) -> Option<()> {
         for term in &self.0 {
             match term {
+                Term::Peer(side, attr) => {
+                    let peer = match side {
+                        Side::Downstream => peers.downstream,
+                        Side::Upstream => peers.upstream,
+                    }?;
+                    let v = match attr {
+                        PeerAttr::Field(f) => peer.field(f)?,
+                        PeerAttr::Label(k) => peer.label(k)?,
+                    };
+                    if v.is_empty() {
+                        return None;
+                    }
+                    out.push_str(v);
+                }
                 Term::Str(s) => out.push_str(s),
                 Term::Int(n) => out.push_str(&n.to_string()),
                 Term::Path(path) => {
@@ -150,6 +232,7 @@ impl Parser<'_> {
             Some(b'\'' | b'"') => Ok(Term::Str(self.string()?)),
             Some(c) if c.is_ascii_digit() => Ok(Term::Int(self.int()?)),
             Some(c) if c.is_ascii_alphabetic() || c == b'_' => {
+                let start = self.i;
                 let mut path = vec![self.ident()];
                 loop {
                     match self.peek() {
@@ -181,7 +264,7 @@ impl Parser<'_> {
                         _ => break,
                     }
                 }
-                Ok(Term::Path(path))
+                path_term(path, start)
             }
             Some(_) => Err(self.err("expected a string, number or attribute")),
             None => Err(self.err("unexpected end of expression")),
@@ -324,7 +407,7 @@ mod tests {
             let mut out = String::new();
             let got = Expr::parse(text)
                 .unwrap()
-                .eval(&host, &mut out)
+                .eval(&host, Peers::default(), &mut out)
                 .map(|()| out);
             assert_eq!(got.as_deref(), want, "{text}");
         }

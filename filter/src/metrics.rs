@@ -5,7 +5,7 @@ use hashbrown::HashMap;
 use crate::config::{short_name, DefinitionType, MetricConfig, PluginConfig, Reporter};
 use crate::derive::Values;
 use crate::encode::{push_sanitized, stat_name};
-use crate::expr::Expr;
+use crate::expr::{Expr, Peers};
 use crate::host::{Host, MetricKind};
 use crate::labels::{self, idx};
 use crate::request::Request;
@@ -136,11 +136,16 @@ impl Metrics {
             let short = short_name(&d.name);
             let mut plan = Plan(Vec::new());
             let mut drop = false;
+            // As in Istio's stats filter, an entry without a name adds its dimensions to the
+            // custom metrics too (a dropping entry without a name drops only the standard ones).
             for m in config
                 .metrics
                 .iter()
-                .filter(|m| short_name(&m.name) == short)
+                .filter(|m| m.name.is_empty() || short_name(&m.name) == short)
             {
+                if m.name.is_empty() && m.drop {
+                    continue;
+                }
                 apply(&mut plan, m)?;
                 drop |= m.drop;
             }
@@ -191,9 +196,16 @@ impl Metrics {
     }
 
     /// Records one request with its standard label `values`.
-    pub fn record(&mut self, host: &dyn Host, reporter: Reporter, values: &Values, req: &Request) {
+    pub fn record(
+        &mut self,
+        host: &dyn Host,
+        reporter: Reporter,
+        values: &Values,
+        req: &Request,
+        peers: Peers<'_>,
+    ) {
         for g in 0..self.groups.len() {
-            if let Err(e) = self.record_group(host, g, reporter, values, req) {
+            if let Err(e) = self.record_group(host, g, reporter, values, req, peers) {
                 log::warn!("{e}");
             }
         }
@@ -206,6 +218,7 @@ impl Metrics {
         reporter: Reporter,
         values: &Values,
         req: &Request,
+        peers: Peers<'_>,
     ) -> Result<(), crate::host::HostError> {
         let Some(group) = self.groups.get_mut(g) else {
             return Ok(());
@@ -219,7 +232,7 @@ impl Metrics {
                 Source::Expr(e) => {
                     slot.clear();
                     let mut raw = String::new();
-                    if e.eval(host, &mut raw).is_some() {
+                    if e.eval(host, peers, &mut raw).is_some() {
                         push_sanitized(slot, &raw);
                     } else {
                         slot.push_str("unknown");

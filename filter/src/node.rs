@@ -58,6 +58,7 @@ impl Node {
             version: get("version"),
             canonical_service: get("service.istio.io/canonical-name"),
             canonical_revision: get("service.istio.io/canonical-revision"),
+            ..Peer::default()
         };
         let mut owner = meta("OWNER")?;
         if owner.is_empty() && !me.workload.is_empty() {
@@ -66,6 +67,7 @@ impl Node {
                 me.namespace, me.workload
             );
         }
+        let kind = crate::peer::kind_of_owner(&owner).to_owned();
         let extra = [
             ("OWNER", owner),
             ("REGION", meta("REGION")?),
@@ -75,6 +77,13 @@ impl Node {
         let label_refs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let exchange_header = base64::encode(&me.to_struct(&extra, &label_refs).encode());
         let mut me = me;
+        me.kind = kind;
+        me.labels = labels
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        crate::peer::wire::sort_by_key(&mut me.labels);
         me.sanitize();
         Ok(Self {
             id: text(host, &["xds", "node", "id"])?,

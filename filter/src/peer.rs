@@ -3,6 +3,9 @@
 
 pub mod base64;
 mod cache;
+pub mod flat;
+pub mod pairs;
+pub mod state;
 pub mod trust;
 pub mod wire;
 
@@ -38,6 +41,12 @@ pub enum PeerError {
     /// A field longer than [`MAX_FIELD_LEN`].
     #[error("peer metadata field {0} is longer than {MAX_FIELD_LEN} bytes")]
     Oversized(&'static str),
+    /// A filter-state FlatNode (Istio 1.18–1.23) that could not be read.
+    #[error("filter-state peer is not a FlatNode: {0}")]
+    Flat(#[from] flat::FlatError),
+    /// A filter-state peer map (Istio 1.25+) that could not be read.
+    #[error("filter-state peer is not a map: {0}")]
+    Pairs(#[from] pairs::PairsError),
 }
 
 /// The workload facts labels use; an empty string means unknown.
@@ -55,9 +64,57 @@ pub struct Peer {
     pub version: String,
     pub canonical_service: String,
     pub canonical_revision: String,
+    /// Workload kind as Istio's peer object names it (`deployment`, `pod`, `job`, `cronjob`);
+    /// only read by `filter_state.*_peer.type` expressions.
+    pub kind: String,
+    /// The workload's labels, at most [`MAX_LABELS`]; only read by `.labels['k']` expressions.
+    pub labels: Vec<(String, String)>,
+}
+
+/// Labels kept per peer for `.labels['k']` expressions.
+pub const MAX_LABELS: usize = 32;
+
+/// Istio's workload type from an `OWNER` reference (`kubernetes://apis/apps/v1/namespaces/ns/deployments/name`).
+pub fn kind_of_owner(owner: &str) -> &'static str {
+    let kinds = [
+        ("/deployments/", "deployment"),
+        ("/cronjobs/", "cronjob"),
+        ("/jobs/", "job"),
+        ("/pods/", "pod"),
+    ];
+    kinds
+        .iter()
+        .find(|(part, _)| owner.contains(part))
+        .map_or("", |(_, k)| k)
 }
 
 impl Peer {
+    /// A field by the name Istio's peer object gives it (`workload`, `namespace`, `cluster`,
+    /// `service`, `revision`, `app`, `version`, `name`, `type`, `identity`).
+    pub fn field(&self, name: &str) -> Option<&str> {
+        Some(match name {
+            "workload" => &self.workload,
+            "namespace" => &self.namespace,
+            "cluster" => &self.cluster,
+            "service" => &self.canonical_service,
+            "revision" => &self.canonical_revision,
+            "app" => &self.app,
+            "version" => &self.version,
+            "name" => &self.name,
+            "type" => &self.kind,
+            "identity" => &self.identity,
+            _ => return None,
+        })
+    }
+
+    /// A label's value.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// Makes every field safe to put into a stat name (done once per decoded peer, so the
     /// per-request label work is plain copies).
     pub fn sanitize(&mut self) {
@@ -72,7 +129,11 @@ impl Peer {
             &mut self.version,
             &mut self.canonical_service,
             &mut self.canonical_revision,
-        ] {
+            &mut self.kind,
+        ]
+        .into_iter()
+        .chain(self.labels.iter_mut().map(|(_, v)| v))
+        {
             if f.chars().any(|c| c == ';' || c == '=' || c.is_control()) || f.len() > MAX_VALUE_LEN
             {
                 *f = sanitized(f);
@@ -106,6 +167,22 @@ impl Peer {
         let label = |k: &str| labels.and_then(|l| l.str(k));
         let upper =
             s.get("WORKLOAD_NAME").is_some() || s.get("NAMESPACE").is_some() || labels.is_some();
+        let kept = |from: Option<&Struct>| -> Vec<(String, String)> {
+            from.map(|l| {
+                l.0.iter()
+                    .filter_map(|(k, v)| match v {
+                        Value::String(v)
+                            if k.len() <= MAX_FIELD_LEN && v.len() <= MAX_FIELD_LEN =>
+                        {
+                            Some((k.clone(), v.clone()))
+                        }
+                        _ => None,
+                    })
+                    .take(MAX_LABELS)
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
         if upper {
             Ok(Self {
                 name: field("NAME", s.str("NAME"))?,
@@ -125,6 +202,8 @@ impl Peer {
                 )?,
                 canonical_service: field("LABELS.canonical-name", label(CANONICAL_NAME))?,
                 canonical_revision: field("LABELS.canonical-revision", label(CANONICAL_REVISION))?,
+                kind: kind_of_owner(s.str("OWNER").unwrap_or_default()).to_owned(),
+                labels: kept(labels),
             })
         } else {
             Ok(Self {
@@ -138,6 +217,8 @@ impl Peer {
                 version: field("version", s.str("version"))?,
                 canonical_service: field("service", s.str("service"))?,
                 canonical_revision: field("revision", s.str("revision"))?,
+                kind: field("type", s.str("type"))?,
+                labels: kept(s.child("labels")),
             })
         }
     }
@@ -238,6 +319,13 @@ mod tests {
             version: "v1".into(),
             canonical_service: "ratings".into(),
             canonical_revision: "version-1".into(),
+            kind: "deployment".into(),
+            labels: vec![
+                ("app".into(), "ratings".into()),
+                (CANONICAL_NAME.into(), "ratings".into()),
+                (CANONICAL_REVISION.into(), "version-1".into()),
+                ("version".into(), "v1".into()),
+            ],
         };
         let s = me.to_struct(
             &[(
@@ -358,6 +446,13 @@ mod tests {
             version: "v1".into(),
             canonical_service: "ratings".into(),
             canonical_revision: "version-1".into(),
+            kind: "deployment".into(),
+            labels: vec![
+                ("app".into(), "ratings".into()),
+                (CANONICAL_NAME.into(), "ratings".into()),
+                (CANONICAL_REVISION.into(), "version-1".into()),
+                ("version".into(), "v1".into()),
+            ],
         };
         assert_eq!(peer, want);
         let ours = want.to_struct(

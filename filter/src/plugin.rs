@@ -4,11 +4,13 @@
 use hashbrown::HashMap;
 use std::rc::Rc;
 
-use crate::config::{ConfigError, PluginConfig, Reporter, ReporterSetting};
+use crate::config::{ConfigError, Exchange, PluginConfig, Reporter, ReporterSetting};
 use crate::derive::{derive, Values};
-use crate::host::{Headers, Host};
+use crate::expr::Peers;
+use crate::host::{AttributeNames, Headers, Host};
 use crate::metrics::Metrics;
 use crate::node::Node;
+use crate::peer::state::{Found, Side, StatePeers};
 use crate::peer::{Peer, PeerCache, ID_HEADER, METADATA_HEADER};
 use crate::request::{endpoint_workload, Request, Service};
 
@@ -26,6 +28,11 @@ pub struct Stream {
     upstream: Option<Rc<Peer>>,
     /// The request carried exchange headers, so the response answers with ours.
     asked: bool,
+    /// Istio's own exchange runs in front of this filter on this stream: every exchange header
+    /// is its business (`metadata_exchange: auto`).
+    istio: bool,
+    /// Filter state held a peer this filter could not read: the peer is unknown.
+    unusable: bool,
     grpc: bool,
     authority: String,
 }
@@ -36,10 +43,14 @@ pub struct Plugin {
     /// The configured reporter; `None` follows each stream's listener direction.
     reporter: Option<Reporter>,
     use_host: bool,
-    exchange: bool,
+    exchange: Exchange,
+    /// `xds.*` or the legacy attribute names, chosen at configure time.
+    names: AttributeNames,
     node: Node,
     metrics: Metrics,
     peers: PeerCache,
+    /// Peers Istio's exchange left in filter state.
+    state: StatePeers,
     services: HashMap<String, Option<Rc<Service>>>,
     values: Values,
     bad_headers: u32,
@@ -58,6 +69,8 @@ impl Plugin {
             // The listener direction is not readable at configure time: read it per stream.
             Some(ReporterSetting::Unspecified) | None => None,
         };
+        let names = AttributeNames::detect(host);
+        let host = &names.wrap(host);
         let node = Node::read(host).map_err(|e| ConfigError::Field {
             field: "node metadata".into(),
             reason: e.to_string(),
@@ -67,20 +80,23 @@ impl Plugin {
             reason: e.to_string(),
         })?;
         log::info!(
-            "reporter={} workload={}.{} metadata_exchange={} max_series={}",
+            "reporter={} workload={}.{} metadata_exchange={} max_series={} attributes={}",
             reporter.map_or("from listener direction", Reporter::as_str),
             node.me.workload,
             node.me.namespace,
-            config.metadata_exchange,
-            config.max_series
+            config.metadata_exchange.as_str(),
+            config.max_series,
+            names.as_str()
         );
         Ok(Self {
             reporter,
             use_host: !config.disable_host_header_fallback,
             exchange: config.metadata_exchange,
+            names,
             node,
             metrics,
             peers: PeerCache::new(config.max_peer_cache_size),
+            state: StatePeers::new(config.max_peer_cache_size),
             services: HashMap::new(),
             values: Default::default(),
             bad_headers: 0,
@@ -93,7 +109,7 @@ impl Plugin {
         if let Some(r) = self.reporter.or(stream.reporter) {
             return r;
         }
-        let r = reporter_from_direction(host);
+        let r = reporter_from_direction(&self.names.wrap(host));
         stream.reporter = Some(r);
         r
     }
@@ -103,9 +119,10 @@ impl Plugin {
         self.metrics.series()
     }
 
-    /// Request headers: remember the protocol and Host; send our metadata (outbound) or read
-    /// and strip the peer's (inbound, waypoint).
+    /// Request headers: remember the protocol and Host; find the downstream peer (Istio's filter
+    /// state, else the exchange header, read and stripped) or send our metadata upstream.
     pub fn on_request_headers(&mut self, host: &dyn Host, stream: &mut Stream) {
+        let host = &self.names.wrap(host);
         let reporter = self.reporter(host, stream);
         stream.grpc = matches!(
             host.header(Headers::Request, "content-type"),
@@ -118,15 +135,41 @@ impl Plugin {
                 .flatten()
                 .unwrap_or_default();
         }
-        if !self.exchange {
-            return;
-        }
         let result = match reporter {
-            Reporter::Source => self.send(host, Headers::Request),
+            Reporter::Source => match self.exchange {
+                Exchange::Off => Ok(()),
+                Exchange::On => self.send(host, Headers::Request),
+                // Istio's exchange, in front, has already set its headers on the request.
+                Exchange::Auto
+                    if matches!(host.header(Headers::Request, ID_HEADER), Ok(Some(_))) =>
+                {
+                    stream.istio = true;
+                    Ok(())
+                }
+                Exchange::Auto => self.send(host, Headers::Request),
+            },
             Reporter::Destination | Reporter::Waypoint => {
-                let peer = self.receive(host, Headers::Request);
-                stream.asked = peer.is_some();
-                stream.downstream = peer.flatten();
+                let header = match self.exchange {
+                    Exchange::Off => None,
+                    Exchange::On | Exchange::Auto => host
+                        .header(Headers::Request, METADATA_HEADER)
+                        .ok()
+                        .flatten(),
+                };
+                // Istio's exchange removes the header it read, so a header means it is not in
+                // front, unless this proxy has seen Istio's filter state before.
+                if header.is_none() || self.state.shape().is_some() {
+                    self.peer_from_state(host, stream, Side::Downstream);
+                }
+                if self.exchange == Exchange::On
+                    || (self.exchange == Exchange::Auto && !stream.istio)
+                {
+                    let peer = self.receive(host, Headers::Request, header);
+                    stream.asked = peer.is_some();
+                    if stream.downstream.is_none() && !stream.unusable {
+                        stream.downstream = peer.flatten();
+                    }
+                }
                 Ok(())
             }
         };
@@ -135,17 +178,30 @@ impl Plugin {
         }
     }
 
-    /// Response headers: read and strip the upstream peer's metadata (outbound, waypoint) or
-    /// answer a peer that asked (inbound).
+    /// Response headers: read the upstream peer's metadata (stripped unless Istio's exchange,
+    /// after this filter, still needs it) or answer a peer that asked (inbound).
     pub fn on_response_headers(&mut self, host: &dyn Host, stream: &mut Stream) {
-        if !self.exchange {
+        if self.exchange == Exchange::Off {
             return;
         }
+        let host = &self.names.wrap(host);
         match self.reporter(host, stream) {
-            Reporter::Source | Reporter::Waypoint => {
-                stream.upstream = self.receive(host, Headers::Response).flatten();
+            Reporter::Source | Reporter::Waypoint if stream.istio => {
+                // Read only: Istio's exchange reads and removes it after us.
+                let value = host
+                    .header(Headers::Response, METADATA_HEADER)
+                    .ok()
+                    .flatten();
+                stream.upstream = value.and_then(|v| self.decode(host, Headers::Response, &v));
             }
-            Reporter::Destination if stream.asked => {
+            Reporter::Source | Reporter::Waypoint => {
+                let value = host
+                    .header(Headers::Response, METADATA_HEADER)
+                    .ok()
+                    .flatten();
+                stream.upstream = self.receive(host, Headers::Response, value).flatten();
+            }
+            Reporter::Destination if stream.asked && !stream.istio => {
                 if let Err(e) = self.send(host, Headers::Response) {
                     log::warn!("{e}");
                 }
@@ -154,9 +210,38 @@ impl Plugin {
         }
     }
 
+    /// Takes the `side` peer from Istio's filter state, if its exchange left one; any object
+    /// there means Istio's exchange runs in front.
+    fn peer_from_state(&mut self, host: &dyn Host, stream: &mut Stream, side: Side) {
+        let slot = match side {
+            Side::Downstream => &mut stream.downstream,
+            Side::Upstream => &mut stream.upstream,
+        };
+        match self.state.read(host, side) {
+            Found::Nothing => {}
+            Found::Peer(p) => {
+                *slot = Some(p);
+                stream.istio = true;
+            }
+            Found::Unusable => {
+                *slot = None;
+                stream.unusable = true;
+                stream.istio = true;
+            }
+        }
+    }
+
     /// Records one finished request.
     pub fn on_log(&mut self, host: &dyn Host, stream: &mut Stream) {
+        let host = &self.names.wrap(host);
         let reporter = self.reporter(host, stream);
+        // Istio's exchange stores the upstream peer when it reads the response, after this
+        // filter saw it: filter state is read here, and wins over the header.
+        if reporter != Reporter::Destination
+            && (stream.istio || stream.upstream.is_none() || self.state.shape().is_some())
+        {
+            self.peer_from_state(host, stream, Side::Upstream);
+        }
         let authority = std::mem::take(&mut stream.authority);
         let req = Request::read(host, reporter, stream.grpc, authority, &mut self.services);
         // A claim the peer's verified certificate contradicts labels nothing: the peer counts
@@ -171,7 +256,7 @@ impl Plugin {
         {
             *claimed = None;
         }
-        if reporter != Reporter::Destination && stream.upstream.is_none() {
+        if reporter != Reporter::Destination && stream.upstream.is_none() && !stream.unusable {
             // No exchange answer: istiod's endpoint metadata names the upstream workload.
             stream.upstream = host
                 .property(&["xds", "upstream_host_metadata"])
@@ -190,7 +275,12 @@ impl Plugin {
             &req,
             self.use_host,
         );
-        self.metrics.record(host, reporter, &self.values, &req);
+        let peers = Peers {
+            downstream: stream.downstream.as_deref(),
+            upstream: stream.upstream.as_deref(),
+        };
+        self.metrics
+            .record(host, reporter, &self.values, &req, peers);
     }
 
     fn send(&self, host: &dyn Host, map: Headers) -> Result<(), crate::host::HostError> {
@@ -199,34 +289,47 @@ impl Plugin {
     }
 
     /// `None`: no exchange headers. `Some(None)`: present but unusable (logged). Both headers
-    /// are removed, so the application never sees them.
-    fn receive(&mut self, host: &dyn Host, map: Headers) -> Option<Option<Rc<Peer>>> {
-        let value = host.header(map, METADATA_HEADER).ok().flatten();
+    /// are removed, so the application never sees them. `value` is the metadata header, already
+    /// read by the caller.
+    fn receive(
+        &mut self,
+        host: &dyn Host,
+        map: Headers,
+        value: Option<String>,
+    ) -> Option<Option<Rc<Peer>>> {
         let id_only = value.is_none() && matches!(host.header(map, ID_HEADER), Ok(Some(_)));
         if value.is_none() && !id_only {
             return None;
         }
-        let peer = value.map(|v| (self.peers.get_or_decode(&v), v));
-        if let Some((Err(e), _)) = &peer {
-            self.bad_headers = self.bad_headers.saturating_add(1);
-            if self.bad_headers <= MAX_BAD_HEADER_LOGS {
-                // Read only now: the id is needed for this log line and nothing else.
-                let id = host.header(map, ID_HEADER).ok().flatten();
-                log::warn!(
-                    "ignoring {METADATA_HEADER} from `{}`: {e}; peer labels are unknown",
-                    id.as_deref().unwrap_or("-")
-                );
-                if self.bad_headers == MAX_BAD_HEADER_LOGS {
-                    log::warn!("further malformed peer headers are not logged");
-                }
-            }
-        }
+        let peer = value.and_then(|v| self.decode(host, map, &v));
         for name in [METADATA_HEADER, ID_HEADER] {
             if let Err(e) = host.set_header(map, name, None) {
                 log::warn!("{e}");
             }
         }
-        Some(peer.and_then(|(p, _)| p.ok()))
+        Some(peer)
+    }
+
+    /// The peer of an exchange header value; a malformed one is logged (bounded) and unknown.
+    fn decode(&mut self, host: &dyn Host, map: Headers, value: &str) -> Option<Rc<Peer>> {
+        match self.peers.get_or_decode(value) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.bad_headers = self.bad_headers.saturating_add(1);
+                if self.bad_headers <= MAX_BAD_HEADER_LOGS {
+                    // Read only now: the id is needed for this log line and nothing else.
+                    let id = host.header(map, ID_HEADER).ok().flatten();
+                    log::warn!(
+                        "ignoring {METADATA_HEADER} from `{}`: {e}; peer labels are unknown",
+                        id.as_deref().unwrap_or("-")
+                    );
+                    if self.bad_headers == MAX_BAD_HEADER_LOGS {
+                        log::warn!("further malformed peer headers are not logged");
+                    }
+                }
+                None
+            }
+        }
     }
 }
 

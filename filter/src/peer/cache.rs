@@ -5,13 +5,14 @@ use std::rc::Rc;
 
 use super::{Peer, PeerError};
 
-/// Decoded peers keyed by the raw header value, so a changed peer is never served stale.
+/// Decoded peers keyed by the raw bytes they were decoded from (a header value, a filter-state
+/// object), so a changed peer is never served stale.
 #[derive(Debug)]
 pub struct PeerCache {
-    peers: HashMap<String, Rc<Peer>>,
+    peers: HashMap<Vec<u8>, Rc<Peer>>,
     /// The last hit: most streams of a worker come from the same few peers, and comparing
     /// bytes is cheaper than hashing them.
-    last: Option<(String, Rc<Peer>)>,
+    last: Option<(Vec<u8>, Rc<Peer>)>,
     capacity: usize,
 }
 
@@ -28,19 +29,30 @@ impl PeerCache {
     /// The peer for an `x-envoy-peer-metadata` value, decoding it on a miss. Failures are not
     /// cached (they are rare and each gets its own log line upstream).
     pub fn get_or_decode(&mut self, header: &str) -> Result<Rc<Peer>, PeerError> {
+        self.get_or_decode_with(header.as_bytes(), |b| {
+            Peer::from_header(std::str::from_utf8(b).unwrap_or_default())
+        })
+    }
+
+    /// The peer decoded from `key` by `decode`, decoding it on a miss.
+    pub fn get_or_decode_with(
+        &mut self,
+        key: &[u8],
+        decode: impl FnOnce(&[u8]) -> Result<Peer, PeerError>,
+    ) -> Result<Rc<Peer>, PeerError> {
         if let Some((h, p)) = &self.last {
-            if h == header {
+            if h.as_slice() == key {
                 return Ok(Rc::clone(p));
             }
         }
-        if let Some(p) = self.peers.get(header) {
+        if let Some(p) = self.peers.get(key) {
             let p = Rc::clone(p);
-            self.last = Some((header.to_owned(), Rc::clone(&p)));
+            self.last = Some((key.to_vec(), Rc::clone(&p)));
             return Ok(p);
         }
-        let peer = Rc::new(Peer::from_header(header)?);
+        let peer = Rc::new(decode(key)?);
         if self.peers.len() >= self.capacity {
-            let evict: Vec<String> = self
+            let evict: Vec<Vec<u8>> = self
                 .peers
                 .keys()
                 .take(self.capacity.div_ceil(4))
@@ -50,8 +62,8 @@ impl PeerCache {
                 self.peers.remove(&k);
             }
         }
-        self.peers.insert(header.to_owned(), Rc::clone(&peer));
-        self.last = Some((header.to_owned(), Rc::clone(&peer)));
+        self.peers.insert(key.to_vec(), Rc::clone(&peer));
+        self.last = Some((key.to_vec(), Rc::clone(&peer)));
         Ok(peer)
     }
 

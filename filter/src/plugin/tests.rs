@@ -5,6 +5,7 @@ use super::*;
 use crate::fake::FakeHost;
 use crate::labels::NAMES;
 
+mod istio;
 mod trust;
 
 fn client() -> FakeHost {
