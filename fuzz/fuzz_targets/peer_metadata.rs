@@ -1,5 +1,6 @@
-//! `x-envoy-peer-metadata` decoding: any header is a peer or an error, decoded fields stay within
-//! their length cap, and the Struct encoding is stable (encode ∘ decode ∘ encode = encode).
+//! `x-envoy-peer-metadata` decoding, and Istio's filter-state peers (FlatBuffers `FlatNode`,
+//! pairs-encoded Struct): any input is a peer or an error, decoded fields stay within their length
+//! cap and the label count within its cap, and the Struct encoding is stable (encode ∘ decode ∘ encode = encode).
 //! The certificate check: a SAN parses only in Istio's exact SPIFFE form (and prints back the
 //! same), and a claim is trusted only when the certificate names its namespace.
 #![no_main]
@@ -7,7 +8,7 @@
 use libfuzzer_sys::fuzz_target;
 use mixerless_filter::peer::wire::Struct;
 use mixerless_filter::peer::trust::{self, Spiffe};
-use mixerless_filter::peer::{Peer, MAX_FIELD_LEN};
+use mixerless_filter::peer::{flat, pairs, Peer, MAX_FIELD_LEN, MAX_LABELS};
 
 /// `san` against `p`: never panics; trusted only with the claimed namespace in the SAN.
 fn check_trust(p: &Peer, san: &str) {
@@ -43,12 +44,23 @@ fn check(p: &Peer) {
         &p.version,
         &p.canonical_service,
         &p.canonical_revision,
+        &p.kind,
     ] {
         assert!(f.len() <= MAX_FIELD_LEN, "field of {} bytes", f.len());
+    }
+    assert!(p.labels.len() <= MAX_LABELS, "{} labels", p.labels.len());
+    for (k, v) in &p.labels {
+        assert!(k.len() <= MAX_FIELD_LEN && v.len() <= MAX_FIELD_LEN);
     }
 }
 
 fuzz_target!(|data: &[u8]| {
+    if let Ok(p) = flat::decode(data) {
+        check(&p);
+    }
+    if let Ok(p) = pairs::peer(data) {
+        check(&p);
+    }
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(p) = Peer::from_header(text) {
             check(&p);
