@@ -51,6 +51,9 @@ pub struct Bootstrap {
     pub cluster_metadata: Vec<(String, Value)>,
     /// Endpoint `metadata` objects by cluster name (e.g. `filter_metadata.istio.workload`).
     pub endpoint_metadata: Vec<(String, Value)>,
+    /// A file access log on the listener: path and text format (e.g. `%FILTER_STATE(..)%`, to see
+    /// what a filter stored).
+    pub access_log: Option<(PathBuf, String)>,
 }
 
 impl Bootstrap {
@@ -83,6 +86,7 @@ impl Bootstrap {
             clusters: Vec::new(),
             cluster_metadata: Vec::new(),
             endpoint_metadata: Vec::new(),
+            access_log: None,
         }
     }
 
@@ -149,6 +153,16 @@ impl Bootstrap {
                 },
             }]}],
         });
+        if let Some((path, format)) = &self.access_log {
+            listener["filter_chains"][0]["filters"][0]["typed_config"]["access_log"] = json!([{
+                "name": "envoy.access_loggers.file",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                    "path": path,
+                    "log_format": {"text_format_source": {"inline_string": format}},
+                },
+            }]);
+        }
         if let (Some(direction), Some(obj)) = (self.direction, listener.as_object_mut()) {
             obj.insert("traffic_direction".into(), json!(direction));
         }
