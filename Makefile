@@ -17,7 +17,7 @@ HAVE_NEXTEST  := $(shell cargo nextest --version >/dev/null 2>&1 && echo yes)
 
 export ENVOY_BIN := $(CURDIR)/$(VENV)/bin/envoy
 
-.PHONY: help deps wasm demo test lint fmt unit-wasm bench fuzz clean
+.PHONY: help deps wasm test-wasm demo test lint fmt unit-wasm bench fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,13 +31,16 @@ wasm: ## build dist/mixerless-filter.wasm (wasm32-wasip1, wasm-opt -Oz)
 	wasm-opt $(WASM_OPT_FLAGS) $(WASM_OUT) -o $(WASM_DIST)
 	@echo "$(WASM_DIST): $$(stat -c %s $(WASM_DIST)) bytes"
 
+test-wasm: ## build the test-only module that plays Istio's metadata exchange (tests/istio-exchange; never shipped)
+	cargo build -p mixerless-test-istio-exchange --target $(WASM_TARGET) --profile wasm
+
 fmt: ## format the code
 	cargo fmt --all
 
 lint: ## rustfmt check, clippy -D warnings (native and wasm32-wasip1)
 	cargo fmt --all --check
 	cargo clippy $(NATIVE) --all-targets -- -D warnings
-	cargo clippy -p mixerless-filter -p mixerless-filter-wasm --target $(WASM_TARGET) -- -D warnings
+	cargo clippy -p mixerless-filter -p mixerless-filter-wasm -p mixerless-test-istio-exchange --target $(WASM_TARGET) -- -D warnings
 
 unit-wasm: ## the filter's host-free unit tests, compiled to wasm32-wasip1 and run in wasmtime
 	cargo test -p mixerless-filter --lib --target $(WASM_TARGET)
@@ -53,7 +56,7 @@ demo: deps wasm ## the walk-through locally: real Envoys, hey load, the adapter,
 # checkout, or MIXERLESS_SHARED_DIR. Without it the tests that read it skip, and say so.
 SHARED_DIR ?= $(or $(MIXERLESS_SHARED_DIR),$(abspath $(CURDIR)/../shared))
 
-test: deps lint wasm unit-wasm ## everything: deps, lint, wasm, unit tests (native and wasm), end-to-end
+test: deps lint wasm test-wasm unit-wasm ## everything: deps, lint, wasm, unit tests (native and wasm), end-to-end
 	@[ -d "$(SHARED_DIR)/conformance" ] || echo "make test: skipping Prometheus promqltest conformance and Istio CRD validation: no $(SHARED_DIR)/conformance (set MIXERLESS_SHARED_DIR to the shared data directory)"
 	cargo build $(E2E_BINS)
 	FUZZ_SEED=1 fuzz/run.sh $(FUZZ_SMOKE_SECONDS)

@@ -1,7 +1,7 @@
 //! Envoy bootstraps for tests: one listener with the mixerless filter (or none), an admin port,
 //! node metadata like a Kubernetes pod's sidecar, and the project's `stats_tags`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
@@ -37,7 +37,10 @@ pub struct Bootstrap {
     pub listener_port: u16,
     /// `INBOUND` or `OUTBOUND`, read by the filter as `xds.listener_direction`.
     pub direction: Option<&'static str>,
-    /// The module to load; `None` runs Envoy without a wasm filter.
+    /// A wasm filter before ours (module and JSON configuration), in its own VM: in istio-proxy,
+    /// Istio's metadata exchange runs first (`paths::istio_exchange_wasm` simulates it).
+    pub front: Option<(PathBuf, String)>,
+    /// The module to load; `None` runs Envoy without the mixerless filter.
     pub wasm: Option<PathBuf>,
     /// The plugin's JSON configuration, passed verbatim.
     pub plugin_config: String,
@@ -48,6 +51,9 @@ pub struct Bootstrap {
     pub cluster_metadata: Vec<(String, Value)>,
     /// Endpoint `metadata` objects by cluster name (e.g. `filter_metadata.istio.workload`).
     pub endpoint_metadata: Vec<(String, Value)>,
+    /// A file access log on the listener: path and text format (e.g. `%FILTER_STATE(..)%`, to see
+    /// what a filter stored).
+    pub access_log: Option<(PathBuf, String)>,
 }
 
 impl Bootstrap {
@@ -69,6 +75,7 @@ impl Bootstrap {
             admin_port: paths::free_port(),
             listener_port: paths::free_port(),
             direction: Some("INBOUND"),
+            front: None,
             wasm: paths::filter_wasm().ok(),
             plugin_config: plugin_config.into(),
             routes: vec![Route::Direct {
@@ -79,6 +86,7 @@ impl Bootstrap {
             clusters: Vec::new(),
             cluster_metadata: Vec::new(),
             endpoint_metadata: Vec::new(),
+            access_log: None,
         }
     }
 
@@ -121,26 +129,11 @@ impl Bootstrap {
     /// The bootstrap as JSON text (Envoy reads `*.json` bootstraps).
     pub fn render(&self) -> String {
         let mut http_filters = Vec::new();
+        if let Some((front, config)) = &self.front {
+            http_filters.push(wasm_filter("istio-exchange-sim", front, config));
+        }
         if let Some(wasm) = &self.wasm {
-            http_filters.push(json!({
-                "name": "envoy.filters.http.wasm",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-                    "config": {
-                        "name": "mixerless",
-                        "root_id": "mixerless",
-                        "configuration": {
-                            "@type": "type.googleapis.com/google.protobuf.StringValue",
-                            "value": self.plugin_config,
-                        },
-                        "vm_config": {
-                            "vm_id": "mixerless",
-                            "runtime": "envoy.wasm.runtime.v8",
-                            "code": {"local": {"filename": wasm}},
-                        },
-                    },
-                },
-            }));
+            http_filters.push(wasm_filter("mixerless", wasm, &self.plugin_config));
         }
         http_filters.push(json!({
             "name": "envoy.filters.http.router",
@@ -160,6 +153,16 @@ impl Bootstrap {
                 },
             }]}],
         });
+        if let Some((path, format)) = &self.access_log {
+            listener["filter_chains"][0]["filters"][0]["typed_config"]["access_log"] = json!([{
+                "name": "envoy.access_loggers.file",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                    "path": path,
+                    "log_format": {"text_format_source": {"inline_string": format}},
+                },
+            }]);
+        }
         if let (Some(direction), Some(obj)) = (self.direction, listener.as_object_mut()) {
             obj.insert("traffic_direction".into(), json!(direction));
         }
@@ -189,6 +192,29 @@ impl Bootstrap {
         })
         .to_string()
     }
+}
+
+/// An `envoy.filters.http.wasm` filter whose plugin, root id and VM id are all `name`.
+fn wasm_filter(name: &str, module: &Path, config: &str) -> Value {
+    json!({
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": name,
+                "root_id": name,
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": config,
+                },
+                "vm_config": {
+                    "vm_id": name,
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": module}},
+                },
+            },
+        },
+    })
 }
 
 fn route(r: &Route) -> Value {

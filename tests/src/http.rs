@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-/// A response: status, headers (lowercased names) and body.
+/// A response: status, headers (lowercased names, every value of a repeated header) and body.
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
@@ -17,6 +17,15 @@ impl Response {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a header, in order (a repeated header shows as several).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 }
 
@@ -47,13 +56,16 @@ pub fn request(
         Err(e) => return Err(anyhow::anyhow!("{method} {url}: {e}")),
     };
     let status = resp.status();
-    let headers = resp
-        .headers_names()
-        .into_iter()
-        .filter_map(|n| {
-            resp.header(&n)
-                .map(|v| (n.to_ascii_lowercase(), v.to_owned()))
-        })
+    // `headers_names` repeats a repeated name, and `header` gives only its first value.
+    let mut unique: Vec<String> = Vec::new();
+    for n in resp.headers_names() {
+        if !unique.contains(&n) {
+            unique.push(n);
+        }
+    }
+    let headers = unique
+        .iter()
+        .flat_map(|n| resp.all(n).into_iter().map(|v| (n.clone(), v.to_owned())))
         .collect();
     let body = resp.into_string()?;
     Ok(Response {

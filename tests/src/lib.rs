@@ -9,11 +9,13 @@
 //! http::get(&envoy.listener_url("/")).unwrap();
 //! ```
 
+pub mod app;
 pub mod bootstrap;
 pub mod certs;
 pub mod envoy;
 pub mod hpa;
 pub mod http;
+pub mod istio;
 pub mod paths;
 pub mod process;
 pub mod stats;

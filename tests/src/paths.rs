@@ -1,4 +1,4 @@
-//! Where the things under test live: the workspace, Envoy, the built filter.
+//! Where the things under test live: the workspace, Envoy, the built filter and test modules.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -31,6 +31,18 @@ pub fn filter_wasm() -> anyhow::Result<PathBuf> {
     anyhow::ensure!(
         path.exists(),
         "no filter at {}: run `make wasm`",
+        path.display()
+    );
+    Ok(path)
+}
+
+/// The test-only module that plays Istio's metadata exchange filter
+/// (`tests/istio-exchange`), as `make test-wasm` builds it.
+pub fn istio_exchange_wasm() -> anyhow::Result<PathBuf> {
+    let path = root().join("target/wasm32-wasip1/wasm/mixerless_test_istio_exchange.wasm");
+    anyhow::ensure!(
+        path.exists(),
+        "no Istio exchange simulator at {}: run `make test-wasm`",
         path.display()
     );
     Ok(path)
