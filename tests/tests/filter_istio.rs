@@ -88,6 +88,7 @@ fn source(ok: f64, failed: f64) -> BTreeMap<LabelSet, f64> {
         (labels("source", &[("response_code", "503")]), failed),
     ]
     .into_iter()
+    .filter(|(_, n)| *n > 0.0)
     .collect()
 }
 
@@ -104,7 +105,11 @@ fn destination(ok: f64, failed: f64) -> BTreeMap<LabelSet, f64> {
             ],
         )
     };
-    [(d("200"), ok), (d("503"), failed)].into_iter().collect()
+    // A response code never answered has no series at all.
+    [(d("200"), ok), (d("503"), failed)]
+        .into_iter()
+        .filter(|(_, n)| *n > 0.0)
+        .collect()
 }
 
 fn series(samples: &[stats::Sample], name: &str, reporter: &str) -> BTreeMap<LabelSet, f64> {
