@@ -188,7 +188,7 @@ lines += ["",
     f"p99 **{'yes' if p99_ratio <= 1.2 else 'no'}**.",
     "- The mixerless rows set `reporter: destination`, as `istio/WasmPlugin-mixerless-stats-inbound.yaml` does, so no "
     "stream reads `xds.listener_direction`.",
-    f"- `dist/mixerless-filter.wasm` after `wasm-opt -Oz`: **{size:,} bytes** (target ≤ 150 KB = 153,600 bytes); the empty module: {esize:,} bytes.",
+    f"- `dist/mixerless-filter.wasm` after `wasm-opt -Oz`: **{size:,} bytes** (target ≤ 180 KB = 184,320 bytes, shared with TCP metrics); the empty module: {esize:,} bytes.",
     f"- mixerless costs {med(col(ours, 2)) - med(col(empty, 2)):.1f} CPU µs/request over the empty filter, which itself costs "
     f"{med(col(empty, 2)) - med(col(configs[0][0], 2)):.1f} µs over no filter (the V8 crossings of any wasm filter).",
     f"- Where it goes (CPU µs/request, medians): reading the 7 attributes the labels need "

@@ -149,18 +149,29 @@ impl Plugin {
                 Exchange::Auto => self.send(host, Headers::Request),
             },
             Reporter::Destination | Reporter::Waypoint => {
-                let header = match self.exchange {
+                let exchange = self.exchange;
+                let read_header = |host: &dyn Host| match exchange {
                     Exchange::Off => None,
                     Exchange::On | Exchange::Auto => host
                         .header(Headers::Request, METADATA_HEADER)
                         .ok()
                         .flatten(),
                 };
-                // Istio's exchange removes the header it read, so a header means it is not in
-                // front, unless this proxy has seen Istio's filter state before.
-                if header.is_none() || self.state.shape().is_some() {
+                // Istio's exchange removes the header it read: a proxy that has seen Istio's
+                // filter state reads that first; otherwise a header means Istio is not in front.
+                let header = if self.state.shape().is_some() {
                     self.peer_from_state(host, stream, Side::Downstream);
-                }
+                    match (stream.istio, exchange) {
+                        (true, Exchange::Auto | Exchange::Off) => None,
+                        _ => read_header(host),
+                    }
+                } else {
+                    let header = read_header(host);
+                    if header.is_none() {
+                        self.peer_from_state(host, stream, Side::Downstream);
+                    }
+                    header
+                };
                 if self.exchange == Exchange::On
                     || (self.exchange == Exchange::Auto && !stream.istio)
                 {
