@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mixerless_filter::expr::Expr;
+use mixerless_filter::expr::{Expr, Peers};
+use mixerless_filter::peer::Peer;
 use mixerless_filter::fake::FakeHost;
 
 fuzz_target!(|data: &[u8]| {
@@ -24,9 +25,21 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             let mut out = String::new();
-            let _ = expr.eval(&host, &mut out);
+            // Peer expressions read a peer whose every field and label is the value.
+            let text = String::from_utf8_lossy(value).into_owned();
+            let peer = Peer {
+                workload: text.clone(),
+                kind: text.clone(),
+                labels: vec![(text.clone(), text)],
+                ..Peer::default()
+            };
+            let peers = Peers {
+                downstream: Some(&peer),
+                upstream: None,
+            };
+            let _ = expr.eval(&host, peers, &mut out);
             let _ = expr.eval_int(&host);
-            let _ = expr.eval(&FakeHost::default(), &mut out);
+            let _ = expr.eval(&FakeHost::default(), Peers::default(), &mut out);
         }
         Err(e) => assert!(
             e.at <= text.len(),
