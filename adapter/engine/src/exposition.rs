@@ -323,3 +323,6 @@ pub(crate) fn go_format_g(f: f64) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod cases;
