@@ -23,7 +23,8 @@ pub use fetch::FetchError;
 pub use file_sd::Target;
 pub use protocol::Protocol;
 
-use mixerless_engine::exposition::Format;
+/// The parser a scrape needs ([`Sink::ingest`]).
+pub use mixerless_engine::exposition::Format;
 
 use crate::provider::now_ms;
 use crate::telemetry::{TargetLabels, Telemetry};

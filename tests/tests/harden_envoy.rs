@@ -72,7 +72,7 @@ fn strict_ingest(text: &str) -> anyhow::Result<usize> {
             },
             1,
             text.as_bytes(),
-            mixerless_engine::exposition::Format::Text004,
+            mixerless_adapter::scrape::Format::Text004,
         )
         .map_err(|e| anyhow::anyhow!("Envoy's exposition does not parse strictly: {e}"))
 }
