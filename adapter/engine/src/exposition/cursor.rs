@@ -80,24 +80,28 @@ impl<'a> Cur<'a> {
 
     /// A legacy metric name, `[a-zA-Z_:][a-zA-Z0-9_:]*`.
     pub(super) fn metric_name(&mut self) -> Option<&'a str> {
-        self.name(|c| c == b'_' || c == b':' || c.is_ascii_alphabetic())
+        self.name(METRIC_FIRST, METRIC_REST)
     }
 
     /// A legacy label name, `[a-zA-Z_][a-zA-Z0-9_]*`.
     pub(super) fn label_name(&mut self) -> Option<&'a str> {
-        self.name(|c| c == b'_' || c.is_ascii_alphabetic())
+        self.name(LABEL_FIRST, LABEL_REST)
     }
 
-    fn name(&mut self, first: impl Fn(u8) -> bool) -> Option<&'a str> {
+    fn name(&mut self, first: u8, rest: u8) -> Option<&'a str> {
         let b = self.s.as_bytes();
         let start = self.i;
-        if !b.get(self.i).is_some_and(|&c| first(c)) {
+        if !b
+            .get(self.i)
+            .is_some_and(|&c| NAME_CHARS[usize::from(c)] & first != 0)
+        {
             return None;
         }
         self.i += 1;
+        // One table lookup per byte: names are most of a label set's bytes.
         while b
             .get(self.i)
-            .is_some_and(|&c| first(c) || c.is_ascii_digit())
+            .is_some_and(|&c| NAME_CHARS[usize::from(c)] & rest != 0)
         {
             self.i += 1;
         }
@@ -116,6 +120,8 @@ impl<'a> Cur<'a> {
         let mut owned: Option<String> = None;
         let mut seg = start;
         loop {
+            // Jump to the next quote or backslash (memchr2 scans many bytes at a time).
+            self.i += memchr::memchr2(b'"', b'\\', &b[self.i..]).unwrap_or(b.len() - self.i);
             match b.get(self.i) {
                 None => return Err(self.err_at(open, "unterminated quoted string")),
                 Some(b'"') => break,
@@ -164,6 +170,34 @@ impl<'a> Cur<'a> {
         }
     }
 }
+
+const METRIC_FIRST: u8 = 1;
+const METRIC_REST: u8 = 2;
+const LABEL_FIRST: u8 = 4;
+const LABEL_REST: u8 = 8;
+
+/// Which name positions each byte may take.
+static NAME_CHARS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        let alpha = b.is_ascii_alphabetic() || b == b'_';
+        let mut v = 0;
+        if alpha || b == b':' {
+            v |= METRIC_FIRST | METRIC_REST;
+        }
+        if b.is_ascii_digit() {
+            v |= METRIC_REST | LABEL_REST;
+        }
+        if alpha {
+            v |= LABEL_FIRST | LABEL_REST;
+        }
+        t[c] = v;
+        c += 1;
+    }
+    t
+};
 
 /// Go's `strconv.ParseFloat` without hex floats or digit separators (Prometheus'
 /// `parseFloat`), NaN canonicalised: `inf`/`infinity`/`nan` in any case, a sign on infinities

@@ -113,8 +113,9 @@ fn sample<'a>(st: &mut State, c: &mut Cur<'a>, labels: &mut LabelVec<'a>) -> Res
     let start = c.i;
     let mut name: Option<Cow<'a, str>> = c.metric_name().map(Cow::Borrowed);
     if c.eat(b'{') {
+        let mut seen = State::label_signature();
         label_set(c, RULES, &mut name, |c, at, n, v| {
-            State::push_label(labels, c, at, n, v)
+            State::push_label(labels, &mut seen, c, at, n, v)
         })?;
     }
     let series_end = c.i;

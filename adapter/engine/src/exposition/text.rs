@@ -118,8 +118,9 @@ fn sample<'a>(st: &mut State, c: &mut Cur<'a>, labels: &mut LabelVec<'a>) -> Res
     let mut series_end = c.i;
     c.skip_ws();
     if c.eat(b'{') {
+        let mut seen = State::label_signature();
         label_set(c, RULES, &mut name, |c, at, n, v| {
-            State::push_label(labels, c, at, n, v)
+            State::push_label(labels, &mut seen, c, at, n, v)
         })?;
         series_end = c.i;
     }
