@@ -213,7 +213,13 @@ mod tests {
     fn content_types() {
         use Format::{OpenMetrics, Text004};
         let text = Some(Protocol::PrometheusText0_0_4);
-        let cases: [(Option<&str>, Option<Protocol>, Result<Format, &str>); 11] = [
+        /// A response's Content-Type, the fallback, and the parser or the error's words.
+        type Case = (
+            Option<&'static str>,
+            Option<Protocol>,
+            Result<Format, &'static str>,
+        );
+        let cases: [Case; 11] = [
             (
                 Some("text/plain; version=0.0.4; charset=utf-8"),
                 None,

@@ -91,9 +91,8 @@ impl<'a> Cur<'a> {
     fn name(&mut self, first: u8, rest: u8) -> Option<&'a str> {
         let b = self.s.as_bytes();
         let start = self.i;
-        if !b
-            .get(self.i)
-            .is_some_and(|&c| NAME_CHARS[usize::from(c)] & first != 0)
+        if b.get(self.i)
+            .is_none_or(|&c| NAME_CHARS[usize::from(c)] & first == 0)
         {
             return None;
         }
