@@ -19,7 +19,7 @@ query = open(sys.argv[2]).read().strip()
 cpu = subprocess.run("lscpu | grep 'Model name' | sed 's/Model name: *//'", shell=True, capture_output=True, text=True).stdout.strip()
 nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
 rows = {}
-for name in ["mixerless_parse_each", "mixerless_parse_owned", "prometheus_parse_crate", "store_ingest_steady_state"]:
+for name in ["mixerless_parse_each", "mixerless_parse_each_openmetrics", "mixerless_parse_owned", "prometheus_parse_crate", "store_ingest_steady_state"]:
     m = re.search(name + r"\s+time:\s+\[([0-9.]+) (\w+) ([0-9.]+) (\w+) ([0-9.]+) (\w+)\]\s+thrpt:\s+\[([0-9.]+) (\S+) ([0-9.]+) (\S+) ([0-9.]+) (\S+)\]", parse)
     if m:
         rows[name] = m.groups()
@@ -47,6 +47,8 @@ Envoy's own stats; criterion, 10 samples; median and (low–high) of the confide
 {chr(10).join(lines)}
 
 {ratio}
+- `mixerless_parse_each_openmetrics` is the streaming parser on the same body served as OpenMetrics 1.0
+  (`# EOF` appended): the path of a target answering `application/openmetrics-text`.
 - `mixerless_parse_owned` builds an owned, sorted label set per sample (the convenience `exposition::parse`);
   the store uses the streaming `parse_each`, which allocates only for escaped label values.
 - `store_ingest_steady_state` is `Store::ingest` of the same body as the scrape of one target (every series

@@ -5,6 +5,7 @@
 
 pub mod fetch;
 pub mod file_sd;
+pub mod protocol;
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -20,15 +21,25 @@ use tokio::task::JoinHandle;
 
 pub use fetch::FetchError;
 pub use file_sd::Target;
+pub use protocol::Protocol;
+
+/// The parser a scrape needs ([`Sink::ingest`]).
+pub use mixerless_engine::exposition::Format;
 
 use crate::provider::now_ms;
 use crate::telemetry::{TargetLabels, Telemetry};
 
 /// Where scraped bodies go (the embedded store).
 pub trait Sink: Send + Sync + 'static {
-    /// Parses and stores one scrape of `target` (its URL and labels are its identity);
-    /// returns the number of samples kept.
-    fn ingest(&self, target: &Target, t_ms: i64, body: &[u8]) -> Result<usize, String>;
+    /// Parses `body` as `format` and stores it as one scrape of `target` (its URL and labels
+    /// are its identity); returns the number of samples kept.
+    fn ingest(
+        &self,
+        target: &Target,
+        t_ms: i64,
+        body: &[u8],
+        format: Format,
+    ) -> Result<usize, String>;
     /// Marks every series of a target stale (failed scrape, removed target).
     fn target_down(&self, target: &Target, t_ms: i64);
 }
@@ -42,6 +53,11 @@ pub struct ScrapeConfig {
     pub body_limit: usize,
     /// `job` of targets that name none.
     pub job: String,
+    /// Protocols asked for, in order, when a target names none (`--scrape-protocols`).
+    pub protocols: Vec<Protocol>,
+    /// How a response without a usable Content-Type is read when a target names no fallback
+    /// (`--fallback-scrape-protocol`; `None`: the scrape fails, as in Prometheus 3).
+    pub fallback: Option<Protocol>,
 }
 
 impl Default for ScrapeConfig {
@@ -52,6 +68,8 @@ impl Default for ScrapeConfig {
             concurrency: 64,
             body_limit: 16 << 20,
             job: "envoy-stats".into(),
+            protocols: protocol::DEFAULT_PROTOCOLS.to_vec(),
+            fallback: None,
         }
     }
 }
@@ -336,6 +354,8 @@ async fn target_loop(
     let labels = TargetLabels {
         target: target.url.clone(),
     };
+    let accept = protocol::accept_header(target.protocols.as_deref().unwrap_or(&config.protocols));
+    let fallback = target.fallback.or(config.fallback);
     loop {
         ticker.tick().await;
         let Ok(_permit) = permits.acquire().await else {
@@ -343,20 +363,27 @@ async fn target_loop(
         };
         let started = Instant::now();
         let t_ms = now_ms();
-        let result =
-            match fetch::fetch(&client, &target.url, config.timeout, config.body_limit).await {
-                // Parsing a large body takes a while and waits for the store's lock: off the
-                // async workers, so other targets' scrapes and API answers are not held up
-                // (tests/tests/harden_scrape.rs).
-                Ok(body) => {
-                    let (sink, t) = (sink.clone(), target.clone());
-                    tokio::task::spawn_blocking(move || sink.ingest(&t, t_ms, &body))
-                        .await
-                        .unwrap_or_else(|e| Err(format!("ingest task: {e}")))
-                        .map_err(FetchError::Parse)
-                }
-                Err(e) => Err(e),
-            };
+        let fetched = fetch::fetch(
+            &client,
+            &target.url,
+            &accept,
+            config.timeout,
+            config.body_limit,
+        )
+        .await;
+        let result = match fetched.and_then(|f| Ok((negotiated(&f, fallback)?, f))) {
+            // Parsing a large body takes a while and waits for the store's lock: off the
+            // async workers, so other targets' scrapes and API answers are not held up
+            // (tests/tests/harden_scrape.rs).
+            Ok((format, f)) => {
+                let (sink, t) = (sink.clone(), target.clone());
+                tokio::task::spawn_blocking(move || sink.ingest(&t, t_ms, &f.body, format))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("ingest task: {e}")))
+                    .map_err(FetchError::Parse)
+            }
+            Err(e) => Err(e),
+        };
         let took = started.elapsed();
         telemetry
             .scrape_duration
@@ -396,6 +423,18 @@ async fn target_loop(
             }
         }
     }
+}
+
+/// The parser for a response: by its Content-Type, else the fallback. An empty body needs
+/// none (Prometheus reads it as a scrape without samples whatever its type).
+pub(crate) fn negotiated(
+    f: &fetch::Fetched,
+    fallback: Option<Protocol>,
+) -> Result<Format, FetchError> {
+    if f.body.is_empty() {
+        return Ok(Format::Text004);
+    }
+    Ok(protocol::format_of(f.content_type.as_deref(), fallback)?)
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ pub struct TargetLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ScrapeErrorLabels {
     pub target: String,
-    /// `timeout`, `connect`, `http_status`, `too_large`, `parse`.
+    /// `timeout`, `connect`, `http_status`, `too_large`, `content_type`, `parse`.
     pub reason: String,
 }
 

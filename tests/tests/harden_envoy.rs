@@ -68,9 +68,11 @@ fn strict_ingest(text: &str) -> anyhow::Result<usize> {
                     ("job".into(), "envoy".into()),
                     ("instance".into(), "x".into()),
                 ],
+                ..Default::default()
             },
             1,
             text.as_bytes(),
+            mixerless_adapter::scrape::Format::Text004,
         )
         .map_err(|e| anyhow::anyhow!("Envoy's exposition does not parse strictly: {e}"))
 }

@@ -1,9 +1,10 @@
 //! Parsing a 10 MB Envoy exposition: our streaming parser (what the store uses), our owned
-//! parse, and the `prometheus-parse` crate as the baseline, in the same run; then the store's
+//! parse, the streaming parser on the same body as OpenMetrics, and the `prometheus-parse` crate
+//! as the baseline, in the same run; then the store's
 //! whole scrape path (parse, cached series lookup, compressed append) on the same body.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use mixerless_engine::exposition::{parse, parse_each, ParseOptions};
+use mixerless_engine::exposition::{parse, parse_each, Format, ParseOptions};
 
 mod fixture;
 
@@ -17,6 +18,23 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut n = 0usize;
             parse_each(body.as_bytes(), &opts, |s| n += s.labels.len())
+                .map(|_| n)
+                .unwrap_or(0)
+        })
+    });
+    // The same body served as OpenMetrics (`# EOF` appended): the stricter grammar and the
+    // exemplar checks, on the path a target answering `application/openmetrics-text` takes.
+    let om_body = format!("{body}# EOF\n");
+    let om = ParseOptions {
+        format: Format::OpenMetrics,
+        strict: true,
+        ..ParseOptions::default()
+    };
+    assert!(parse_each(om_body.as_bytes(), &om, |_| ()).is_ok());
+    g.bench_function("mixerless_parse_each_openmetrics", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            parse_each(om_body.as_bytes(), &om, |s| n += s.labels.len())
                 .map(|_| n)
                 .unwrap_or(0)
         })

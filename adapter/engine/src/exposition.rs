@@ -3,38 +3,35 @@
 //! Hand-written rather than taken from a crate: `prometheus-parse` splits labels naively and does
 //! not unescape, `openmetrics-parser` is LGPL; and the store's hot path needs a streaming parser
 //! that hands out borrowed samples (see `benches/parse.rs` for the comparison).
+//!
+//! Each format follows Prometheus 3's own parser (`model/textparse`: `promlex.l` and
+//! `promparse.go` for text, `openmetricslex.l` and `openmetricsparse.go` for OpenMetrics) case by
+//! case: what it accepts is accepted and what it refuses is refused, so a target that is down
+//! in Prometheus is down here too. CONFORMANCE.md ("Exposition") lists the few differences.
 
+mod cursor;
+mod labels;
 mod line;
+mod openmetrics;
 mod scrape;
+mod text;
 
 use std::borrow::Cow;
 
-pub(crate) use line::parse_value as parse_float;
+pub(crate) use cursor::parse_value as parse_float;
 pub use scrape::{parse, ParsedSample, ParsedScrape};
 
-/// Which text format a body is in.
+/// Which text format a body is in. A scrape knows it from the response's `Content-Type`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Format {
-    /// OpenMetrics when the body ends with `# EOF`, else text 0.0.4.
+    /// For bodies without a content type (files, tests): OpenMetrics when the body ends with
+    /// `# EOF`, else text 0.0.4.
     #[default]
     Auto,
-    /// Prometheus text format 0.0.4 (millisecond timestamps).
+    /// Prometheus text format 0.0.4 (and 1.0.0, the same grammar; millisecond timestamps).
     Text004,
-    /// OpenMetrics 1.0 text (second timestamps, `# EOF`).
+    /// OpenMetrics 1.0 text (second timestamps, exemplars, `# EOF`).
     OpenMetrics,
-}
-
-impl Format {
-    /// The format named by an HTTP `Content-Type` header value.
-    pub fn from_content_type(ct: &str) -> Format {
-        if ct.contains("application/openmetrics-text") {
-            Format::OpenMetrics
-        } else if ct.contains("text/plain") {
-            Format::Text004
-        } else {
-            Format::Auto
-        }
-    }
 }
 
 /// How to parse.
@@ -81,20 +78,6 @@ pub enum MetricType {
 }
 
 impl MetricType {
-    fn parse(s: &str) -> Option<MetricType> {
-        Some(match s {
-            "counter" => MetricType::Counter,
-            "gauge" => MetricType::Gauge,
-            "histogram" => MetricType::Histogram,
-            "gaugehistogram" => MetricType::GaugeHistogram,
-            "summary" => MetricType::Summary,
-            "info" => MetricType::Info,
-            "stateset" => MetricType::StateSet,
-            "untyped" | "unknown" => MetricType::Untyped,
-            _ => return None,
-        })
-    }
-
     /// Suffixes a sample name may add to its family name for this type.
     fn suffixes(self) -> &'static [&'static str] {
         match self {
@@ -113,10 +96,10 @@ impl MetricType {
 pub struct SampleRef<'a> {
     /// The raw series text (`name{labels}`) as written, a stable key for a target's series.
     pub series: &'a [u8],
-    /// The metric name.
+    /// The metric name (unescaped).
     pub name: &'a str,
     /// Labels as written (unescaped; `le`/`quantile` normalised), without `__name__`, unsorted.
-    pub labels: &'a [(&'a str, Cow<'a, str>)],
+    pub labels: &'a [(Cow<'a, str>, Cow<'a, str>)],
     /// The value (NaN canonicalised).
     pub value: f64,
     /// The explicit timestamp in milliseconds, if any.
@@ -166,9 +149,12 @@ pub enum Error {
         /// The series.
         series: String,
     },
-    /// An OpenMetrics body that does not end with `# EOF` (strict mode only).
-    #[error("openmetrics body does not end with \"# EOF\"")]
-    MissingEof,
+    /// An OpenMetrics body that does not end with `# EOF`.
+    #[error("line {line}: openmetrics body does not end with \"# EOF\"")]
+    MissingEof {
+        /// 1-based line after the last one.
+        line: usize,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -184,6 +170,8 @@ pub struct ParseStats {
     pub error_count: usize,
     /// The format that was parsed.
     pub format: Format,
+    /// OpenMetrics exemplars seen: each was parsed and checked, then dropped.
+    pub exemplars: usize,
 }
 
 /// Parses `body`, calling `f` for each sample without allocating per sample (except for
@@ -202,7 +190,8 @@ where
         ..ParseStats::default()
     };
     let mut st = line::State::new(format);
-    let mut labels: Vec<(&str, Cow<'_, str>)> = Vec::new();
+    let om = format == Format::OpenMetrics;
+    let mut labels: line::LabelVec<'_> = Vec::new();
     let mut pos = 0;
     let mut lineno = 0;
     let mut saw_eof = false;
@@ -212,13 +201,11 @@ where
         let raw = &body[pos..end];
         pos = end + 1;
         let res = if saw_eof {
-            if raw.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
+            // `# EOF` ends the body: even a blank line after it is an error, as in Prometheus.
             Err(Error::Syntax {
                 line: lineno,
                 col: 1,
-                msg: "content after # EOF".into(),
+                msg: "unexpected data after # EOF".into(),
             })
         } else if raw.len() > opts.max_line_bytes {
             Err(Error::LineTooLong {
@@ -228,6 +215,7 @@ where
             })
         } else {
             match std::str::from_utf8(raw) {
+                Err(_) if !om && text::is_comment(raw) => Ok(()),
                 Err(e) => Err(Error::InvalidUtf8 {
                     line: lineno,
                     col: e.valid_up_to() + 1,
@@ -237,13 +225,23 @@ where
                     match st.line(text, lineno, &mut labels) {
                         Ok(line::Parsed::Sample(s)) => {
                             stats.samples += 1;
-                            f(&s);
+                            stats.exemplars += usize::from(s.exemplar);
+                            f(&SampleRef {
+                                series: s.series,
+                                name: &s.name,
+                                labels: &labels,
+                                value: s.value,
+                                timestamp_ms: s.timestamp_ms,
+                                kind: st.kind_of(&s.name),
+                                line: lineno,
+                            });
                             Ok(())
                         }
                         Ok(line::Parsed::Eof) => {
                             saw_eof = true;
                             Ok(())
                         }
+                        Ok(line::Parsed::EndOfBody) => break,
                         Ok(line::Parsed::Nothing) => Ok(()),
                         Err(e) => Err(e),
                     }
@@ -258,10 +256,20 @@ where
             if stats.errors.len() < 100 {
                 stats.errors.push(e);
             }
+            if saw_eof {
+                break;
+            }
         }
     }
-    if format == Format::OpenMetrics && !saw_eof && opts.strict {
-        return Err(Error::MissingEof);
+    if om && !saw_eof {
+        let e = Error::MissingEof { line: lineno + 1 };
+        if opts.strict {
+            return Err(e);
+        }
+        stats.error_count += 1;
+        if stats.errors.len() < 100 {
+            stats.errors.push(e);
+        }
     }
     Ok(stats)
 }
@@ -315,3 +323,6 @@ pub(crate) fn go_format_g(f: f64) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod cases;

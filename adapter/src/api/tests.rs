@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use mixerless_engine::exposition::Format;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;
@@ -305,6 +307,7 @@ async fn prometheus_api_over_the_embedded_store() {
             ("instance".to_owned(), "a:1".to_owned()),
             ("job".to_owned(), "envoy-stats".to_owned()),
         ],
+        ..Default::default()
     };
     for k in 0..7i64 {
         let body = format!(
@@ -312,7 +315,7 @@ async fn prometheus_api_over_the_embedded_store() {
             k * 50
         );
         embedded
-            .ingest(&target, t0 + k * 10_000, body.as_bytes())
+            .ingest(&target, t0 + k * 10_000, body.as_bytes(), Format::Text004)
             .unwrap();
     }
     s.prom = Some(embedded);
@@ -442,11 +445,12 @@ async fn query_limits_answer_like_prometheus() {
     let target = crate::scrape::Target {
         url: "http://a:1/stats/prometheus".into(),
         labels: vec![("instance".to_owned(), "a:1".to_owned())],
+        ..Default::default()
     };
     for k in 0..7i64 {
         let body = format!("req_total {}\n", k * 50);
         embedded
-            .ingest(&target, t0 + k * 10_000, body.as_bytes())
+            .ingest(&target, t0 + k * 10_000, body.as_bytes(), Format::Text004)
             .unwrap();
     }
     s.prom = Some(embedded.clone());

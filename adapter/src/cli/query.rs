@@ -119,7 +119,7 @@ pub fn load_data(path: &Path) -> anyhow::Result<Store> {
             return;
         };
         let labels = Labels::new(
-            std::iter::once(("__name__", s.name)).chain(s.labels.iter().map(|(n, v)| (*n, &**v))),
+            std::iter::once(("__name__", s.name)).chain(s.labels.iter().map(|(n, v)| (&**n, &**v))),
         );
         if let Err(e) = store.append(&labels, t, s.value) {
             problem = Some(anyhow::anyhow!("{}: line {}: {e}", path.display(), s.line));

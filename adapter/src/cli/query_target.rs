@@ -11,7 +11,7 @@ use mixerless_engine::exposition::ParseOptions;
 use mixerless_engine::store::{Store, StoreConfig};
 
 use crate::provider::now_ms;
-use crate::scrape::{fetch, file_sd};
+use crate::scrape::{self, fetch, file_sd};
 
 /// Evaluate PromQL over a data file or live targets and print Prometheus' JSON.
 ///
@@ -148,6 +148,7 @@ pub fn load(
         strict: true,
         ..ParseOptions::default()
     };
+    let accept = scrape::protocol::accept_header(&scrape::protocol::DEFAULT_PROTOCOLS);
     let _ = writeln!(
         progress,
         "scraping {} target(s) {rounds} times, {} apart, over {} (the query reads {} of history)",
@@ -165,16 +166,23 @@ pub fn load(
         std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
         last = now_ms();
         for t in &targets {
-            let body = rt
+            // Negotiated as `serve` does with its default flags.
+            let fetched = rt
                 .block_on(fetch::fetch(
                     &client,
                     &t.url,
+                    &accept,
                     Duration::from_secs(10),
                     64 << 20,
                 ))
+                .and_then(|f| Ok((scrape::negotiated(&f, None)?, f)))
                 .with_context(|| format!("scrape {}", t.url))?;
+            let opts = ParseOptions {
+                format: fetched.0,
+                ..opts.clone()
+            };
             store
-                .ingest_with(&t.labels, last, &body, &opts)
+                .ingest_with(&t.labels, last, &fetched.1.body, &opts)
                 .with_context(|| format!("scrape {}", t.url))?;
         }
         if round + 1 == rounds || reported.elapsed() >= PROGRESS_EVERY {

@@ -162,6 +162,25 @@ pub struct Args {
     /// `job` label of targets that name none.
     #[arg(long, default_value = "envoy-stats")]
     pub job: String,
+    /// Formats asked for in the Accept header, in order of preference (comma-separated;
+    /// Prometheus 3's `scrape_protocols` and default): OpenMetricsText1.0.0,
+    /// OpenMetricsText0.0.1, PrometheusText1.0.0, PrometheusText0.0.4. A body is parsed by the
+    /// response's Content-Type, whatever was asked. A file_sd group overrides it with the label
+    /// `__scrape_protocols__`.
+    #[arg(
+        long,
+        value_name = "PROTOCOLS",
+        value_delimiter = ',',
+        default_value = "OpenMetricsText1.0.0,OpenMetricsText0.0.1,PrometheusText1.0.0,PrometheusText0.0.4"
+    )]
+    pub scrape_protocols: Vec<scrape::Protocol>,
+    /// How to read a response whose Content-Type is missing, unparsable or neither text/plain
+    /// nor application/openmetrics-text (one protocol name, e.g. PrometheusText0.0.4). Without
+    /// it such a scrape fails and the target is down, as in Prometheus 3 (its
+    /// `fallback_scrape_protocol`). A file_sd group overrides it with the label
+    /// `__fallback_scrape_protocol__`.
+    #[arg(long, value_name = "PROTOCOL")]
+    pub fallback_scrape_protocol: Option<scrape::Protocol>,
     /// How long samples are kept in memory (the longest range a query may read); a metric no
     /// HPA query reads any more stays kept this long, so an HPA added back keeps its history.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
@@ -332,6 +351,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 concurrency: args.scrape_concurrency,
                 body_limit: args.scrape_body_limit,
                 job: args.job.clone(),
+                protocols: args.scrape_protocols.clone(),
+                fallback: args.fallback_scrape_protocol,
             },
             s.clone(),
             telemetry.clone(),

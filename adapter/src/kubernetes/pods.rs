@@ -62,6 +62,7 @@ pub fn targets(pods: &[Pod], cfg: &KubeConfig, job: &str) -> Vec<Target> {
         out.push(Target {
             url: format!("http://{instance}{}", cfg.path),
             labels,
+            ..Target::default()
         });
     }
     out.sort();

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use mixerless_engine::exposition::Format;
+
 use super::*;
 use crate::hpa::dir::LoadedHpa;
 use crate::hpa::{manifest, OnEmpty};
@@ -524,14 +526,20 @@ async fn a_newly_read_metric_warms_up_like_a_restart() {
     let target = crate::scrape::Target {
         url: "http://t:1/stats/prometheus".into(),
         labels: vec![("instance".into(), "t:1".into())],
+        ..Default::default()
     };
     // Every metric grows 10/s from the start; the store keeps what the queries read.
     let t0 = (now_ms() / 1000) * 1000;
     let scrape = |k: i64| {
         let t = t0 + k * 5_000;
         let v = k * 50;
-        e.ingest(&target, t, format!("up {v}\ny {v}\nz {v}\n").as_bytes())
-            .unwrap();
+        e.ingest(
+            &target,
+            t,
+            format!("up {v}\ny {v}\nz {v}\n").as_bytes(),
+            Format::Text004,
+        )
+        .unwrap();
         t
     };
     let value = |metric: &str, t: i64| -> Result<f64, LookupError> {

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use mixerless_engine::exposition::ParseOptions;
+use mixerless_engine::exposition::{Format, ParseOptions};
 use mixerless_engine::promql::{self, Engine, EngineOptions};
 use mixerless_engine::store::{History, Store, StoreConfig};
 use promql_parser::parser::Expr;
@@ -255,12 +255,19 @@ impl Querier for Embedded {
 }
 
 impl Sink for Embedded {
-    fn ingest(&self, target: &Target, t_ms: i64, body: &[u8]) -> Result<usize, String> {
+    fn ingest(
+        &self,
+        target: &Target,
+        t_ms: i64,
+        body: &[u8],
+        format: Format,
+    ) -> Result<usize, String> {
         let mut store = self.shared.store.write().unwrap_or_else(|e| e.into_inner());
         // Strict, as Prometheus: a body with a bad line fails the whole scrape (and the
         // scraper then marks the target's series stale).
         let opts = ParseOptions {
             strict: true,
+            format,
             ..ParseOptions::default()
         };
         let report = store
@@ -415,6 +422,7 @@ mod tests {
                 &labels("a:1"),
                 1_000,
                 b"m{i=\"1\"} 1\nm{i=\"2\"} 1\nm{i=\"3\"} 1\n",
+                Format::Text004,
             )
             .unwrap();
         assert_eq!(kept, 2);
@@ -428,6 +436,7 @@ mod tests {
                 &labels("b:1"),
                 1_000,
                 b"m{i=\"1\"} 1\nm{i=\"2\"} 1\nm{i=\"3\"} 1\nm{i=\"4\"} 1\n",
+                Format::Text004,
             )
             .unwrap_err();
         assert!(
@@ -435,9 +444,15 @@ mod tests {
             "{err}"
         );
         e.set_store_limits(100, 3, 2);
-        e.ingest(&labels("c:1"), 1_000, b"m{i=\"1\"} 1\n").unwrap();
+        e.ingest(&labels("c:1"), 1_000, b"m{i=\"1\"} 1\n", Format::Text004)
+            .unwrap();
         let err = e
-            .ingest(&labels("c:1"), 2_000, b"m{i=\"2\"} 1\nm{i=\"3\"} 1\n")
+            .ingest(
+                &labels("c:1"),
+                2_000,
+                b"m{i=\"2\"} 1\nm{i=\"3\"} 1\n",
+                Format::Text004,
+            )
             .unwrap_err();
         assert!(
             err.contains("this scrape has 1 new series beyond them")
@@ -453,6 +468,7 @@ mod tests {
                 ("instance".into(), instance.into()),
                 ("job".into(), "envoy-stats".into()),
             ],
+            ..Default::default()
         }
     }
 
@@ -478,13 +494,19 @@ mod tests {
                         &labels(inst),
                         t0 + i64::from(k) * 5_000,
                         body(k * 10).as_bytes(),
+                        Format::Text004,
                     )
                     .unwrap();
                 assert_eq!(kept, 1, "other_total is not read by any query");
             }
         }
         let err = e
-            .ingest(&labels("a:1"), t0 + 20_000, b"requests_total{ 1\n")
+            .ingest(
+                &labels("a:1"),
+                t0 + 20_000,
+                b"requests_total{ 1\n",
+                Format::Text004,
+            )
             .unwrap_err();
         assert!(err.contains("line 1"), "{err}");
 
@@ -543,6 +565,7 @@ istio_requests_total 1
 envoy_istio_x 1
 other 1
 ",
+                Format::Text004,
             )
             .unwrap();
         assert_eq!(kept, 2, "q_total and istio_requests_total");
@@ -570,6 +593,7 @@ other 1
             2_000,
             b"new_total 1
 ",
+            Format::Text004,
         )
         .unwrap();
         assert_eq!(
@@ -584,7 +608,9 @@ other 1
         e.set_store_limits(8, 0, 0);
         let body =
             "istio_y{i=\"1\"} 1\nistio_y{i=\"2\"} 1\nistio_y{i=\"3\"} 1\nq_total{i=\"1\"} 1\n";
-        let kept = e.ingest(&labels("b:1"), 3_000, body.as_bytes()).unwrap();
+        let kept = e
+            .ingest(&labels("b:1"), 3_000, body.as_bytes(), Format::Text004)
+            .unwrap();
         assert_eq!(
             kept, 2,
             "3 series held: one istio_y to half of 8, one q_total"

@@ -17,6 +17,9 @@ pub enum FetchError {
     /// The body passed the cap.
     #[error("body larger than {0} bytes")]
     TooLarge(usize),
+    /// The response's Content-Type does not say how to parse it (and no fallback is set).
+    #[error("{0}")]
+    ContentType(#[from] super::protocol::ContentTypeError),
     /// The body does not parse as exposition text.
     #[error("parse: {0}")]
     Parse(String),
@@ -30,22 +33,31 @@ impl FetchError {
             Self::Connect(_) => "connect",
             Self::Status(_) => "http_status",
             Self::TooLarge(_) => "too_large",
+            Self::ContentType(_) => "content_type",
             Self::Parse(_) => "parse",
         }
     }
 }
 
-/// GETs `url`; the whole exchange (headers and body) must finish within `timeout`.
+/// A response body and its `Content-Type`, if any.
+pub struct Fetched {
+    pub body: Vec<u8>,
+    pub content_type: Option<String>,
+}
+
+/// GETs `url` asking for `accept`; the whole exchange (headers and body) must finish within
+/// `timeout`.
 pub async fn fetch(
     client: &reqwest::Client,
     url: &str,
+    accept: &str,
     timeout: Duration,
     limit: usize,
-) -> Result<Vec<u8>, FetchError> {
+) -> Result<Fetched, FetchError> {
     let work = async {
         let mut resp = client
             .get(url)
-            .header("Accept", "text/plain;version=0.0.4;q=0.9,*/*;q=0.1")
+            .header("Accept", accept)
             .send()
             .await
             .map_err(|e| FetchError::Connect(chain(&e)))?;
@@ -55,6 +67,11 @@ pub async fn fetch(
         if resp.content_length().is_some_and(|n| n as usize > limit) {
             return Err(FetchError::TooLarge(limit));
         }
+        // A Content-Type that is not text cannot name a parser: kept lossily for the error.
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let mut body = Vec::new();
         while let Some(chunk) = resp
             .chunk()
@@ -66,7 +83,7 @@ pub async fn fetch(
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(body)
+        Ok(Fetched { body, content_type })
     };
     tokio::time::timeout(timeout, work)
         .await

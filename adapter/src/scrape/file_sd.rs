@@ -1,17 +1,27 @@
 //! Targets: `--target URL` and Prometheus `file_sd` files (JSON or YAML lists of
 //! `{targets: [host:port], labels: {...}}`), with Prometheus' `job` and `instance` labels.
+//! A group may set its targets' scrape protocols with the meta labels
+//! `__scrape_protocols__` (comma-separated, in order of preference) and
+//! `__fallback_scrape_protocol__`, Prometheus' `scrape_protocols` and `fallback_scrape_protocol`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
 
-/// One scrape target: where, and the labels its series get.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+use super::protocol::{self, Protocol};
+
+/// One scrape target: where, the labels its series get, and how its format is negotiated.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Target {
     pub url: String,
     /// `job`, `instance` and the file_sd labels (sorted, no `__` labels).
     pub labels: Vec<(String, String)>,
+    /// The protocols to ask for, in order (`None`: `--scrape-protocols`).
+    pub protocols: Option<Vec<Protocol>>,
+    /// How to read a response without a usable Content-Type (`None`:
+    /// `--fallback-scrape-protocol`).
+    pub fallback: Option<Protocol>,
 }
 
 /// Why a target or file is rejected.
@@ -43,6 +53,7 @@ pub fn from_url(url: &str, default_job: &str) -> Result<Target, Error> {
             ("instance".into(), inst),
             ("job".into(), default_job.into()),
         ],
+        ..Target::default()
     })
 }
 
@@ -75,6 +86,18 @@ pub fn load(path: &Path, default_job: &str) -> Result<Vec<Target>, Error> {
             .labels
             .get("__metrics_path__")
             .map_or("/stats/prometheus", String::as_str);
+        let protocols = g
+            .labels
+            .get("__scrape_protocols__")
+            .map(|s| protocol::parse_list(s))
+            .transpose()
+            .map_err(|e| err(format!("__scrape_protocols__: {e}")))?;
+        let fallback = g
+            .labels
+            .get("__fallback_scrape_protocol__")
+            .map(|s| s.parse::<Protocol>())
+            .transpose()
+            .map_err(|e| err(format!("__fallback_scrape_protocol__: {e}")))?;
         for hostport in &g.targets {
             if hostport.is_empty() || hostport.contains('/') {
                 return Err(err(format!("target {hostport:?} is not host:port")));
@@ -94,6 +117,8 @@ pub fn load(path: &Path, default_job: &str) -> Result<Vec<Target>, Error> {
             out.push(Target {
                 url: format!("{scheme}://{hostport}{path}"),
                 labels: labels.into_iter().collect(),
+                protocols: protocols.clone(),
+                fallback,
             });
         }
     }
@@ -157,6 +182,41 @@ mod tests {
             .unwrap_err()
             .to_string()
             .starts_with("file_sd "));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Demonstrates per-group scrape protocols and fallback, and a bad name refusing the file.
+    #[test]
+    fn file_sd_protocols() {
+        let dir = std::env::temp_dir().join(format!("mixerless-filesd-p-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("targets.yaml");
+        std::fs::write(
+            &f,
+            "- targets: [a:1]\n  labels: {__scrape_protocols__: 'PrometheusText0.0.4,OpenMetricsText1.0.0', __fallback_scrape_protocol__: PrometheusText0.0.4}\n- targets: [b:1]\n",
+        )
+        .unwrap();
+        let ts = load(&f, "j").unwrap();
+        assert_eq!(
+            ts[0].protocols,
+            Some(vec![
+                Protocol::PrometheusText0_0_4,
+                Protocol::OpenMetricsText1_0_0
+            ])
+        );
+        assert_eq!(ts[0].fallback, Some(Protocol::PrometheusText0_0_4));
+        assert_eq!((ts[1].protocols.clone(), ts[1].fallback), (None, None));
+        assert!(!ts[0].labels.iter().any(|(k, _)| k.starts_with("__")));
+        std::fs::write(
+            &f,
+            "- targets: [a:1]\n  labels: {__fallback_scrape_protocol__: text}\n",
+        )
+        .unwrap();
+        let e = load(&f, "j").unwrap_err().to_string();
+        assert!(
+            e.contains("__fallback_scrape_protocol__: unknown scrape protocol \"text\""),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

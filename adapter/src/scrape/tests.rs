@@ -8,6 +8,7 @@ use axum::routing::get;
 use axum::Router;
 
 use super::*;
+use mixerless_engine::exposition::Format;
 
 #[derive(Default)]
 struct Recorder {
@@ -24,7 +25,13 @@ fn instance(labels: &[(String, String)]) -> String {
 }
 
 impl Sink for Recorder {
-    fn ingest(&self, target: &Target, _t: i64, body: &[u8]) -> Result<usize, String> {
+    fn ingest(
+        &self,
+        target: &Target,
+        _t: i64,
+        body: &[u8],
+        _format: Format,
+    ) -> Result<usize, String> {
         if body.starts_with(b"garbage") {
             return Err("line 1:1: invalid metric name".into());
         }
@@ -64,6 +71,7 @@ async fn bad_targets_do_not_affect_good_ones() {
             concurrency: 2,
             body_limit: 1 << 20,
             job: "test".into(),
+            ..ScrapeConfig::default()
         },
         sink.clone(),
         telemetry.clone(),
@@ -78,6 +86,7 @@ async fn bad_targets_do_not_affect_good_ones() {
                 ("instance".into(), (*p).into()),
                 ("job".into(), "test".into()),
             ],
+            ..Default::default()
         })
         .collect();
     scraper.set_targets(targets);

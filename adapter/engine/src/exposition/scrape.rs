@@ -37,7 +37,8 @@ pub fn parse(body: &[u8], opts: &ParseOptions) -> Result<ParsedScrape> {
     let mut dup: Option<Error> = None;
     let stats = parse_each(body, opts, |s| {
         let labels = Labels::new(
-            std::iter::once((METRIC_NAME, s.name)).chain(s.labels.iter().map(|(n, v)| (*n, &**v))),
+            std::iter::once((METRIC_NAME, s.name))
+                .chain(s.labels.iter().map(|(n, v)| (&**n, &**v))),
         );
         if seen.contains(&labels) {
             let e = Error::Duplicate {

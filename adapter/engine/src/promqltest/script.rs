@@ -237,7 +237,7 @@ fn parse_labels(desc: &str) -> Result<Labels, String> {
     };
     if crate::exposition::parse_each(line.as_bytes(), &opts, |s| {
         found = Some(Labels::new(
-            std::iter::once(("__name__", s.name)).chain(s.labels.iter().map(|(n, v)| (*n, &**v))),
+            std::iter::once(("__name__", s.name)).chain(s.labels.iter().map(|(n, v)| (&**n, &**v))),
         ));
     })
     .is_ok()

@@ -49,6 +49,12 @@ impl Args {
             Ok(())
         };
         interval("--scrape-interval", self.scrape_interval)?;
+        for (i, p) in self.scrape_protocols.iter().enumerate() {
+            ensure!(
+                !self.scrape_protocols[..i].contains(p),
+                "--scrape-protocols: {p} is listed twice"
+            );
+        }
         if let Some(timeout) = self.scrape_timeout {
             positive("--scrape-timeout", timeout)?;
             ensure!(
