@@ -7,11 +7,9 @@ use std::time::Duration;
 
 use mixerless_e2e::bootstrap::{Bootstrap, Route};
 use mixerless_e2e::envoy::Envoy;
+use mixerless_e2e::istio::{self, expect_exactly, labels, LabelSet};
 use mixerless_e2e::{http, paths, stats};
 use mixerless_filter::labels::NAMES;
-use serde_json::json;
-
-type LabelSet = BTreeMap<String, String>;
 
 fn direct(prefix: &str, status: u16) -> Route {
     Route::Direct {
@@ -26,20 +24,8 @@ fn direct(prefix: &str, status: u16) -> Route {
 /// route at all for anything else (Envoy's own 404 with flag `NR`).
 fn server(plugin_config: &str) -> Bootstrap {
     let mut b = Bootstrap::inbound(plugin_config);
-    b.node_id = "sidecar~127.0.0.2~ratings-v1-7dbf9c.default~default.svc.cluster.local".into();
-    b.metadata = json!({
-        "NAME": "ratings-v1-7dbf9c",
-        "NAMESPACE": "default",
-        "WORKLOAD_NAME": "ratings-v1",
-        "CLUSTER_ID": "server-cluster",
-        "LABELS": {
-            "app": "ratings",
-            "version": "v1",
-            "service.istio.io/canonical-name": "ratings",
-            "service.istio.io/canonical-revision": "version-1",
-            "pod-template-hash": "7dbf9c"
-        }
-    });
+    b.node_id = istio::SERVER_ID.into();
+    b.metadata = istio::ratings_metadata();
     b.routes = vec![
         direct("/ok", 200),
         direct("/missing", 404),
@@ -55,92 +41,6 @@ fn server(plugin_config: &str) -> Bootstrap {
         },
     ];
     b
-}
-
-/// Istio's case A labels for this pair, with `changes` applied.
-fn labels(reporter: &str, changes: &[(&str, &str)]) -> LabelSet {
-    let base = [
-        ("reporter", reporter),
-        ("source_workload", "productpage-v1"),
-        ("source_canonical_service", "productpage-v1"),
-        ("source_canonical_revision", "version-1"),
-        ("source_workload_namespace", "default"),
-        ("source_principal", "unknown"),
-        ("source_app", "productpage"),
-        ("source_version", "v1"),
-        ("source_cluster", "client-cluster"),
-        ("destination_workload", "ratings-v1"),
-        ("destination_workload_namespace", "default"),
-        ("destination_principal", "unknown"),
-        ("destination_app", "ratings"),
-        ("destination_version", "v1"),
-        ("destination_service", "server.default.svc.cluster.local"),
-        ("destination_canonical_service", "ratings"),
-        ("destination_canonical_revision", "version-1"),
-        ("destination_service_name", "server"),
-        ("destination_service_namespace", "default"),
-        ("destination_cluster", "server-cluster"),
-        ("request_protocol", "http"),
-        ("response_code", "200"),
-        ("grpc_response_status", ""),
-        ("response_flags", "-"),
-        ("connection_security_policy", "unknown"),
-    ];
-    let mut set: LabelSet = base
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    for (k, v) in changes {
-        assert!(set.contains_key(*k), "{k} is not a standard label");
-        set.insert((*k).to_owned(), (*v).to_owned());
-    }
-    set
-}
-
-/// All series of `name` with `reporter`, as label set → value.
-fn series(samples: &[stats::Sample], name: &str, reporter: &str) -> BTreeMap<LabelSet, f64> {
-    stats::find(samples, name, &[("reporter", reporter)])
-        .into_iter()
-        .map(|s| (s.labels.clone(), s.value))
-        .collect()
-}
-
-/// Waits until `name` with `reporter` is exactly `want`, then checks the three histograms have
-/// the same label sets with `_count` equal to the request count.
-fn expect_exactly(envoy: &Envoy, reporter: &str, want: &BTreeMap<LabelSet, f64>) {
-    let result = envoy.eventually(Duration::from_secs(15), |samples| {
-        let got = series(samples, "istio_requests_total", reporter);
-        if &got != want {
-            return Err(format!(
-                "istio_requests_total{{reporter={reporter}}}:\n got {got:#?}\nwant {want:#?}"
-            ));
-        }
-        for h in [
-            "istio_request_duration_milliseconds_count",
-            "istio_request_bytes_count",
-            "istio_response_bytes_count",
-        ] {
-            let got = series(samples, h, reporter);
-            if &got != want {
-                return Err(format!(
-                    "{h}{{reporter={reporter}}}:\n got {got:#?}\nwant {want:#?}"
-                ));
-            }
-        }
-        Ok(())
-    });
-    if let Err(e) = result {
-        panic!(
-            "{e}\nenvoy log tail:\n{}",
-            envoy
-                .log()
-                .lines()
-                .rev()
-                .take(20)
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-    }
 }
 
 /// The log lines containing `needle`, once there are `count` of them (the log file is

@@ -6,17 +6,15 @@
 //! only) must report the same labels with no header lost or doubled.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use mixerless_e2e::app::RecordingApp;
 use mixerless_e2e::envoy::Envoy;
 use mixerless_e2e::http;
-use mixerless_e2e::istio::{self, Chain, CLIENT_ID, SERVER_ID, SIM_VERSION};
-use mixerless_e2e::stats;
+use mixerless_e2e::istio::{
+    self, expect_exactly, labels, Chain, LabelSet, CLIENT_ID, SERVER_ID, SIM_VERSION,
+};
 use mixerless_filter::peer::wire::Struct;
 use mixerless_filter::peer::{base64, ID_HEADER, METADATA_HEADER};
-
-type LabelSet = BTreeMap<String, String>;
 
 const CLIENT_FILTER: &str = r#"{"metadata_exchange": "auto"}"#;
 const SERVER_FILTER: &str =
@@ -40,46 +38,6 @@ const SERVER_ALONE: Chain<'static> = Chain {
     sim: None,
     filter: Some(SERVER_FILTER),
 };
-
-/// Istio's case A labels for productpage-v1 → ratings-v1, with `changes` applied.
-fn labels(reporter: &str, changes: &[(&str, &str)]) -> LabelSet {
-    let base = [
-        ("reporter", reporter),
-        ("source_workload", "productpage-v1"),
-        ("source_canonical_service", "productpage-v1"),
-        ("source_canonical_revision", "version-1"),
-        ("source_workload_namespace", "default"),
-        ("source_principal", "unknown"),
-        ("source_app", "productpage"),
-        ("source_version", "v1"),
-        ("source_cluster", "client-cluster"),
-        ("destination_workload", "ratings-v1"),
-        ("destination_workload_namespace", "default"),
-        ("destination_principal", "unknown"),
-        ("destination_app", "ratings"),
-        ("destination_version", "v1"),
-        ("destination_service", "server.default.svc.cluster.local"),
-        ("destination_canonical_service", "ratings"),
-        ("destination_canonical_revision", "version-1"),
-        ("destination_service_name", "server"),
-        ("destination_service_namespace", "default"),
-        ("destination_cluster", "server-cluster"),
-        ("request_protocol", "http"),
-        ("response_code", "200"),
-        ("grpc_response_status", ""),
-        ("response_flags", "-"),
-        ("connection_security_policy", "unknown"),
-    ];
-    let mut set: LabelSet = base
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    for (k, v) in changes {
-        assert!(set.contains_key(*k), "{k} is not a standard label");
-        set.insert((*k).to_owned(), (*v).to_owned());
-    }
-    set
-}
 
 /// What the client sidecar reports for `ok` 200s and `failed` 503s.
 fn source(ok: f64, failed: f64) -> BTreeMap<LabelSet, f64> {
@@ -110,39 +68,6 @@ fn destination(ok: f64, failed: f64) -> BTreeMap<LabelSet, f64> {
         .into_iter()
         .filter(|(_, n)| *n > 0.0)
         .collect()
-}
-
-fn series(samples: &[stats::Sample], name: &str, reporter: &str) -> BTreeMap<LabelSet, f64> {
-    stats::find(samples, name, &[("reporter", reporter)])
-        .into_iter()
-        .map(|s| (s.labels.clone(), s.value))
-        .collect()
-}
-
-/// Waits until `istio_requests_total` with `reporter` is exactly `want`, and the three
-/// histograms' `_count`s too.
-fn expect_exactly(envoy: &Envoy, reporter: &str, want: &BTreeMap<LabelSet, f64>) {
-    let result = envoy.eventually(Duration::from_secs(15), |samples| {
-        for name in [
-            "istio_requests_total",
-            "istio_request_duration_milliseconds_count",
-            "istio_request_bytes_count",
-            "istio_response_bytes_count",
-        ] {
-            let got = series(samples, name, reporter);
-            if &got != want {
-                return Err(format!(
-                    "{name}{{reporter={reporter}}}:\n got {got:#?}\nwant {want:#?}"
-                ));
-            }
-        }
-        Ok(())
-    });
-    if let Err(e) = result {
-        let log = envoy.log();
-        let tail: Vec<&str> = log.lines().rev().take(20).collect();
-        panic!("{e}\nenvoy log tail:\n{}", tail.join("\n"));
-    }
 }
 
 /// Sends `ok` requests to `/ok` and `failed` to `/unavailable` through `client`; each answer
