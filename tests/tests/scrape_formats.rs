@@ -7,12 +7,11 @@
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use mixerless_e2e::process::{self, Proc};
 use mixerless_e2e::{hpa, paths};
 use serde_json::Value;
 
@@ -41,31 +40,6 @@ const TARGETS: [(&str, Option<&str>, &str); 6] = [
     ),
     ("fallback", None, "istio_fallback_total 13\n"),
 ];
-
-fn adapter_bin() -> anyhow::Result<PathBuf> {
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| paths::root().join("target"), PathBuf::from);
-    let bin = dir.join("debug/mixerless-adapter");
-    anyhow::ensure!(
-        bin.exists(),
-        "no {}: run `cargo build -p mixerless-adapter` (make test does)",
-        bin.display()
-    );
-    Ok(bin)
-}
-
-/// The adapter process, killed when dropped.
-struct Adapter {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Drop for Adapter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 type Accepts = Arc<Mutex<HashMap<&'static str, String>>>;
 
@@ -161,43 +135,38 @@ fn targets_are_read_by_their_content_type() -> anyhow::Result<()> {
         ),
     )?;
     let port = paths::free_port();
-    let log = dir.path().join("adapter.log");
-    let out = std::fs::File::create(&log)?;
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--pdeathsig", "KILL", "--"])
-        .arg(adapter_bin()?)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--hpa-dir", &hpa_dir.display().to_string()])
-        .args(["--scrape-interval", "1s", "--query-timeout", "10s"])
-        .args(["--file-sd", &file_sd.display().to_string()]);
+    let mut args: Vec<String> = [
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--hpa-dir",
+        &hpa_dir.display().to_string(),
+        "--scrape-interval",
+        "1s",
+        "--query-timeout",
+        "10s",
+        "--file-sd",
+        &file_sd.display().to_string(),
+    ]
+    .map(str::to_owned)
+    .to_vec();
     for (name, _, _) in &TARGETS[..5] {
-        cmd.args([
-            "--target",
-            &format!("http://127.0.0.1:{}/{name}", ports[name]),
-        ]);
+        args.push("--target".into());
+        args.push(format!("http://127.0.0.1:{}/{name}", ports[name]));
     }
-    let mut adapter = Adapter {
-        child: cmd
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .spawn()
-            .context("spawn mixerless-adapter")?,
-        log,
-    };
+    let mut adapter = Proc::spawn(
+        "adapter",
+        dir.path(),
+        &process::binary("mixerless-adapter")?,
+        &args,
+    )?;
     let client = client()?;
     let base = format!("https://127.0.0.1:{port}");
 
     // Every target scraped at least twice.
     let deadline = Instant::now() + Duration::from_secs(60);
     let targets = loop {
-        if let Some(code) = adapter.child.try_wait()? {
-            bail!(
-                "adapter exited with {code}:\n{}",
-                std::fs::read_to_string(&adapter.log).unwrap_or_default()
-            );
-        }
+        adapter.ensure_running()?;
         let status = get(&client, &format!("{base}/status")).ok();
         let targets = status.map(|s| s["targets"].clone()).unwrap_or_default();
         let scraped = targets.as_array().is_some_and(|ts| {
