@@ -1,14 +1,12 @@
 //! A loopback HTTP app behind a server sidecar that records the exchange headers it received, so
 //! tests can tell whether `x-envoy-peer-metadata` reached the application, and how many copies.
 
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Longest request head read (the app has no use for bodies).
-const MAX_HEAD: usize = 64 * 1024;
+use crate::http;
 
 /// One request as the app saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,38 +76,24 @@ impl Drop for RecordingApp {
 
 /// Answers one request per connection (`connection: close`); Envoy opens another as needed.
 fn serve(mut conn: TcpStream, log: &Mutex<Vec<Seen>>) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut head = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
-        match conn.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
-    let head = String::from_utf8_lossy(&head);
-    let mut lines = head.split("\r\n");
-    let path = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or("/")
-        .to_owned();
-    let exchange = lines
-        .take_while(|l| !l.is_empty())
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+    let Some(head) = http::read_head(&mut conn, Duration::from_secs(10)) else {
+        return;
+    };
+    let exchange = head
+        .headers
+        .into_iter()
         .filter(|(n, _)| n.starts_with("x-envoy-peer-metadata"))
         .collect();
-    let status = if path.starts_with("/unavailable") {
+    let status = if head.path.starts_with("/unavailable") {
         "503 Service Unavailable"
     } else {
         "200 OK"
     };
     if let Ok(mut log) = log.lock() {
-        log.push(Seen { path, exchange });
+        log.push(Seen {
+            path: head.path,
+            exchange,
+        });
     }
-    let _ = write!(
-        conn,
-        "HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n"
-    );
+    http::respond(&mut conn, status, Some("text/plain"), "ok\n");
 }

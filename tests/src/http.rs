@@ -74,3 +74,69 @@ pub fn request(
         body,
     })
 }
+
+/// Longest request head a fake server reads (they have no use for bodies).
+const MAX_HEAD: usize = 64 * 1024;
+
+/// The head of one request a fake server received.
+#[derive(Debug, Clone, Default)]
+pub struct RequestHead {
+    pub path: String,
+    /// Lowercased names, trimmed values, in arrival order (repeats kept).
+    pub headers: Vec<(String, String)>,
+}
+
+impl RequestHead {
+    /// The first value of a header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one request head from `conn` (fake scrape targets and apps, one request per
+/// connection); `None` when the peer closes or stalls for `timeout`, or sends more than 64 KiB
+/// before the blank line.
+pub fn read_head(conn: &mut std::net::TcpStream, timeout: Duration) -> Option<RequestHead> {
+    use std::io::Read as _;
+    let _ = conn.set_read_timeout(Some(timeout));
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        if head.len() > MAX_HEAD {
+            return None;
+        }
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => head.extend_from_slice(buf.get(..n)?),
+        }
+    }
+    let head = String::from_utf8_lossy(&head);
+    let mut lines = head.split("\r\n");
+    let path = lines.next()?.split_whitespace().nth(1)?.to_owned();
+    let headers = lines
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Some(RequestHead { path, headers })
+}
+
+/// Writes a whole `connection: close` response: `status` (`"200 OK"`), an optional
+/// content-type and `body`.
+pub fn respond(
+    conn: &mut std::net::TcpStream,
+    status: &str,
+    content_type: Option<&str>,
+    body: &str,
+) {
+    use std::io::Write as _;
+    let ct = content_type.map_or(String::new(), |c| format!("content-type: {c}\r\n"));
+    let _ = write!(
+        conn,
+        "HTTP/1.1 {status}\r\n{ct}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}

@@ -3,7 +3,7 @@
 //! test-served target whose counters grow exactly 10/s, so every value served has one right
 //! answer (issue 12, items 4, 5 and 6).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use mixerless_e2e::process::{self, Proc};
-use mixerless_e2e::{hpa, paths};
+use mixerless_e2e::{hpa, http, paths};
 use serde_json::Value;
 
 const RATE: f64 = 10.0;
@@ -42,20 +42,10 @@ fn target() -> anyhow::Result<Target> {
 }
 
 fn answer(mut s: TcpStream, started: Instant, fail_b: &AtomicBool) {
-    let mut buf = [0u8; 4096];
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut head = Vec::new();
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
-    let path = String::from_utf8_lossy(&head)
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("")
-        .to_owned();
+    let Some(head) = http::read_head(&mut s, Duration::from_secs(2)) else {
+        return;
+    };
+    let path = head.path;
     let v = RATE * started.elapsed().as_secs_f64();
     let (status, body) = match path.as_str() {
         "/a" => (
@@ -68,11 +58,7 @@ fn answer(mut s: TcpStream, started: Instant, fail_b: &AtomicBool) {
         "/b" => ("200 OK", "gauge_b 3\n".into()),
         _ => ("404 Not Found", String::new()),
     };
-    let _ = write!(
-        s,
-        "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    http::respond(&mut s, status, Some("text/plain; version=0.0.4"), &body);
 }
 
 fn start(dir: &Path, port: u16, args: &[String]) -> anyhow::Result<Proc> {

@@ -4,15 +4,14 @@
 //! over 6,000 series, a burst beyond the concurrency bound) beside cheap ones, and one HPA
 //! annotation carries an expensive query. Three targets on 127.0.0.1 are served by this test.
 
-use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use mixerless_e2e::paths;
 use mixerless_e2e::process::{self, binary, Proc};
+use mixerless_e2e::{http, paths};
 use serde_json::Value;
 
 /// Targets the adapter scrapes; each serves `hq_pods 7`, so `sum(hq_pods)` is exactly 21.
@@ -68,13 +67,8 @@ const SAMPLES_MSG: &str = "query processing would load too many samples into mem
 
 /// Serves one scrape: the clock (seconds since the test started), the pods gauge, the bulk.
 fn serve(mut s: TcpStream, started: Instant) {
-    let mut r = BufReader::new(match s.try_clone() {
-        Ok(c) => c,
-        Err(_) => return,
-    });
-    let mut line = String::new();
-    while r.read_line(&mut line).is_ok_and(|n| n > 2) {
-        line.clear();
+    if http::read_head(&mut s, Duration::from_secs(2)).is_none() {
+        return;
     }
     let mut body = format!(
         "# TYPE hq_clock gauge\nhq_clock {:.3}\n# TYPE hq_pods gauge\nhq_pods{{workload=\"good\"}} 7\n# TYPE hq_bulk gauge\n",
@@ -83,11 +77,7 @@ fn serve(mut s: TcpStream, started: Instant) {
     for i in 0..BULK {
         body.push_str(&format!("hq_bulk{{id=\"{i}\"}} {i}\n"));
     }
-    let _ = write!(
-        s,
-        "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    http::respond(&mut s, "200 OK", Some("text/plain; version=0.0.4"), &body);
 }
 
 fn targets(started: Instant) -> anyhow::Result<Vec<u16>> {

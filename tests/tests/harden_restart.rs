@@ -3,7 +3,6 @@
 //! history where the query reads 20 s. The sidecar is a test-served counter that grows exactly
 //! 10/s, so every value served has one right answer.
 
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use mixerless_e2e::process::{self, Proc};
-use mixerless_e2e::{hpa, paths};
+use mixerless_e2e::{hpa, http, paths};
 use serde_json::Value;
 
 /// The query's range: the history a restarted adapter needs before it may serve.
@@ -37,25 +36,15 @@ fn counter_target() -> anyhow::Result<u16> {
 }
 
 fn answer(mut s: TcpStream, started: Instant) {
-    let mut buf = [0u8; 4096];
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     // One request per connection: read its head, answer, close.
-    let mut head = Vec::new();
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
+    if http::read_head(&mut s, Duration::from_secs(2)).is_none() {
+        return;
     }
     let v = RATE * started.elapsed().as_secs_f64();
     let body = format!(
         "# TYPE istio_requests_total counter\nistio_requests_total{{reporter=\"destination\",destination_workload=\"podinfo\",destination_workload_namespace=\"test\"}} {v:.3}\n"
     );
-    let _ = write!(
-        s,
-        "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    http::respond(&mut s, "200 OK", Some("text/plain; version=0.0.4"), &body);
 }
 
 fn start_adapter(

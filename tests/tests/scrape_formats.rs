@@ -5,14 +5,13 @@
 //! nothing of the others, whose `/status` names why.
 
 use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use mixerless_e2e::process::{self, Proc};
-use mixerless_e2e::{hpa, paths};
+use mixerless_e2e::{hpa, http, paths};
 use serde_json::Value;
 
 /// Prometheus 3's default Accept header (`scrape_protocols` defaults, UTF-8 names allowed).
@@ -45,28 +44,13 @@ type Accepts = Arc<Mutex<HashMap<&'static str, String>>>;
 
 /// Answers one scrape with the target's type and body, recording the Accept header.
 fn serve(mut s: TcpStream, name: &'static str, ct: Option<&str>, body: &str, accepts: &Accepts) {
-    let mut r = BufReader::new(match s.try_clone() {
-        Ok(c) => c,
-        Err(_) => return,
-    });
-    let mut line = String::new();
-    while r.read_line(&mut line).is_ok_and(|n| n > 2) {
-        if let Some(v) = line
-            .split_once(':')
-            .filter(|(k, _)| k.eq_ignore_ascii_case("accept"))
-        {
-            if let Ok(mut a) = accepts.lock() {
-                a.insert(name, v.1.trim().to_owned());
-            }
-        }
-        line.clear();
+    let Some(head) = http::read_head(&mut s, Duration::from_secs(10)) else {
+        return;
+    };
+    if let (Some(accept), Ok(mut a)) = (head.header("accept"), accepts.lock()) {
+        a.insert(name, accept.to_owned());
     }
-    let ct = ct.map_or(String::new(), |c| format!("content-type: {c}\r\n"));
-    let _ = write!(
-        s,
-        "HTTP/1.1 200 OK\r\n{ct}content-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    http::respond(&mut s, "200 OK", ct, body);
 }
 
 fn client() -> reqwest::Result<reqwest::blocking::Client> {
