@@ -314,14 +314,13 @@ impl PluginConfig {
                         Json::Str(s) if s == "auto" => Exchange::Auto,
                         Json::Str(s) if s == "on" => Exchange::On,
                         Json::Str(s) if s == "off" => Exchange::Off,
-                        Json::Bool(_) | Json::Str(_) => match boolean(f, v) {
+                        _ => match boolean(f, v) {
                             Ok(true) => Exchange::On,
                             Ok(false) => Exchange::Off,
                             Err(_) => {
                                 return Err(expected(f, "auto, on, off, true or false", v))
                             }
                         },
-                        other => return Err(expected(f, "auto, on, off, true or false", other)),
                     }
                 }
                 ("max_series", v) => c.max_series = count(f, v)?,

@@ -46,19 +46,6 @@ pub struct Peers<'a> {
     pub upstream: Option<&'a Peer>,
 }
 
-const PEER_FIELDS: [&str; 10] = [
-    "workload",
-    "namespace",
-    "cluster",
-    "service",
-    "revision",
-    "app",
-    "version",
-    "name",
-    "type",
-    "identity",
-];
-
 /// Turns a parsed path into its term: peer paths into [`Term::Peer`], legacy roots into `xds.*`.
 fn path_term(mut path: Vec<String>, at: usize) -> Result<Term, ExprError> {
     let side = match path.get(..2) {
@@ -73,7 +60,7 @@ fn path_term(mut path: Vec<String>, at: usize) -> Result<Term, ExprError> {
     if let Some(side) = side {
         let err = |what| Err(ExprError { what, at });
         return match path.get(2..) {
-            Some([field]) if PEER_FIELDS.contains(&field.as_str()) => {
+            Some([field]) if Peer::FIELDS.contains(&field.as_str()) => {
                 Ok(Term::Peer(side, PeerAttr::Field(field.clone())))
             }
             Some([labels, key]) if labels == "labels" => {

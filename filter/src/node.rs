@@ -67,7 +67,6 @@ impl Node {
                 me.namespace, me.workload
             );
         }
-        let kind = crate::peer::kind_of_owner(&owner).to_owned();
         let extra = [
             ("OWNER", owner),
             ("REGION", meta("REGION")?),
@@ -77,13 +76,6 @@ impl Node {
         let label_refs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let exchange_header = base64::encode(&me.to_struct(&extra, &label_refs).encode());
         let mut me = me;
-        me.kind = kind;
-        me.labels = labels
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect();
-        crate::peer::wire::sort_by_key(&mut me.labels);
         me.sanitize();
         Ok(Self {
             id: text(host, &["xds", "node", "id"])?,
@@ -122,7 +114,15 @@ mod tests {
         assert_eq!(node.me.canonical_revision, "version-1");
         assert!(node.id.starts_with("sidecar~"));
         let peer = Peer::from_header(&node.exchange_header).unwrap();
-        assert_eq!(peer, node.me);
+        // The peer side also reads the kind and labels, which only peer expressions use.
+        assert_eq!(peer.kind, "deployment");
+        assert_eq!(peer.label("app"), Some("ratings"));
+        let local = Peer {
+            kind: String::new(),
+            labels: Vec::new(),
+            ..peer
+        };
+        assert_eq!(local, node.me);
     }
 
     /// Demonstrates that a node without metadata gives empty local values, not an error.

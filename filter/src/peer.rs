@@ -41,6 +41,9 @@ pub enum PeerError {
     /// A field longer than [`MAX_FIELD_LEN`].
     #[error("peer metadata field {0} is longer than {MAX_FIELD_LEN} bytes")]
     Oversized(&'static str),
+    /// A field whose value is not UTF-8 text.
+    #[error("peer metadata field {0} is not utf-8 text")]
+    NotText(String),
     /// A filter-state FlatNode (Istio 1.18–1.23) that could not be read.
     #[error("filter-state peer is not a FlatNode: {0}")]
     Flat(#[from] flat::FlatError),
@@ -89,6 +92,20 @@ pub fn kind_of_owner(owner: &str) -> &'static str {
 }
 
 impl Peer {
+    /// The fields of Istio's peer object (1.24+), as [`Peer::field`] names them.
+    pub const FIELDS: [&'static str; 10] = [
+        "workload",
+        "namespace",
+        "cluster",
+        "service",
+        "revision",
+        "app",
+        "version",
+        "name",
+        "type",
+        "identity",
+    ];
+
     /// A field by the name Istio's peer object gives it (`workload`, `namespace`, `cluster`,
     /// `service`, `revision`, `app`, `version`, `name`, `type`, `identity`).
     pub fn field(&self, name: &str) -> Option<&str> {
@@ -103,6 +120,23 @@ impl Peer {
             "name" => &self.name,
             "type" => &self.kind,
             "identity" => &self.identity,
+            _ => return None,
+        })
+    }
+
+    /// [`Peer::field`] to write, for the decoders of Istio's peer object.
+    pub fn field_mut(&mut self, name: &str) -> Option<&mut String> {
+        Some(match name {
+            "workload" => &mut self.workload,
+            "namespace" => &mut self.namespace,
+            "cluster" => &mut self.cluster,
+            "service" => &mut self.canonical_service,
+            "revision" => &mut self.canonical_revision,
+            "app" => &mut self.app,
+            "version" => &mut self.version,
+            "name" => &mut self.name,
+            "type" => &mut self.kind,
+            "identity" => &mut self.identity,
             _ => return None,
         })
     }

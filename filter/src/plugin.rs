@@ -7,7 +7,7 @@ use std::rc::Rc;
 use crate::config::{ConfigError, Exchange, PluginConfig, Reporter, ReporterSetting};
 use crate::derive::{derive, Values};
 use crate::expr::Peers;
-use crate::host::{AttributeNames, Headers, Host};
+use crate::host::{AttributeNames, Attributes, Headers, Host};
 use crate::metrics::Metrics;
 use crate::node::Node;
 use crate::peer::state::{Found, Side, StatePeers};
@@ -106,12 +106,27 @@ impl Plugin {
 
     /// The reporter of a stream: the configured one, else from `xds.listener_direction`.
     pub fn reporter(&self, host: &dyn Host, stream: &mut Stream) -> Reporter {
+        self.stream_reporter(&self.names.wrap(host), stream)
+    }
+
+    /// [`Plugin::reporter`] with `host` already under this Envoy's attribute names.
+    fn stream_reporter(&self, host: &Attributes<'_>, stream: &mut Stream) -> Reporter {
         if let Some(r) = self.reporter.or(stream.reporter) {
             return r;
         }
-        let r = reporter_from_direction(&self.names.wrap(host));
+        let r = reporter_from_direction(host);
         stream.reporter = Some(r);
         r
+    }
+
+    /// Whether this filter speaks the exchange headers on `stream`: always (`on`), never
+    /// (`off`), or (`auto`) unless Istio's exchange was found in front.
+    fn speaks(&self, stream: &Stream) -> bool {
+        match self.exchange {
+            Exchange::On => true,
+            Exchange::Off => false,
+            Exchange::Auto => !stream.istio,
+        }
     }
 
     /// Distinct label sets defined so far.
@@ -123,7 +138,7 @@ impl Plugin {
     /// state, else the exchange header, read and stripped) or send our metadata upstream.
     pub fn on_request_headers(&mut self, host: &dyn Host, stream: &mut Stream) {
         let host = &self.names.wrap(host);
-        let reporter = self.reporter(host, stream);
+        let reporter = self.stream_reporter(host, stream);
         stream.grpc = matches!(
             host.header(Headers::Request, "content-type"),
             Ok(Some(ct)) if ct.starts_with("application/grpc")
@@ -149,32 +164,23 @@ impl Plugin {
                 Exchange::Auto => self.send(host, Headers::Request),
             },
             Reporter::Destination | Reporter::Waypoint => {
-                let exchange = self.exchange;
-                let read_header = |host: &dyn Host| match exchange {
-                    Exchange::Off => None,
-                    Exchange::On | Exchange::Auto => host
-                        .header(Headers::Request, METADATA_HEADER)
-                        .ok()
-                        .flatten(),
-                };
                 // Istio's exchange removes the header it read: a proxy that has seen Istio's
                 // filter state reads that first; otherwise a header means Istio is not in front.
-                let header = if self.state.shape().is_some() {
+                let state_first = self.state.shape().is_some();
+                if state_first {
                     self.peer_from_state(host, stream, Side::Downstream);
-                    match (stream.istio, exchange) {
-                        (true, Exchange::Auto | Exchange::Off) => None,
-                        _ => read_header(host),
-                    }
+                }
+                let header = if self.speaks(stream) {
+                    host.header(Headers::Request, METADATA_HEADER)
+                        .ok()
+                        .flatten()
                 } else {
-                    let header = read_header(host);
-                    if header.is_none() {
-                        self.peer_from_state(host, stream, Side::Downstream);
-                    }
-                    header
+                    None
                 };
-                if self.exchange == Exchange::On
-                    || (self.exchange == Exchange::Auto && !stream.istio)
-                {
+                if !state_first && header.is_none() {
+                    self.peer_from_state(host, stream, Side::Downstream);
+                }
+                if self.speaks(stream) {
                     let peer = self.receive(host, Headers::Request, header);
                     stream.asked = peer.is_some();
                     if stream.downstream.is_none() && !stream.unusable {
@@ -196,8 +202,8 @@ impl Plugin {
             return;
         }
         let host = &self.names.wrap(host);
-        match self.reporter(host, stream) {
-            Reporter::Source | Reporter::Waypoint if stream.istio => {
+        match self.stream_reporter(host, stream) {
+            Reporter::Source | Reporter::Waypoint if !self.speaks(stream) => {
                 // Read only: Istio's exchange reads and removes it after us.
                 let value = host
                     .header(Headers::Response, METADATA_HEADER)
@@ -212,7 +218,7 @@ impl Plugin {
                     .flatten();
                 stream.upstream = self.receive(host, Headers::Response, value).flatten();
             }
-            Reporter::Destination if stream.asked && !stream.istio => {
+            Reporter::Destination if stream.asked && self.speaks(stream) => {
                 if let Err(e) = self.send(host, Headers::Response) {
                     log::warn!("{e}");
                 }
@@ -245,7 +251,7 @@ impl Plugin {
     /// Records one finished request.
     pub fn on_log(&mut self, host: &dyn Host, stream: &mut Stream) {
         let host = &self.names.wrap(host);
-        let reporter = self.reporter(host, stream);
+        let reporter = self.stream_reporter(host, stream);
         // Istio's exchange stores the upstream peer when it reads the response, after this
         // filter saw it: filter state is read here, and wins over the header.
         if reporter != Reporter::Destination

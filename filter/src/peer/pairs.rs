@@ -5,7 +5,7 @@
 //! value followed by a NUL byte; all little-endian. A nested map (a Struct field holding a Struct,
 //! such as `labels`) is itself pairs-encoded in its value.
 
-use super::{kind_of_owner, Peer, PeerError, MAX_FIELD_LEN, MAX_LABELS};
+use super::{Peer, PeerError, MAX_FIELD_LEN, MAX_LABELS};
 
 /// Why a pairs map could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,7 +76,7 @@ pub fn encode(entries: &[(&str, &[u8])]) -> Vec<u8> {
 pub fn peer(bytes: &[u8]) -> Result<Peer, PeerError> {
     let entries = decode(bytes)?;
     let mut p = Peer::default();
-    for (i, (key, value)) in entries.iter().enumerate() {
+    for (key, value) in &entries {
         if *key == "labels" {
             // A labels value that is not a map is ignored, like any other unknown shape.
             if let Ok(labels) = decode(value) {
@@ -92,30 +92,14 @@ pub fn peer(bytes: &[u8]) -> Result<Peer, PeerError> {
             }
             continue;
         }
-        let slot = match *key {
-            "workload" => &mut p.workload,
-            "namespace" => &mut p.namespace,
-            "cluster" => &mut p.cluster,
-            "service" => &mut p.canonical_service,
-            "revision" => &mut p.canonical_revision,
-            "app" => &mut p.app,
-            "version" => &mut p.version,
-            "name" => &mut p.name,
-            "type" => &mut p.kind,
-            "identity" => &mut p.identity,
-            _ => continue,
+        let Some(slot) = p.field_mut(key) else {
+            continue;
         };
-        let text = std::str::from_utf8(value).map_err(|_| PairsError::Utf8(i))?;
+        let text = std::str::from_utf8(value).map_err(|_| PeerError::NotText((*key).to_owned()))?;
         if text.len() > MAX_FIELD_LEN {
             return Err(PeerError::Oversized("pairs field"));
         }
         text.clone_into(slot);
-    }
-    if p.kind.is_empty() {
-        // Not a peer field in every release; the owner, when sent, names it.
-        if let Some((_, owner)) = entries.iter().find(|(k, _)| *k == "owner") {
-            p.kind = kind_of_owner(std::str::from_utf8(owner).unwrap_or_default()).to_owned();
-        }
     }
     p.sanitize();
     Ok(p)

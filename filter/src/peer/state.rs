@@ -150,40 +150,30 @@ impl StatePeers {
 
 /// Istio 1.24's object, field by field; `None` when it has no `workload` field at all.
 fn object(host: &dyn Host, side: Side) -> Option<Result<Peer, PeerError>> {
-    let key = side.key();
-    let get = |field: &str| -> Option<Vec<u8>> {
-        host.property(&["filter_state", key, field]).ok().flatten()
+    let get = |field: &str| {
+        host.property(&["filter_state", side.key(), field])
+            .ok()
+            .flatten()
     };
     let workload = get("workload")?;
     let mut p = Peer::default();
-    let fields: [(&'static str, &mut String); 9] = [
-        ("namespace", &mut p.namespace),
-        ("cluster", &mut p.cluster),
-        ("service", &mut p.canonical_service),
-        ("revision", &mut p.canonical_revision),
-        ("app", &mut p.app),
-        ("version", &mut p.version),
-        ("name", &mut p.name),
-        ("type", &mut p.kind),
-        ("identity", &mut p.identity),
-    ];
-    let text = |name: &'static str, b: Vec<u8>| -> Result<String, PeerError> {
+    let mut set = |name: &'static str, b: Vec<u8>| -> Result<(), PeerError> {
         if b.len() > MAX_FIELD_LEN {
             return Err(PeerError::Oversized(name));
         }
-        String::from_utf8(b).map_err(|_| PeerError::Oversized(name))
-    };
-    let result = (|| {
-        let w = text("workload", workload)?;
-        for (name, slot) in fields {
-            if let Some(b) = get(name) {
-                *slot = text(name, b)?;
-            }
+        let text = String::from_utf8(b).map_err(|_| PeerError::NotText(name.to_owned()))?;
+        if let Some(slot) = p.field_mut(name) {
+            *slot = text;
         }
-        Ok(w)
-    })();
-    Some(result.map(|w| {
-        p.workload = w;
+        Ok(())
+    };
+    let result = set("workload", workload).and_then(|()| {
+        Peer::FIELDS
+            .iter()
+            .filter(|name| **name != "workload")
+            .try_for_each(|name| get(name).map_or(Ok(()), |b| set(name, b)))
+    });
+    Some(result.map(|()| {
         p.sanitize();
         p
     }))

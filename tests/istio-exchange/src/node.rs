@@ -1,8 +1,8 @@
 //! This sidecar's own exchange headers, from Envoy's node (`xds.node.id`, `xds.node.metadata`),
 //! marked `ISTIO_VERSION: 1.23-sim` so tests can tell the simulator's headers from the filter's.
 
-use mixerless_filter::peer::base64;
 use mixerless_filter::peer::wire::{Struct, Value};
+use mixerless_filter::peer::{base64, pairs};
 use proxy_wasm::hostcalls;
 
 /// The `ISTIO_VERSION` the simulator sends (the filter ignores the key).
@@ -34,24 +34,27 @@ pub(crate) fn read() -> Option<Own> {
             return None;
         }
     };
-    let Some(pairs) = pairs(&bytes) else {
-        log::error!("xds.node.metadata is not a proxy-wasm pairs map");
-        return None;
+    let entries = match pairs::decode(&bytes) {
+        Ok(entries) => entries,
+        Err(e) => {
+            log::error!("xds.node.metadata is not a proxy-wasm pairs map: {e}");
+            return None;
+        }
     };
     let mut fields = Vec::new();
-    for (k, v) in pairs {
-        let key = String::from_utf8_lossy(k).into_owned();
+    for (k, v) in entries {
+        let key = k.to_owned();
         if key == "ISTIO_VERSION" {
             continue;
         }
         let value = if MAPS.contains(&key.as_str()) {
-            let Some(inner) = self::pairs(v) else {
+            let Ok(inner) = pairs::decode(v) else {
                 log::error!("xds.node.metadata.{key} is not a map");
                 return None;
             };
             let entries = inner
                 .into_iter()
-                .map(|(k, v)| (text(k), Value::String(text(v))))
+                .map(|(k, v)| (k.to_owned(), Value::String(text(v))))
                 .collect();
             Value::Struct(Struct(entries))
         } else {
@@ -68,26 +71,4 @@ pub(crate) fn read() -> Option<Own> {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// Splits proxy-wasm's pairs serialization: a little-endian u32 count, the key and value
-/// lengths, then each key and value followed by a NUL.
-fn pairs(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
-    let u32_at = |at: usize| -> Option<usize> {
-        let b: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
-        usize::try_from(u32::from_le_bytes(b)).ok()
-    };
-    let count = u32_at(0)?;
-    let mut data = 4usize.checked_add(count.checked_mul(8)?)?;
-    let mut out = Vec::with_capacity(count.min(64));
-    for i in 0..count {
-        let klen = u32_at(4 + i * 8)?;
-        let vlen = u32_at(8 + i * 8)?;
-        let key = bytes.get(data..data.checked_add(klen)?)?;
-        data = data.checked_add(klen + 1)?;
-        let value = bytes.get(data..data.checked_add(vlen)?)?;
-        data = data.checked_add(vlen + 1)?;
-        out.push((key, value));
-    }
-    Some(out)
 }
