@@ -120,6 +120,24 @@ impl Envoy {
     }
 
     /// The whole log so far.
+    /// The log lines containing `needle`, once there are `count` of them (the log file is
+    /// flushed every 100 ms), or whatever there is after five seconds.
+    pub fn log_lines(&self, needle: &str, count: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let lines: Vec<String> = self
+                .log()
+                .lines()
+                .filter(|l| l.contains(needle))
+                .map(str::to_owned)
+                .collect();
+            if lines.len() >= count || Instant::now() > deadline {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn log(&self) -> String {
         fs::read_to_string(self.log_path()).unwrap_or_default()
     }

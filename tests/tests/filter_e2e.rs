@@ -43,24 +43,6 @@ fn server(plugin_config: &str) -> Bootstrap {
     b
 }
 
-/// The log lines containing `needle`, once there are `count` of them (the log file is
-/// flushed every 100 ms), or whatever there is after five seconds.
-fn log_lines(envoy: &Envoy, needle: &str, count: usize) -> Vec<String> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let lines: Vec<String> = envoy
-            .log()
-            .lines()
-            .filter(|l| l.contains(needle))
-            .map(str::to_owned)
-            .collect();
-        if lines.len() >= count || std::time::Instant::now() > deadline {
-            return lines;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn send(envoy: &Envoy, path: &str, headers: &[(&str, &str)], times: usize) -> Vec<http::Response> {
     (0..times)
         .map(|_| http::request("GET", &envoy.listener_url(path), headers, "").unwrap())
@@ -219,7 +201,7 @@ fn malformed_peer_metadata_is_ignored() -> anyhow::Result<()> {
     .into_iter()
     .collect();
     expect_exactly(&server, "destination", &want);
-    let lines = log_lines(&server, "ignoring x-envoy-peer-metadata", 3);
+    let lines = server.log_lines("ignoring x-envoy-peer-metadata", 3);
     assert_eq!(lines.len(), 3, "{lines:#?}");
     assert!(lines[0].contains("not base64"), "{}", lines[0]);
     assert!(lines[1].contains("truncated protobuf"), "{}", lines[1]);
@@ -270,7 +252,7 @@ fn host_flood_stays_under_the_cap() -> anyhow::Result<()> {
             other => Err(format!("overflow series: {other:?}")),
         }
     })?;
-    let lines = log_lines(&server, "more than 20 label sets", 2);
+    let lines = server.log_lines("more than 20 label sets", 2);
     assert_eq!(lines.len(), 1, "{lines:#?}");
     Ok(())
 }

@@ -211,6 +211,74 @@ fn one_copy_of_each_header_filter_alone() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Demonstrates hostile filter state behind Istio's exchange (the simulator stores half a
+/// FlatNode on both sides): every request passes with the app's status, the peer's labels are
+/// `unknown` on both reporters (no header or endpoint fallback), and each sidecar logs the first
+/// 20 bad objects and then says it stops.
+#[test]
+fn truncated_filter_state_peer_is_unknown() -> anyhow::Result<()> {
+    let truncated = r#"{"peer_as": "truncated"}"#;
+    let client = Chain {
+        sim: Some(truncated),
+        filter: Some(CLIENT_FILTER),
+    };
+    let server = Chain {
+        sim: Some(truncated),
+        filter: Some(SERVER_FILTER),
+    };
+    let (client, server) = pair(client, server, 20, 5)?;
+    let unknown_destination = [
+        ("destination_workload", "unknown"),
+        ("destination_workload_namespace", "unknown"),
+        ("destination_app", "unknown"),
+        ("destination_version", "unknown"),
+        ("destination_canonical_service", "unknown"),
+        ("destination_canonical_revision", "latest"),
+        ("destination_cluster", "unknown"),
+    ];
+    let unknown_source = [
+        ("source_workload", "unknown"),
+        ("source_canonical_service", "unknown"),
+        ("source_canonical_revision", "latest"),
+        ("source_workload_namespace", "unknown"),
+        ("source_app", "unknown"),
+        ("source_version", "unknown"),
+        ("source_cluster", "unknown"),
+    ];
+    let with =
+        |want: BTreeMap<LabelSet, f64>, changes: &[(&str, &str)]| -> BTreeMap<LabelSet, f64> {
+            want.into_iter()
+                .map(|(mut set, n)| {
+                    for (k, v) in changes {
+                        set.insert((*k).to_owned(), (*v).to_owned());
+                    }
+                    (set, n)
+                })
+                .collect()
+        };
+    expect_exactly(
+        &client,
+        "source",
+        &with(source(20.0, 5.0), &unknown_destination),
+    );
+    expect_exactly(
+        &server,
+        "destination",
+        &with(destination(20.0, 5.0), &unknown_source),
+    );
+    for envoy in [&client, &server] {
+        let ignored = envoy.log_lines("ignoring filter-state", 20);
+        assert_eq!(ignored.len(), 20, "{ignored:#?}");
+        assert_eq!(
+            envoy
+                .log_lines("further malformed filter-state peers are not logged", 1)
+                .len(),
+            1
+        );
+    }
+    Ok(())
+}
+
 /// Demonstrates the client's fallback when Istio keeps no `upstream_peer` (the simulator with
 /// `peer_as: none`): the filter names the server from the response header it saw before Istio
 /// stripped it. On the server, Istio strips the headers and leaves no peer: the source is unknown.

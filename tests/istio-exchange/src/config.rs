@@ -1,4 +1,4 @@
-//! The simulator's plugin configuration: `{}` or `{"peer_as": "flatnode" | "none"}`.
+//! The simulator's plugin configuration: `{}` or `{"peer_as": "flatnode" | "truncated" | "none"}`.
 
 use serde_json::Value;
 
@@ -7,6 +7,9 @@ use serde_json::Value;
 pub(crate) enum PeerAs {
     /// FlatNode bytes, as Istio 1.18–1.23 store `downstream_peer` / `upstream_peer`.
     FlatNode,
+    /// The first half of the FlatNode only: a filter-state object of the right key and the
+    /// wrong shape (hostile input for the filter behind).
+    Truncated,
     /// Not at all: the headers are still handled, so a filter behind sees neither.
     None,
 }
@@ -33,11 +36,12 @@ impl Config {
         for (key, v) in fields {
             match (key.as_str(), v.as_str()) {
                 ("peer_as", Some("flatnode")) => config.peer_as = PeerAs::FlatNode,
+                ("peer_as", Some("truncated")) => config.peer_as = PeerAs::Truncated,
                 ("peer_as", Some("none")) => config.peer_as = PeerAs::None,
                 ("peer_as", _) => {
                     return Err(format!(
-                        "configuration: peer_as is {v}, want \"flatnode\" or \"none\""
-                    ))
+                    "configuration: peer_as is {v}, want \"flatnode\", \"truncated\" or \"none\""
+                ))
                 }
                 _ => return Err(format!("configuration: unknown field {key:?}")),
             }

@@ -10,8 +10,9 @@
 //!   and removes them.
 //!
 //! Its own headers carry the node metadata plus `ISTIO_VERSION: 1.23-sim`. The plugin
-//! configuration may be `{"peer_as": "flatnode"}` (the default) or `{"peer_as": "none"}` (headers
-//! handled as above, no filter state written). The end-to-end tests load it
+//! configuration may be `{"peer_as": "flatnode"}` (the default), `{"peer_as": "truncated"}` (half a
+//! FlatNode: hostile filter state) or `{"peer_as": "none"}` (headers handled as above, no filter
+//! state written). The end-to-end tests load it
 //! (`tests/tests/filter_istio.rs`); it is never shipped.
 //!
 //! Built for `wasm32-wasip1` only (`make test-wasm`); on other targets this crate is empty.
@@ -151,7 +152,14 @@ impl Stream {
                 .and_then(|b| Struct::decode(&b).map_err(|e| e.to_string()))
         });
         match decoded {
-            Some(Ok(peer)) => store(state, &flat_node::encode(&peer)),
+            Some(Ok(peer)) => {
+                let node = flat_node::encode(&peer);
+                let keep = match self.shared.config.peer_as {
+                    PeerAs::Truncated => node.len() / 2,
+                    PeerAs::FlatNode | PeerAs::None => node.len(),
+                };
+                store(state, node.get(..keep).unwrap_or_default());
+            }
             Some(Err(e)) => log::warn!("istio-exchange sim: ignoring {METADATA_HEADER}: {e}"),
             None => {}
         }
