@@ -95,18 +95,28 @@ impl FromStr for Protocol {
 
 /// A comma-separated list of protocols, each once.
 pub fn parse_list(s: &str) -> Result<Vec<Protocol>, String> {
-    let mut out = Vec::new();
-    for name in s.split(',').filter(|n| !n.trim().is_empty()) {
-        let p: Protocol = name.parse()?;
-        if out.contains(&p) {
-            return Err(format!("scrape protocol {p} listed twice"));
-        }
-        out.push(p);
-    }
-    if out.is_empty() {
+    let out = s
+        .split(',')
+        .filter(|n| !n.trim().is_empty())
+        .map(str::parse)
+        .collect::<Result<Vec<Protocol>, String>>()?;
+    check_list(&out)?;
+    Ok(out)
+}
+
+/// A protocol list names at least one protocol, each once (`--scrape-protocols`, file_sd).
+pub fn check_list(list: &[Protocol]) -> Result<(), String> {
+    if list.is_empty() {
         return Err("no scrape protocol given".into());
     }
-    Ok(out)
+    match list
+        .iter()
+        .enumerate()
+        .find(|(i, p)| list[..*i].contains(p))
+    {
+        Some((_, p)) => Err(format!("scrape protocol {p} listed twice")),
+        None => Ok(()),
+    }
 }
 
 /// The `Accept` header for `protocols`, weighted as Prometheus weighs them, then `*/*`.

@@ -49,12 +49,8 @@ impl Args {
             Ok(())
         };
         interval("--scrape-interval", self.scrape_interval)?;
-        for (i, p) in self.scrape_protocols.iter().enumerate() {
-            ensure!(
-                !self.scrape_protocols[..i].contains(p),
-                "--scrape-protocols: {p} is listed twice"
-            );
-        }
+        crate::scrape::protocol::check_list(&self.scrape_protocols)
+            .map_err(|e| anyhow::anyhow!("--scrape-protocols: {e}"))?;
         if let Some(timeout) = self.scrape_timeout {
             positive("--scrape-timeout", timeout)?;
             ensure!(
