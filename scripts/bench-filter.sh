@@ -163,6 +163,15 @@ for r in range(rounds):
 
 def med(xs): return statistics.median(xs)
 def col(name, i): return [x[i] for x in results[name]]
+# A cost is the median over rounds of the per-round difference of CPU µs/request (the two runs
+# of a round are seconds apart, so a slow spell of the machine lands in both), with its spread.
+def diff(a, b):
+    d = [x[2] - y[2] for x, y in zip(results[a], results[b])]
+    return med(d), min(d), max(d)
+def cost(a, b):
+    m, lo, hi = diff(a, b)
+    return f"{m:.1f} ({lo:.1f} to {hi:.1f})"
+
 cpu = subprocess.run("lscpu | grep 'Model name' | sed 's/Model name: *//'", shell=True, capture_output=True, text=True).stdout.strip()
 nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
 size = os.path.getsize("target/bench-filter/mixerless.wasm"); esize = os.path.getsize("target/bench-filter/empty.wasm")
@@ -175,7 +184,8 @@ lines = ["## Filter", "",
     "`tests/istio-exchange` first, which takes those headers into filter state as Istio 1.18–1.23 does and answers them).",
     "The configurations run in turn in each round;",
     "median and (min–max) over the rounds. CPU µs/request is Envoy's utime+stime over the run divided by requests.",
-    "The machine is shared with other work, so absolute figures carry noise; compare within a round.", "",
+    "The machine is shared with other work, so absolute figures carry noise; the costs below are medians of per-round",
+    "differences, with their spread (lowest to highest round).", "",
     "| configuration | rps | p99 | Envoy CPU µs / request |", "| --- | --- | --- | --- |"]
 for name, _, _, _ in configs:
     r, p, c = col(name, 0), col(name, 1), col(name, 2)
@@ -189,21 +199,25 @@ lines += ["",
     "- The mixerless rows set `reporter: destination`, as `istio/WasmPlugin-mixerless-stats-inbound.yaml` does, so no "
     "stream reads `xds.listener_direction`.",
     f"- `dist/mixerless-filter.wasm` after `wasm-opt -Oz`: **{size:,} bytes** (target ≤ 180 KB = 184,320 bytes, shared with TCP metrics); the empty module: {esize:,} bytes.",
-    f"- mixerless costs {med(col(ours, 2)) - med(col(empty, 2)):.1f} CPU µs/request over the empty filter, which itself costs "
-    f"{med(col(empty, 2)) - med(col(configs[0][0], 2)):.1f} µs over no filter (the V8 crossings of any wasm filter).",
-    f"- Where it goes (CPU µs/request, medians): reading the 7 attributes the labels need "
-    f"(`response.code`, `.flags`, `request.duration`, both sizes, `xds.cluster_name`, `connection.mtls`) and the "
-    f"content-type header: {med(col(configs[4][0], 2)) - med(col(empty, 2)):.1f}; recording the 4 metrics "
-    f"(label set, id-cache lookup, 4 metric hostcalls): {med(col(configs[3][0], 2)) - med(col(configs[4][0], 2)):.1f}; "
-    f"the metadata exchange (1 header read, 2 removals, 2 response headers): {med(col(ours, 2)) - med(col(configs[3][0], 2)):.1f}. Each hostcall that returns data costs about "
+    f"- mixerless costs {cost(ours, empty)} CPU µs/request over the empty filter, which itself costs "
+    f"{cost(empty, configs[0][0])} µs over no filter (the V8 crossings of any wasm filter).",
+    f"- Where it goes (CPU µs/request): reading the 7 attributes the labels need "
+    f"(`response.code`, `.flags`, `request.duration`, both sizes, `xds.cluster_name`, `connection.mtls`), the "
+    f"content-type header and (`off`: no exchange, yet filter state is looked at) two filter-state probes: "
+    f"{cost(configs[4][0], empty)}; recording the 4 metrics (label set, id-cache lookup, 4 metric hostcalls): "
+    f"{cost(configs[3][0], configs[4][0])}; the metadata exchange (1 header read, 2 removals, 2 response headers) less "
+    f"those probes: {cost(ours, configs[3][0])}. Each hostcall that returns data costs about "
     f"a microsecond in V8 (a call out plus a call back in to allocate the result), which is what dominates.",
     f"- Inside an Istio sidecar (Istio's exchange first, simulated by a test-only wasm module whose own cost is in both rows): "
-    f"mixerless costs **{med(col(configs[6][0], 2)) - med(col(configs[5][0], 2)):.1f}** CPU µs/request over the empty filter, "
-    f"behind the simulated Istio exchange (target ≤ 12 µs; met: **{'yes' if med(col(configs[6][0], 2)) - med(col(configs[5][0], 2)) <= 12 else 'no'}**). "
+    f"mixerless costs **{cost(configs[6][0], configs[5][0])}** CPU µs/request over the empty filter, "
+    f"behind the simulated Istio exchange (target ≤ 12 µs; met: **{'yes' if diff(configs[6][0], configs[5][0])[0] <= 12 else 'no'}**). "
     "Istio's real exchange is native code, so only the difference between the two rows carries over.",
     "- Tried and dropped: reading content-type and the peer header with one `get_map` instead of two `get_map_value` "
     "calls cost more (59.0 vs 57.2 µs/request in one same-run A/B, `BASELINE_WASM`): the map read copies and allocates "
     "every request header to save one crossing.", ""]
+if os.environ.get("BASELINE_WASM"):
+    lines.insert(-1, f"- This build against the baseline build (`BASELINE_WASM`), same configuration, same rounds: "
+                     f"{cost(ours, configs[-1][0])} CPU µs/request (negative: this build is cheaper).")
 section = "\n".join(lines)
 text = open("BENCHMARKS.md").read()
 m = re.search(r"^## Filter\n.*?(?=^## |\Z)", text, flags=re.S | re.M)
