@@ -24,7 +24,7 @@ use crate::telemetry::{RequestLabels, Telemetry};
 pub use auth::{Auth, ClientIdentity};
 pub use body::{BODY_DRAIN_LIMIT, BODY_LIMIT, BODY_READ_TIMEOUT};
 pub use error::ApiError;
-pub use prom::PromBackend;
+pub use crate::querier::backend::PromBackend;
 
 /// Reports the scrape targets for `/status`: an object whose fields (`targets`,
 /// `target_errors`) join it.

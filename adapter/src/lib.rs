@@ -12,14 +12,19 @@
 
 pub mod api;
 pub mod cli;
+pub mod clock;
 pub mod hpa;
 pub mod kubernetes;
 pub mod provider;
 pub mod quantity;
 pub mod querier;
+pub mod query;
 pub mod scrape;
 pub mod selector;
 pub mod server;
+pub mod sources;
+pub mod store;
+mod sync;
 pub mod telemetry;
 pub mod tls;
 

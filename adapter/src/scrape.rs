@@ -6,6 +6,7 @@
 pub mod fetch;
 pub mod file_sd;
 pub mod protocol;
+mod sink;
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -22,27 +23,14 @@ use tokio::task::JoinHandle;
 pub use fetch::FetchError;
 pub use file_sd::Target;
 pub use protocol::Protocol;
+pub use sink::Sink;
 
 /// The parser a scrape needs ([`Sink::ingest`]).
 pub use mixerless_engine::exposition::Format;
 
-use crate::provider::now_ms;
+use crate::clock::now_ms;
+use crate::sync;
 use crate::telemetry::{TargetLabels, Telemetry};
-
-/// Where scraped bodies go (the embedded store).
-pub trait Sink: Send + Sync + 'static {
-    /// Parses `body` as `format` and stores it as one scrape of `target` (its URL and labels
-    /// are its identity); returns the number of samples kept.
-    fn ingest(
-        &self,
-        target: &Target,
-        t_ms: i64,
-        body: &[u8],
-        format: Format,
-    ) -> Result<usize, String>;
-    /// Marks every series of a target stale (failed scrape, removed target).
-    fn target_down(&self, target: &Target, t_ms: i64);
-}
 
 /// How scrapes run.
 #[derive(Debug, Clone)]
@@ -74,13 +62,23 @@ impl Default for ScrapeConfig {
     }
 }
 
+/// How a target's last scrape went, as Prometheus' `/api/v1/targets` says it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// Not scraped yet.
+    #[default]
+    Unknown,
+    Up,
+    Down,
+}
+
 /// The last scrape of a target, for `/status`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TargetHealth {
     pub url: String,
     pub labels: BTreeMap<String, String>,
-    /// `up`, `down` or `unknown` (not scraped yet).
-    pub health: &'static str,
+    pub health: Health,
     pub last_scrape_ms: i64,
     pub last_duration_s: f64,
     pub last_error: Option<String>,
@@ -151,11 +149,11 @@ impl Scraper {
     /// with a warning, since a series both expose is one series.
     pub fn set_source(&self, source: &str, targets: Vec<Target>) {
         let (all, conflicts) = {
-            let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+            let mut sources = sync::lock(&self.sources);
             sources.insert(source.to_owned(), targets);
             union(&sources)
         };
-        let mut reported = self.conflicts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut reported = sync::lock(&self.conflicts);
         for c in conflicts.difference(&reported) {
             tracing::warn!("{c}");
         }
@@ -166,7 +164,7 @@ impl Scraper {
 
     /// Records why `source` keeps its previous targets (`None`: it loaded).
     fn source_error(&self, source: &str, error: Option<String>) {
-        let mut errors = self.source_errors.lock().unwrap_or_else(|e| e.into_inner());
+        let mut errors = sync::lock(&self.source_errors);
         match error {
             Some(e) => errors.insert(source.to_owned(), e),
             None => errors.remove(source),
@@ -175,7 +173,7 @@ impl Scraper {
 
     /// Starts loops for new targets and stops those of removed ones (marking their series stale).
     pub fn set_targets(&self, targets: Vec<Target>) {
-        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let mut running = sync::lock(&self.running);
         let wanted: std::collections::HashSet<Target> = targets.into_iter().collect();
         let gone: Vec<Target> = running
             .keys()
@@ -187,9 +185,7 @@ impl Scraper {
                 r.task.abort();
             }
             self.sink.target_down(&t, now_ms());
-            self.health
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
+            sync::lock(&self.health)
                 .remove(&t);
             tracing::info!(target = %t.url, "target removed");
         }
@@ -197,15 +193,13 @@ impl Scraper {
             if running.contains_key(&t) {
                 continue;
             }
-            self.health
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
+            sync::lock(&self.health)
                 .insert(
                     t.clone(),
                     TargetHealth {
                         url: t.url.clone(),
                         labels: t.labels.iter().cloned().collect(),
-                        health: "unknown",
+                        health: Health::Unknown,
                         ..TargetHealth::default()
                     },
                 );
@@ -225,15 +219,15 @@ impl Scraper {
 
     /// Every target's last scrape.
     pub fn status(&self) -> serde_json::Value {
-        let health = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        let health = sync::lock(&self.health);
         serde_json::json!(health.values().collect::<Vec<_>>())
     }
 
     /// The sources' problems: file_sd files that do not load (`source`, `error`), and targets
     /// listed twice or sharing their labels with another URL (`source`: `targets`).
     pub fn source_status(&self) -> serde_json::Value {
-        let errors = self.source_errors.lock().unwrap_or_else(|e| e.into_inner());
-        let conflicts = self.conflicts.lock().unwrap_or_else(|e| e.into_inner());
+        let errors = sync::lock(&self.source_errors);
+        let conflicts = sync::lock(&self.conflicts);
         let errors = errors
             .iter()
             .map(|(s, e)| serde_json::json!({"source": s, "error": e}));
@@ -245,7 +239,7 @@ impl Scraper {
 
     /// Number of targets.
     pub fn target_count(&self) -> usize {
-        self.running.lock().unwrap_or_else(|e| e.into_inner()).len()
+        sync::lock(&self.running).len()
     }
 
     /// Reloads `--target` URLs and `--file-sd` files whenever a file changes (polled every
@@ -286,7 +280,7 @@ impl Scraper {
 
 impl Drop for Scraper {
     fn drop(&mut self) {
-        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let running = sync::lock(&self.running);
         for r in running.values() {
             r.task.abort();
         }
@@ -377,10 +371,12 @@ async fn target_loop(
             // (tests/tests/harden_scrape.rs).
             Ok((format, f)) => {
                 let (sink, t) = (sink.clone(), target.clone());
-                tokio::task::spawn_blocking(move || sink.ingest(&t, t_ms, &f.body, format))
+                tokio::task::spawn_blocking(move || {
+                    sink.ingest(&t, t_ms, &f.body, format)
+                        .map_err(FetchError::Ingest)
+                })
                     .await
-                    .unwrap_or_else(|e| Err(format!("ingest task: {e}")))
-                    .map_err(FetchError::Parse)
+                    .unwrap_or_else(|e| Err(FetchError::Task(e.to_string())))
             }
             Err(e) => Err(e),
         };
@@ -389,7 +385,7 @@ async fn target_loop(
             .scrape_duration
             .get_or_create(&labels)
             .observe(took.as_secs_f64());
-        let mut hl = health.lock().unwrap_or_else(|e| e.into_inner());
+        let mut hl = sync::lock(&health);
         let Some(entry) = hl.get_mut(&target) else {
             return;
         };
@@ -402,10 +398,10 @@ async fn target_loop(
                 let _ = first_success_ms.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |f| {
                     (f == 0 || t_ms < f).then_some(t_ms)
                 });
-                if entry.health != "up" && entry.failures > 0 {
+                if entry.health != Health::Up && entry.failures > 0 {
                     tracing::info!(target = %target.url, "target is up again");
                 }
-                entry.health = "up";
+                entry.health = Health::Up;
                 entry.samples = samples;
                 entry.last_error = None;
             }
@@ -414,7 +410,7 @@ async fn target_loop(
                 if entry.last_error.as_deref() != Some(msg.as_str()) {
                     tracing::warn!(target = %target.url, "scrape failed: {msg}");
                 }
-                entry.health = "down";
+                entry.health = Health::Down;
                 entry.failures += 1;
                 entry.last_error = Some(msg);
                 drop(hl);

@@ -42,7 +42,7 @@ impl Default for StoreConfig {
 }
 
 /// Store errors.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum Error {
     /// The scrape body was rejected (strict mode).
     #[error("scrape body: {0}")]

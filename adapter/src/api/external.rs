@@ -7,7 +7,8 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::{ApiError, AppState};
-use crate::provider::{now_ms, LookupError};
+use crate::clock::now_ms;
+use crate::provider::LookupError;
 
 const GROUP: &str = "external.metrics.k8s.io";
 const GROUP_VERSION: &str = "external.metrics.k8s.io/v1beta1";

@@ -16,7 +16,7 @@ pub async fn healthz() -> &'static str {
 /// the adapter warms up ([`crate::provider::Provider::readiness`]): the HPA's requests go to a
 /// replica that can answer them. A 503 says why not.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
-    match state.provider.readiness(crate::provider::now_ms()) {
+    match state.provider.readiness(crate::clock::now_ms()) {
         Ok(()) => (StatusCode::OK, "ok".into()),
         Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
     }

@@ -1,8 +1,6 @@
 //! A Prometheus-compatible HTTP API over the embedded store (`/api/v1/query`, `query_range`,
 //! `series`, `labels`), so Flagger's Prometheus provider and Grafana can read the adapter.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -11,72 +9,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use mixerless_engine::promql::parse as promql_parse;
-use promql_parser::parser::Expr;
 use serde_json::json;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::AppState;
-use crate::provider::now_ms;
-
-/// What the embedded store and engine answer; implemented by the embedded querier.
-/// Expressions arrive parsed: the handlers parse each once, on the evaluation thread.
-pub trait PromBackend: Send + Sync {
-    /// The `data` object of an instant query.
-    fn query(
-        &self,
-        ast: &Expr,
-        time_ms: i64,
-        budget: Budget,
-    ) -> Result<serde_json::Value, QueryError>;
-    /// The `data` object of a range query.
-    fn query_range(
-        &self,
-        ast: &Expr,
-        start_ms: i64,
-        end_ms: i64,
-        step_ms: i64,
-        budget: Budget,
-    ) -> Result<serde_json::Value, QueryError>;
-    /// The label sets of series matching any selector in `[start, end]`.
-    fn series(
-        &self,
-        matchers: &[String],
-        start_ms: i64,
-        end_ms: i64,
-    ) -> Result<Vec<BTreeMap<String, String>>, QueryError>;
-    /// The bound on evaluations at once, if any.
-    fn gate(&self) -> Option<&QueryGate> {
-        None
-    }
-    /// The metric names among `names` whose samples are not kept: a query finds none.
-    fn unkept(&self, names: &std::collections::BTreeSet<String>) -> Vec<String> {
-        let _ = names;
-        Vec::new()
-    }
-}
-
-/// The time one evaluation may take: from `started` (before its expression was parsed), at
-/// most `timeout` (the request's `timeout` parameter) where given, and never more than
-/// `--query-timeout`.
-#[derive(Debug, Clone, Copy)]
-pub struct Budget {
-    pub started: Instant,
-    pub timeout: Option<Duration>,
-}
-
-/// Why a query failed, as Prometheus' API classes it.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum QueryError {
-    /// The expression or a matcher does not parse: 400 `bad_data`.
-    #[error("{0}")]
-    BadData(String),
-    /// The evaluation ran out of time: 503 `timeout`.
-    #[error("{0}")]
-    Timeout(String),
-    /// Any other evaluation error, the samples limit included: 422 `execution`.
-    #[error("{0}")]
-    Execution(String),
-}
+use crate::clock::now_ms;
+use crate::query::Query;
+use crate::querier::backend::{Budget, PromBackend, QueryError};
+use crate::querier::gate::Busy;
+use crate::querier::EVALUATION_STACK;
 
 impl From<QueryError> for PromError {
     fn from(e: QueryError) -> Self {
@@ -89,100 +29,6 @@ impl From<QueryError> for PromError {
             code,
             kind,
             message: e.to_string(),
-        }
-    }
-}
-
-/// At most `slots` `/api/v1` evaluations at once (`--query-concurrency`, Prometheus'
-/// `--query.max-concurrency`), and at most half of them (at least one) long ones: more than
-/// [`QueryGate::LONG_STEPS`] evaluation steps. Selectors are bounded by the samples limit, so
-/// only many steps (subqueries, range queries) make a query run up to the timeout; the other
-/// half of the slots stays free for short queries however many long ones arrive. A request
-/// waits up to `wait` for its slot(s), then gets 503 `unavailable`, so a flood of expensive
-/// queries queues neither without bound nor in memory.
-#[derive(Debug)]
-pub struct QueryGate {
-    slots: Arc<Semaphore>,
-    long: Arc<Semaphore>,
-    size: usize,
-    long_size: usize,
-    wait: Duration,
-}
-
-/// The slots one evaluation holds; dropping it frees them.
-#[derive(Debug)]
-pub struct Admission {
-    _slot: OwnedSemaphorePermit,
-    _long: Option<OwnedSemaphorePermit>,
-}
-
-impl QueryGate {
-    /// Evaluation steps above which a query takes a long-query slot as well.
-    pub const LONG_STEPS: u64 = 10_000;
-
-    /// A gate of `slots` (at least one) where a request waits up to `wait`.
-    pub fn new(slots: usize, wait: Duration) -> Self {
-        let size = slots.max(1);
-        let long_size = (size / 2).max(1);
-        Self {
-            slots: Arc::new(Semaphore::new(size)),
-            long: Arc::new(Semaphore::new(long_size)),
-            size,
-            long_size,
-            wait,
-        }
-    }
-
-    /// Slots for an evaluation of `steps` steps, held until it ends (also when the client has
-    /// gone).
-    pub async fn admit(&self, steps: u64) -> Result<Admission, PromError> {
-        self.admit_within(steps, self.wait).await
-    }
-
-    /// An admission for `steps` steps in place of `admission`, which was for a short
-    /// evaluation: the same one when `steps` is short, else the short slot is given back and
-    /// a long-query slot and a slot are waited for (so a waiting long query never holds a slot
-    /// short ones could use). Blocks: call it off the async workers.
-    /// The wait counts from `arrived`, when the request first asked for a slot: a long query
-    /// waits no longer in all than a short one.
-    pub fn widen(
-        &self,
-        admission: Admission,
-        steps: u64,
-        arrived: Instant,
-        runtime: &tokio::runtime::Handle,
-    ) -> Result<Admission, PromError> {
-        if steps <= Self::LONG_STEPS {
-            return Ok(admission);
-        }
-        drop(admission);
-        let left = self.wait.saturating_sub(arrived.elapsed());
-        runtime.block_on(self.admit_within(steps, left))
-    }
-
-    async fn admit_within(&self, steps: u64, wait: Duration) -> Result<Admission, PromError> {
-        let acquire = async {
-            let long = if steps > Self::LONG_STEPS {
-                Some(self.long.clone().acquire_owned().await?)
-            } else {
-                None
-            };
-            let slot = self.slots.clone().acquire_owned().await?;
-            Ok::<_, tokio::sync::AcquireError>(Admission {
-                _slot: slot,
-                _long: long,
-            })
-        };
-        match tokio::time::timeout(wait, acquire).await {
-            Ok(Ok(admission)) => Ok(admission),
-            _ => Err(PromError {
-                code: StatusCode::SERVICE_UNAVAILABLE,
-                kind: "unavailable",
-                message: format!(
-                    "too many queries: {} are being evaluated (--query-concurrency; {} of them with more than {} steps) and none finished within {:?}",
-                    self.size, self.long_size, Self::LONG_STEPS, self.wait
-                ),
-            }),
         }
     }
 }
@@ -207,6 +53,16 @@ pub struct PromError {
     code: StatusCode,
     kind: &'static str,
     message: String,
+}
+
+impl From<Busy> for PromError {
+    fn from(e: Busy) -> Self {
+        PromError {
+            code: StatusCode::SERVICE_UNAVAILABLE,
+            kind: "unavailable",
+            message: e.to_string(),
+        }
+    }
 }
 
 impl IntoResponse for PromError {
@@ -304,7 +160,7 @@ fn no_store() -> PromError {
 
 /// Runs a series or labels lookup off the async workers (an expensive one must not hold a
 /// worker that the external metrics API and the scrapers need), once the backend's
-/// [`QueryGate`] admits it. The slot is released when the lookup ends, not when the client
+/// [`QueryGate`](crate::querier::gate::QueryGate) admits it. The slot is released when the lookup ends, not when the client
 /// leaves.
 async fn evaluate(
     state: &AppState,
@@ -352,7 +208,7 @@ impl Times {
 }
 
 /// Evaluates `expr` at `times` the way the whole of it stays off the async workers and inside
-/// the limits: a short-query slot of the [`QueryGate`] first, then, on a low-priority thread,
+/// the limits: a short-query slot of the [`QueryGate`](crate::querier::gate::QueryGate) first, then, on a low-priority thread,
 /// one parse (size and depth limits first, within the timeout), the step count (a long query
 /// trades its slot for a long-query one), the short-history warning and the evaluation.
 async fn evaluate_query(
@@ -376,19 +232,19 @@ async fn evaluate_query(
             started: Instant::now(),
             timeout,
         };
-        let ast = promql_parse::parse(&expr).map_err(QueryError::from)?;
+        let query = Query::parse(&expr).map_err(QueryError::from)?;
         let minute = Duration::from_secs(60);
-        let steps = promql_parse::steps_of(&ast, minute).saturating_mul(times.points());
+        let steps = promql_parse::steps_of(query.ast(), minute).saturating_mul(times.points());
         let _admission = match (admission, b.gate()) {
             (Some(a), Some(g)) => Some(g.widen(a, steps, arrived, &runtime)?),
             _ => None,
         };
-        let warning = warnings(&provider, b.as_ref(), &ast, times.first());
-        let data = match times {
-            Times::Instant { time } => b.query(&ast, time, budget),
-            Times::Range { start, end, step } => b.query_range(&ast, start, end, step, budget),
+        let warning = warnings(&provider, b.as_ref(), &query, times.first());
+        let value = match times {
+            Times::Instant { time } => b.query(&query, time, budget),
+            Times::Range { start, end, step } => b.query_range(&query, start, end, step, budget),
         }?;
-        Ok(success(data, warning))
+        Ok(success(value.to_api_json(), warning))
     };
     on_low_priority_thread(run).await?
 }
@@ -398,11 +254,6 @@ async fn evaluate_query(
 /// idle. `scripts/bench-queries.sh` (external metrics GET p99 at 200 req/s with hostile queries
 /// burning both cores): 9.0 ms at the API's priority, 4.0–8.3 ms at nice 10, 1.8–3.1 ms at 19.
 const QUERY_NICE: i32 = 19;
-
-/// Stack of every thread that parses or evaluates PromQL (these and the tokio runtime's):
-/// `--query-max-depth` bounds how deep they recurse, and the engine's tests evaluate the
-/// default depth on a quarter of this in an unoptimized build.
-pub const EVALUATION_STACK: usize = 8 << 20;
 
 /// Runs `f` on a thread of its own (the gate bounds how many) at [`QUERY_NICE`]: not on the
 /// blocking pool, whose threads also ingest scrapes and evaluate HPA queries, and whose nice
@@ -431,21 +282,21 @@ fn failed(e: impl std::fmt::Display) -> PromError {
     )))
 }
 
-/// What to take with care in the result of `ast` from `time_ms` on: history shorter than it
+/// What to take with care in the result of `query` from `time_ms` on: history shorter than it
 /// reads (after a (re)start, or a metric kept only since a new query asked for it), as the HPA
 /// path says, and metric names the store does not keep (it holds no samples of them).
 fn warnings(
     provider: &crate::provider::Provider,
     backend: &dyn PromBackend,
-    ast: &Expr,
+    query: &Query,
     time_ms: i64,
 ) -> Option<String> {
     let mut w: Vec<String> = provider
-        .short_history_of(ast, time_ms)
+        .short_history(query, time_ms)
         .into_iter()
         .collect();
-    if let Ok(names) = promql_parse::metric_names_of(ast) {
-        let unkept = backend.unkept(&names);
+    if let Ok(names) = query.metric_names() {
+        let unkept = backend.unkept(names);
         if !unkept.is_empty() {
             w.push(format!(
                 "the adapter does not keep {}: no HPA query reads it and --keep-metrics does not match it, so the result has none of its samples",

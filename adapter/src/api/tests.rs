@@ -12,7 +12,9 @@ use tower::ServiceExt;
 use super::*;
 use crate::hpa::dir;
 use crate::provider::ProviderConfig;
+use crate::querier::gate::QueryGate;
 use crate::querier::{self, BoxFuture, Querier};
+use crate::query::Query;
 
 /// Answers `sum(rps)` with 10.056, `vector(0)[0:0]`-like matrix for `matrix`, errors otherwise.
 struct Fake;
@@ -20,10 +22,10 @@ struct Fake;
 impl Querier for Fake {
     fn instant<'a>(
         &'a self,
-        q: &'a str,
+        q: &'a Query,
         t: i64,
     ) -> BoxFuture<'a, Result<querier::Value, querier::Error>> {
-        let v = match q {
+        let v = match q.text() {
             "sum(rps)" => Ok(querier::Value::Scalar { t_ms: t, v: 10.056 }),
             "sum(big)" => Ok(querier::Value::Scalar { t_ms: t, v: 2.5e6 }),
             _ => Ok(querier::Value::Vector(vec![])),
@@ -80,7 +82,7 @@ async fn state(auth: Auth) -> AppState {
         telemetry.clone(),
     ));
     provider.set_hpas(&snap);
-    provider.evaluate_due(crate::provider::now_ms()).await;
+    provider.evaluate_due(crate::clock::now_ms()).await;
     AppState {
         provider,
         telemetry,
@@ -294,9 +296,8 @@ async fn client_certificate_is_required() {
 async fn prometheus_api_over_the_embedded_store() {
     use crate::scrape::Sink as _;
     let mut s = state(Auth::default()).await;
-    let embedded = Arc::new(crate::querier::embedded::Embedded::new(
+    let embedded = Arc::new(crate::store::MetricStore::new(
         std::time::Duration::from_secs(600),
-        std::time::Duration::from_secs(10),
         s.telemetry.clone(),
     ));
     embedded.set_queries(&["sum(rate(req_total[1m]))".into()]);
@@ -318,7 +319,10 @@ async fn prometheus_api_over_the_embedded_store() {
             .ingest(&target, t0 + k * 10_000, body.as_bytes(), Format::Text004)
             .unwrap();
     }
-    s.prom = Some(embedded);
+    s.prom = Some(Arc::new(crate::querier::backend::StoreBackend::new(
+        embedded,
+        &crate::querier::embedded::QueryLimits::with_timeout(std::time::Duration::from_secs(10)),
+    )));
     let end = (t0 + 60_000) / 1000;
     let (code, body) = get(
         &s,
@@ -428,19 +432,21 @@ async fn prometheus_api_over_the_embedded_store() {
 /// free the same query succeeds.
 #[tokio::test]
 async fn query_limits_answer_like_prometheus() {
-    use crate::querier::embedded::{Embedded, QueryLimits};
+    use crate::querier::backend::StoreBackend;
+    use crate::querier::embedded::QueryLimits;
     use crate::scrape::Sink as _;
     let mut s = state(Auth::default()).await;
-    let embedded = Arc::new(Embedded::with_limits(
+    let store = Arc::new(crate::store::MetricStore::new(
         std::time::Duration::from_secs(600),
-        QueryLimits {
-            timeout: std::time::Duration::from_millis(200),
-            max_samples: 5,
-            concurrency: 1,
-        },
         s.telemetry.clone(),
     ));
-    embedded.set_queries(&["req_total".into()]);
+    let limits = QueryLimits {
+        timeout: std::time::Duration::from_millis(200),
+        max_samples: 5,
+        concurrency: 1,
+    };
+    let embedded = Arc::new(StoreBackend::new(store.clone(), &limits));
+    store.set_queries(&["req_total".into()]);
     let t0: i64 = 1_700_000_000_000;
     let target = crate::scrape::Target {
         url: "http://a:1/stats/prometheus".into(),
@@ -449,7 +455,7 @@ async fn query_limits_answer_like_prometheus() {
     };
     for k in 0..7i64 {
         let body = format!("req_total {}\n", k * 50);
-        embedded
+        store
             .ingest(&target, t0 + k * 10_000, body.as_bytes(), Format::Text004)
             .unwrap();
     }
@@ -500,14 +506,14 @@ async fn query_limits_answer_like_prometheus() {
 #[tokio::test]
 async fn long_queries_leave_slots_for_short_ones() {
     use axum::response::IntoResponse as _;
-    let gate = prom::QueryGate::new(4, std::time::Duration::from_millis(50));
-    let long = prom::QueryGate::LONG_STEPS + 1;
+    let gate = QueryGate::new(4, std::time::Duration::from_millis(50));
+    let long = QueryGate::LONG_STEPS + 1;
     let a = gate.admit(long).await.unwrap();
     let _b = gate.admit(long).await.unwrap();
-    let refused = gate.admit(long).await.unwrap_err().into_response();
+    let refused = prom::PromError::from(gate.admit(long).await.unwrap_err()).into_response();
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
     let _c = gate.admit(1).await.unwrap();
-    let _d = gate.admit(prom::QueryGate::LONG_STEPS).await.unwrap();
+    let _d = gate.admit(QueryGate::LONG_STEPS).await.unwrap();
     assert!(gate.admit(1).await.is_err(), "all four slots are taken");
     drop(a);
     let _e = gate.admit(long).await.unwrap();
@@ -519,8 +525,8 @@ async fn long_queries_leave_slots_for_short_ones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_query_trades_its_slot_within_one_wait() {
     let wait = std::time::Duration::from_millis(200);
-    let gate = std::sync::Arc::new(prom::QueryGate::new(2, wait));
-    let long = prom::QueryGate::LONG_STEPS + 1;
+    let gate = std::sync::Arc::new(QueryGate::new(2, wait));
+    let long = QueryGate::LONG_STEPS + 1;
     let runtime = tokio::runtime::Handle::current();
     // The one long-query slot is taken.
     let held = gate.admit(long).await.unwrap();

@@ -190,8 +190,11 @@ impl Source {
                     }
                     (None, None) => remote,
                 };
+                // The annotation was parsed already; a query the limits refuse fails here.
+                let query = crate::query::Query::parse(&q.query)
+                    .map_err(|e| crate::querier::Error::Query(e).to_string())?;
                 let v = remote
-                    .instant(&q.query, crate::provider::now_ms())
+                    .instant(&query, crate::clock::now_ms())
                     .await
                     .map_err(|e| e.to_string())?;
                 let (value, _) = policy::apply(&v, q.on_empty).map_err(|e| e.to_string())?;

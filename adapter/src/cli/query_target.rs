@@ -10,7 +10,7 @@ use clap::Args as ClapArgs;
 use mixerless_engine::exposition::ParseOptions;
 use mixerless_engine::store::{Store, StoreConfig};
 
-use crate::provider::now_ms;
+use crate::clock::now_ms;
 use crate::scrape::{self, fetch, file_sd};
 
 /// Evaluate PromQL over a data file or live targets and print Prometheus' JSON.
@@ -70,7 +70,10 @@ pub fn run(cmd: Cmd) -> anyhow::Result<()> {
 /// The `/api/v1/query` response for `cmd` over live scrapes, with progress on `progress`.
 pub fn response(cmd: &Cmd, progress: &mut dyn Write) -> anyhow::Result<serde_json::Value> {
     // A query that does not parse gets its parse error at once, without scraping.
-    let Some(window) = crate::provider::warmup::window(&cmd.query.expr) else {
+    let Some(window) = crate::query::Query::parse(&cmd.query.expr)
+        .ok()
+        .map(|q| q.window())
+    else {
         let empty = Store::new(StoreConfig::default());
         return Ok(super::query::evaluate(&cmd.query, &empty, now_ms()));
     };

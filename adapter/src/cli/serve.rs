@@ -1,6 +1,5 @@
 //! `mixerless-adapter serve`: the external metrics API for HPAs.
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,12 +9,16 @@ use anyhow::Context as _;
 use clap::Args as ClapArgs;
 
 use crate::api::{self, AppState, Auth};
-use crate::hpa::dir::{self, Snapshot};
-use crate::kubernetes::{self, KubeConfig};
+use crate::hpa::dir::Snapshot;
+use crate::kubernetes::KubeConfig;
 use crate::provider::{Provider, ProviderConfig, RemoteFactory};
+use crate::querier::backend::StoreBackend;
+use crate::querier::embedded::{Embedded, QueryLimits};
 use crate::querier::remote::{Remote, RemoteConfig};
 use crate::querier::Querier;
 use crate::scrape::{self, ScrapeConfig, Scraper};
+use crate::sources::HpaSources;
+use crate::store::MetricStore;
 use crate::telemetry::Telemetry;
 
 mod validate;
@@ -260,7 +263,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Workers and the blocking pool parse and evaluate HPA queries (see --query-max-depth).
-        .thread_stack_size(crate::api::prom::EVALUATION_STACK)
+        .thread_stack_size(crate::querier::EVALUATION_STACK)
         .build()
         .context("start the tokio runtime")?;
     rt.block_on(serve(args))
@@ -279,11 +282,11 @@ fn remote_config(args: &Args, url: &str, with_auth: bool) -> RemoteConfig {
     }
 }
 
-/// The default querier, the `/api/v1` backend and the scrape sink.
+/// The default querier, the `/api/v1` backend and the embedded store.
 type Sources = (
     Arc<dyn Querier>,
     Option<Arc<dyn api::PromBackend>>,
-    Option<Arc<crate::querier::embedded::Embedded>>,
+    Option<Arc<MetricStore>>,
 );
 
 async fn serve(args: Args) -> anyhow::Result<()> {
@@ -316,24 +319,25 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             )
         }
         None => {
-            let embedded = Arc::new(crate::querier::embedded::Embedded::with_limits(
-                args.retention,
-                crate::querier::embedded::QueryLimits {
-                    timeout: args.query_timeout,
-                    max_samples: args.query_max_samples,
-                    concurrency: args.query_concurrency,
-                },
-                telemetry.clone(),
-            ));
-            embedded.set_store_limits(
+            let store = Arc::new(MetricStore::new(args.retention, telemetry.clone()));
+            store.set_store_limits(
                 args.max_series,
                 args.scrape_sample_limit,
                 args.target_series_limit,
             );
-            embedded
+            store
                 .set_keep_pattern(&args.keep_metrics)
                 .with_context(|| format!("--keep-metrics {:?}", args.keep_metrics))?;
-            (embedded.clone(), Some(embedded.clone()), Some(embedded))
+            let limits = QueryLimits {
+                timeout: args.query_timeout,
+                max_samples: args.query_max_samples,
+                concurrency: args.query_concurrency,
+            };
+            (
+                Arc::new(Embedded::over(store.clone(), &limits)),
+                Some(Arc::new(StoreBackend::new(store.clone(), &limits))),
+                Some(store),
+            )
         }
     };
     // Per-HPA `prometheus-server` annotations get no bearer token, like kube-metrics-adapter.
@@ -341,7 +345,6 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let factory: Box<RemoteFactory> = Box::new(move |url: &str| {
         Remote::new(remote_config(&factory_args, url, false))
             .map(|r| Arc::new(r) as Arc<dyn Querier>)
-            .map_err(|e| e.to_string())
     });
     let scraper = sink.as_ref().map(|s| {
         Arc::new(Scraper::new(
@@ -394,22 +397,14 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     } else {
         None
     };
-    let mut hpas = HpaSources {
-        dir: args.hpa_dir.as_deref().map(dir::Watcher::new),
-        dir_snapshot: None,
-        kube,
-        kube_snapshot: Snapshot::default(),
-        kube_fingerprint: String::new(),
-        next_kube: std::time::Instant::now(),
-        reported: HashSet::new(),
-    };
+    let mut hpas = HpaSources::new(args.hpa_dir.as_deref(), kube);
     let apply = {
         let provider = provider.clone();
         let sink = sink.clone();
         move |snap: Snapshot| {
             provider.set_hpas(&snap);
-            if let Some(e) = &sink {
-                e.set_queries(&provider.embedded_queries());
+            if let Some(store) = &sink {
+                store.keep(&provider.embedded_queries());
             }
         }
     };
@@ -497,80 +492,4 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         _ = term.recv() => tracing::info!("terminated; stopping"),
     }
     Ok(())
-}
-
-/// Where HPAs come from: `--hpa-dir` (re-read when a file changes) and `--kube` (listed every
-/// `--kube-resync`, which also re-discovers pods and posts Events for new problems).
-struct HpaSources {
-    /// `--hpa-dir`, read once a change has settled (see [`dir::Watcher`]).
-    dir: Option<dir::Watcher>,
-    /// Its HPAs as last read (`None`: not read yet).
-    dir_snapshot: Option<Snapshot>,
-    kube: Option<(::kube::Client, KubeConfig)>,
-    kube_snapshot: Snapshot,
-    kube_fingerprint: String,
-    next_kube: std::time::Instant,
-    reported: HashSet<String>,
-}
-
-impl HpaSources {
-    /// The merged snapshot when something changed.
-    async fn refresh(&mut self, scraper: Option<&Scraper>, job: &str) -> Option<Snapshot> {
-        let mut changed = false;
-        if let Some(dir) = &mut self.dir {
-            let snap = match self.dir_snapshot {
-                None => Some(dir.load_now()),
-                Some(_) => dir.poll(),
-            };
-            if snap.is_some() {
-                self.dir_snapshot = snap;
-                changed = true;
-            }
-        }
-        if let Some((client, cfg)) = &self.kube {
-            if std::time::Instant::now() >= self.next_kube {
-                self.next_kube = std::time::Instant::now() + cfg.resync;
-                match kubernetes::hpas::list(client, cfg).await {
-                    Ok(snap) => {
-                        let fp = format!(
-                            "{:?}",
-                            snap.hpas
-                                .iter()
-                                .map(|h| (&h.namespace, &h.name, &h.queries, &h.errors))
-                                .collect::<Vec<_>>()
-                        );
-                        if fp != self.kube_fingerprint {
-                            self.kube_fingerprint = fp;
-                            self.kube_snapshot = snap;
-                            changed = true;
-                        }
-                        if let Err(e) = kubernetes::events::report(
-                            client,
-                            &self.kube_snapshot,
-                            &mut self.reported,
-                        )
-                        .await
-                        {
-                            tracing::warn!("post events: {e}");
-                        }
-                    }
-                    Err(e) => tracing::warn!("list HPAs: {e} (keeping the previous ones)"),
-                }
-                if let Some(s) = scraper {
-                    match kubernetes::pods::discover(client, cfg, job).await {
-                        Ok(targets) => s.set_source("kube", targets),
-                        Err(e) => tracing::warn!("list pods: {e} (keeping the previous targets)"),
-                    }
-                }
-            }
-        }
-        if !changed {
-            return None;
-        }
-        let mut snap = self.dir_snapshot.clone().unwrap_or_default();
-        snap.hpas.extend(self.kube_snapshot.hpas.iter().cloned());
-        snap.file_errors
-            .extend(self.kube_snapshot.file_errors.iter().cloned());
-        Some(snap)
-    }
 }

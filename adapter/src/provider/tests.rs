@@ -5,9 +5,11 @@ use std::sync::Arc;
 use mixerless_engine::exposition::Format;
 
 use super::*;
+use crate::clock::now_ms;
 use crate::hpa::dir::LoadedHpa;
 use crate::hpa::{manifest, OnEmpty};
 use crate::querier::{BoxFuture, Error, Querier, Sample, Value};
+use crate::query::Query;
 
 /// Answers each query from a fixed table; unknown queries fail.
 struct Table(Vec<(&'static str, Value)>);
@@ -22,7 +24,7 @@ impl Table {
 }
 
 impl Querier for NamedTable {
-    fn instant<'a>(&'a self, query: &'a str, t: i64) -> BoxFuture<'a, Result<Value, Error>> {
+    fn instant<'a>(&'a self, query: &'a Query, t: i64) -> BoxFuture<'a, Result<Value, Error>> {
         self.0.instant(query, t)
     }
     fn describe(&self) -> String {
@@ -31,13 +33,18 @@ impl Querier for NamedTable {
 }
 
 impl Querier for Table {
-    fn instant<'a>(&'a self, query: &'a str, _t: i64) -> BoxFuture<'a, Result<Value, Error>> {
+    fn instant<'a>(&'a self, query: &'a Query, _t: i64) -> BoxFuture<'a, Result<Value, Error>> {
+        let query = query.text();
         let v = self
             .0
             .iter()
             .find(|(q, _)| *q == query)
             .map(|(_, v)| v.clone())
-            .ok_or_else(|| Error::Query(format!("unknown {query}")));
+            .ok_or_else(|| {
+                Error::Query(mixerless_engine::promql::Error::Eval(format!(
+                    "unknown {query}"
+                )))
+            });
         Box::pin(async move { v })
     }
     fn describe(&self) -> String {
@@ -315,9 +322,9 @@ async fn partial_values_are_served_marked_when_asked() {
 struct Gated(Arc<tokio::sync::Notify>);
 
 impl Querier for Gated {
-    fn instant<'a>(&'a self, query: &'a str, _t: i64) -> BoxFuture<'a, Result<Value, Error>> {
+    fn instant<'a>(&'a self, query: &'a Query, _t: i64) -> BoxFuture<'a, Result<Value, Error>> {
         Box::pin(async move {
-            if query == "slow" {
+            if query.text() == "slow" {
                 self.0.notified().await;
             }
             Ok(one(10.0))
@@ -465,7 +472,13 @@ async fn server_aliases_resolve_or_fail_their_metric() {
         b["errors"][0],
         "metric rps: prometheus-server-alias \"nope\" is not configured (serve --prometheus-server-alias NAME=URL; configured: [\"other\"])"
     );
-    assert_eq!(p.embedded_queries(), ["up"]);
+    assert_eq!(
+        p.embedded_queries()
+            .iter()
+            .map(Query::text)
+            .collect::<Vec<_>>(),
+        ["up"]
+    );
     let t = 1_000_000;
     assert_eq!(p.evaluate_due(t).await, 2);
     let v = p.lookup("test", "rps", &sel("type=prometheus"), t).unwrap();
@@ -506,7 +519,7 @@ fn store_provider() -> (Provider, Arc<crate::querier::embedded::Embedded>) {
 /// Sets the HPAs and the store's metric names, as `serve` does on every reload.
 fn reload(p: &Provider, e: &crate::querier::embedded::Embedded, queries: Vec<MetricQuery>) {
     p.set_hpas(&snapshot(queries));
-    e.set_queries(&p.embedded_queries());
+    e.keep(&p.embedded_queries());
 }
 
 /// Demonstrates the warm-up per metric (issue 12, item 4): an HPA added later whose query
@@ -586,12 +599,12 @@ async fn a_newly_read_metric_warms_up_like_a_restart() {
     assert_eq!(p.readiness(t), Ok(()));
     // /api/v1 says the same of the query, and nothing of one over a metric kept all along.
     assert_eq!(
-        p.short_history("rate(y[1m]) / rate(up[1m])", t).as_deref(),
+        p.short_history(&Query::parse("rate(y[1m]) / rate(up[1m])").unwrap(), t).as_deref(),
         Some("the query reads 1m of history and the adapter holds 20s of it (since it began keeping the metrics the query reads): the result is computed from partial data")
     );
-    assert_eq!(p.short_history("rate(up[1m])", t), None);
+    assert_eq!(p.short_history(&Query::parse("rate(up[1m])").unwrap(), t), None);
     assert_eq!(
-        p.short_history("rate(not_kept[1m])", t),
+        p.short_history(&Query::parse("rate(not_kept[1m])").unwrap(), t),
         None,
         "no history at all: /api/v1 names the metrics not kept instead"
     );

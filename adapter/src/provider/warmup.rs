@@ -1,117 +1,135 @@
-//! How much history a query needs before its value means what it says.
-//!
-//! The embedded store starts empty. `rate(x[1m])` over the first 20 s of data is not a
-//! rate over 20 s: Prometheus' extrapolation stops near the first sample, so the result is
-//! about a third of the true rate, and an HPA reading it scales down a loaded Deployment.
-//! The provider therefore withholds a query's value until the store holds data for the
-//! query's *window*: the longest stretch of past time it reads (range plus offset,
-//! subqueries included).
+//! The warm-up: whether the embedded store holds the history a query reads (its
+//! [`window`](crate::query::window)). After a start, or for a metric the store began keeping
+//! for a new or edited query, the history is short; a value computed from it would be wrong
+//! (a third of a rate), so it is withheld or served marked partial ([`super::PartialData`]).
 
 use std::time::Duration;
 
-use promql_parser::parser::{Expr, Offset};
+use super::{EvalError, Provider, Since};
+use crate::hpa::MetricQuery;
+use crate::query::Query;
 
-/// Functions that read only the newest sample(s) of their range: they are right as soon as
-/// there are samples, however short the history.
-const NEWEST_ONLY: [&str; 3] = ["irate", "idelta", "last_over_time"];
-
-/// The window `query` reads, or `None` when it does not parse (its evaluation reports that).
-/// `@` modifiers pin absolute times and are not considered.
-pub fn window(query: &str) -> Option<Duration> {
-    let ast = mixerless_engine::promql::parse::parse(query).ok()?;
-    Some(window_of(&ast))
+/// Whether the embedded store holds the history a query reads.
+pub(super) enum Coverage {
+    Full,
+    Short {
+        have_ms: i64,
+        need_ms: i64,
+        ready_ms: Option<i64>,
+        late: bool,
+    },
+    Never(EvalError),
 }
 
-/// [`window`] of a parsed query.
-pub fn window_of(ast: &Expr) -> Duration {
-    Duration::from_millis(expr_ms(ast, false).max(0) as u64)
+/// How much history the store holds for one query (see [`Provider::history`]).
+struct Held {
+    /// The window the query reads.
+    need: Duration,
+    /// How long the history is at the evaluation time (`None`: no scrape yet).
+    have_ms: Option<i64>,
+    /// It began after the adapter's first scrape.
+    late: bool,
+    /// The store does not keep a metric the query reads (it has no history of it at all).
+    unkept: bool,
 }
 
-/// Milliseconds of history `e` reads before the evaluation time; `newest_only` when the
-/// enclosing function reads only the newest samples of a range.
-fn expr_ms(e: &Expr, newest_only: bool) -> i64 {
-    match e {
-        Expr::VectorSelector(vs) => offset_ms(&vs.offset),
-        Expr::MatrixSelector(ms) => {
-            let range = if newest_only {
-                0
-            } else {
-                ms.range.as_millis() as i64
-            };
-            range.saturating_add(offset_ms(&ms.vs.offset))
+impl Held {
+    /// Where the history began, for messages.
+    fn since_what(&self) -> &'static str {
+        if self.late {
+            "since it began keeping the metrics the query reads"
+        } else {
+            "since its first successful scrape"
         }
-        Expr::Subquery(sq) => {
-            let range = if newest_only {
-                0
-            } else {
-                sq.range.as_millis() as i64
-            };
-            range
-                .saturating_add(offset_ms(&sq.offset))
-                .saturating_add(expr_ms(&sq.expr, false))
-        }
-        Expr::Call(c) => {
-            let newest = NEWEST_ONLY.contains(&c.func.name);
-            c.args
-                .args
-                .iter()
-                .map(|a| expr_ms(a, newest))
-                .max()
-                .unwrap_or(0)
-        }
-        Expr::Aggregate(a) => {
-            let p = a.param.as_ref().map_or(0, |p| expr_ms(p, false));
-            p.max(expr_ms(&a.expr, false))
-        }
-        Expr::Binary(b) => expr_ms(&b.lhs, false).max(expr_ms(&b.rhs, false)),
-        Expr::Unary(u) => expr_ms(&u.expr, newest_only),
-        Expr::Paren(p) => expr_ms(&p.expr, newest_only),
-        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => 0,
     }
 }
 
-fn offset_ms(o: &Option<Offset>) -> i64 {
-    match o {
-        Some(Offset::Pos(d)) => d.as_millis() as i64,
-        Some(Offset::Neg(_)) | None => 0,
+impl Provider {
+    /// The window `query` reads and how much of it the embedded store holds at `now`; `None`
+    /// without an embedded store.
+    fn history(&self, query: &Query, now: i64) -> Option<Held> {
+        let since = self.data_since.as_ref()?;
+        let names = query.metric_names().ok().filter(|n| !n.is_empty());
+        let per_metric = names.and_then(|n| self.metric_since.as_ref().and_then(|f| f(n)));
+        let (since, late) = match per_metric {
+            Some(Since::At { ms, late }) => (Some(ms), late),
+            Some(Since::NotYet { late }) => (None, late),
+            Some(Since::NotKept) => (None, true),
+            None => (since(), false),
+        };
+        Some(Held {
+            need: query.window(),
+            have_ms: since.map(|t| now - t),
+            late,
+            unkept: per_metric == Some(Since::NotKept),
+        })
+    }
+
+    /// Why `query` evaluated at `time_ms` on the embedded store reads partial data: its window
+    /// reaches back before the store's history of its metrics begins (for `/api/v1` warnings).
+    pub fn short_history(&self, query: &Query, time_ms: i64) -> Option<String> {
+        let held = self.history(query, time_ms)?;
+        if held.unkept {
+            // Not a short history but none: the caller names the metrics not kept.
+            return None;
+        }
+        match held.have_ms {
+            None if held.late => Some(
+                "no scrape has succeeded since the adapter began keeping the metrics the query reads: the result has no data".into(),
+            ),
+            None => Some(
+                "no scrape has succeeded since the adapter started: the result has no data".into(),
+            ),
+            Some(have) if have < held.need.as_millis() as i64 => Some(format!(
+                "the query reads {} of history and the adapter holds {} of it ({}): the result is computed from partial data",
+                humantime::format_duration(held.need),
+                whole_seconds(have),
+                held.since_what()
+            )),
+            _ => None,
+        }
+    }
+
+    /// How much of `parsed`'s window (the query of `q`) the store holds at `now`.
+    pub(super) fn coverage(&self, q: &MetricQuery, parsed: Option<&Query>, now: i64) -> Coverage {
+        if q.names_a_server() {
+            return Coverage::Full;
+        }
+        let Some(Held {
+            need,
+            have_ms: have,
+            late,
+            ..
+        }) = parsed.and_then(|p| self.history(p, now))
+        else {
+            return Coverage::Full;
+        };
+        if need > self.config.retention {
+            return Coverage::Never(EvalError::BeyondRetention {
+                need,
+                retention: self.config.retention,
+            });
+        }
+        let need_ms = need.as_millis() as i64;
+        match have {
+            None => Coverage::Short {
+                have_ms: 0,
+                need_ms,
+                ready_ms: None,
+                late,
+            },
+            Some(have) if have >= need_ms => Coverage::Full,
+            Some(have) => Coverage::Short {
+                have_ms: have,
+                need_ms,
+                ready_ms: Some(now - have + need_ms),
+                late,
+            },
+        }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Demonstrates the windows of the walk-through's queries and of the shapes that change
-    /// them: offsets add, subqueries add their inner range, newest-sample functions need none.
-    #[test]
-    fn windows_of_queries() {
-        let cases = [
-            (
-                r#"sum(rate(istio_requests_total{reporter="destination"}[1m]))"#,
-                60,
-            ),
-            ("sum(rate(a_sum[1m])) / sum(rate(a_count[2m]))", 120),
-            (
-                "histogram_quantile(0.95, sum(rate(b_bucket[5m])) by (le))",
-                300,
-            ),
-            (
-                "histogram_quantile(0.95, sum(irate(b_bucket[5m])) by (le))",
-                0,
-            ),
-            ("last_over_time(x[10m])", 0),
-            ("max_over_time(rate(x[1m])[5m:30s])", 360),
-            ("rate(x[1m] offset 2m)", 180),
-            ("x offset 30s", 30),
-            ("x", 0),
-            ("vector(1)", 0),
-            ("-(rate(x[45s]))", 45),
-            ("quantile_over_time(0.9, x[3m])", 180),
-            ("topk(scalar(max_over_time(y[90s])), x)", 90),
-        ];
-        for (q, secs) in cases {
-            assert_eq!(window(q), Some(Duration::from_secs(secs)), "{q}");
-        }
-        assert_eq!(window("sum(rate(x[1m])"), None);
-    }
+/// `ms` as a duration in whole seconds (`20s`, `1m 5s`), for messages.
+pub(super) fn whole_seconds(ms: i64) -> humantime::FormattedDuration {
+    humantime::format_duration(Duration::from_secs((ms / 1000).max(0) as u64))
 }

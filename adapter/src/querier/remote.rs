@@ -4,7 +4,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{from_api_json, BoxFuture, Error, Querier, Value};
+mod decode;
+
+use decode::from_api_json;
+
+use super::{BoxFuture, Error, Querier, Value};
+use crate::query::Query;
 
 /// How to reach a remote Prometheus.
 #[derive(Debug, Clone, Default)]
@@ -86,7 +91,10 @@ impl Remote {
                 .and_then(|s| s.as_str())
                 .unwrap_or("no message");
             return Err(if status.is_client_error() {
-                Error::Query(format!("{kind}: {msg}"))
+                Error::Refused {
+                    kind: kind.to_owned(),
+                    message: msg.to_owned(),
+                }
             } else {
                 err(format!("HTTP {status}: {kind}: {msg}"))
             });
@@ -107,8 +115,12 @@ fn without_url(e: &reqwest::Error) -> String {
 }
 
 impl Querier for Remote {
-    fn instant<'a>(&'a self, query: &'a str, time_ms: i64) -> BoxFuture<'a, Result<Value, Error>> {
-        Box::pin(self.query(query, time_ms))
+    fn instant<'a>(
+        &'a self,
+        query: &'a Query,
+        time_ms: i64,
+    ) -> BoxFuture<'a, Result<Value, Error>> {
+        Box::pin(self.query(query.text(), time_ms))
     }
 
     fn describe(&self) -> String {

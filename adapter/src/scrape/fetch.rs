@@ -20,9 +20,12 @@ pub enum FetchError {
     /// The response's Content-Type does not say how to parse it (and no fallback is set).
     #[error("{0}")]
     ContentType(#[from] super::protocol::ContentTypeError),
-    /// The body does not parse as exposition text.
+    /// The store refused the body: it does not parse, or it passes a limit.
     #[error("parse: {0}")]
-    Parse(String),
+    Ingest(#[from] crate::store::IngestError),
+    /// The ingest task ended without an answer (it panicked).
+    #[error("parse: ingest task: {0}")]
+    Task(String),
 }
 
 impl FetchError {
@@ -34,7 +37,8 @@ impl FetchError {
             Self::Status(_) => "http_status",
             Self::TooLarge(_) => "too_large",
             Self::ContentType(_) => "content_type",
-            Self::Parse(_) => "parse",
+            Self::Ingest(e) => e.reason(),
+            Self::Task(_) => "parse",
         }
     }
 }

@@ -18,7 +18,11 @@ use crate::telemetry::Telemetry;
 struct Nothing;
 
 impl Querier for Nothing {
-    fn instant<'a>(&'a self, _: &'a str, _: i64) -> BoxFuture<'a, Result<Value, Error>> {
+    fn instant<'a>(
+        &'a self,
+        _: &'a crate::query::Query,
+        _: i64,
+    ) -> BoxFuture<'a, Result<Value, Error>> {
         Box::pin(async { Ok(Value::Vector(vec![])) })
     }
     fn describe(&self) -> String {
