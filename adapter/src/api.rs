@@ -21,10 +21,10 @@ use axum::Router;
 use crate::provider::Provider;
 use crate::telemetry::{RequestLabels, Telemetry};
 
+pub use crate::querier::backend::PromBackend;
 pub use auth::{Auth, ClientIdentity};
 pub use body::{BODY_DRAIN_LIMIT, BODY_LIMIT, BODY_READ_TIMEOUT};
 pub use error::ApiError;
-pub use crate::querier::backend::PromBackend;
 
 /// Reports the scrape targets for `/status`: an object whose fields (`targets`,
 /// `target_errors`) join it.

@@ -29,8 +29,8 @@ pub use readiness::STARTUP_GRACE;
 pub use remotes::{RemoteFactory, SourceError};
 pub use state::{Entry, HpaStatus};
 
-pub use crate::store::Since;
 use crate::querier::Querier;
+pub use crate::store::Since;
 use crate::telemetry::Telemetry;
 
 /// How the provider runs.

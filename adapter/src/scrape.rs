@@ -185,24 +185,22 @@ impl Scraper {
                 r.task.abort();
             }
             self.sink.target_down(&t, now_ms());
-            sync::lock(&self.health)
-                .remove(&t);
+            sync::lock(&self.health).remove(&t);
             tracing::info!(target = %t.url, "target removed");
         }
         for t in wanted {
             if running.contains_key(&t) {
                 continue;
             }
-            sync::lock(&self.health)
-                .insert(
-                    t.clone(),
-                    TargetHealth {
-                        url: t.url.clone(),
-                        labels: t.labels.iter().cloned().collect(),
-                        health: Health::Unknown,
-                        ..TargetHealth::default()
-                    },
-                );
+            sync::lock(&self.health).insert(
+                t.clone(),
+                TargetHealth {
+                    url: t.url.clone(),
+                    labels: t.labels.iter().cloned().collect(),
+                    health: Health::Unknown,
+                    ..TargetHealth::default()
+                },
+            );
             let task = tokio::spawn(target_loop(
                 t.clone(),
                 self.config.clone(),
@@ -375,8 +373,8 @@ async fn target_loop(
                     sink.ingest(&t, t_ms, &f.body, format)
                         .map_err(FetchError::Ingest)
                 })
-                    .await
-                    .unwrap_or_else(|e| Err(FetchError::Task(e.to_string())))
+                .await
+                .unwrap_or_else(|e| Err(FetchError::Task(e.to_string())))
             }
             Err(e) => Err(e),
         };

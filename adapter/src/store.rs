@@ -101,7 +101,10 @@ impl MetricStore {
     /// [`MetricStore::keep`] for query texts; one that does not parse adds none (its HPA
     /// already reports the error).
     pub fn set_queries(&self, queries: &[String]) {
-        let parsed: Vec<Query> = queries.iter().filter_map(|q| Query::parse(q).ok()).collect();
+        let parsed: Vec<Query> = queries
+            .iter()
+            .filter_map(|q| Query::parse(q).ok())
+            .collect();
         self.keep(&parsed);
     }
 

@@ -13,10 +13,10 @@ use serde_json::json;
 
 use super::AppState;
 use crate::clock::now_ms;
-use crate::query::Query;
 use crate::querier::backend::{Budget, PromBackend, QueryError};
 use crate::querier::gate::Busy;
 use crate::querier::EVALUATION_STACK;
+use crate::query::Query;
 
 impl From<QueryError> for PromError {
     fn from(e: QueryError) -> Self {
@@ -291,10 +291,7 @@ fn warnings(
     query: &Query,
     time_ms: i64,
 ) -> Option<String> {
-    let mut w: Vec<String> = provider
-        .short_history(query, time_ms)
-        .into_iter()
-        .collect();
+    let mut w: Vec<String> = provider.short_history(query, time_ms).into_iter().collect();
     if let Ok(names) = query.metric_names() {
         let unkept = backend.unkept(names);
         if !unkept.is_empty() {

@@ -9,8 +9,7 @@ use crate::querier::{self, Querier};
 use crate::sync;
 
 /// Makes a querier for a per-HPA `prometheus-server` URL.
-pub type RemoteFactory =
-    dyn Fn(&str) -> Result<Arc<dyn Querier>, querier::Error> + Send + Sync;
+pub type RemoteFactory = dyn Fn(&str) -> Result<Arc<dyn Querier>, querier::Error> + Send + Sync;
 
 /// Why a query has no querier.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -7,9 +7,12 @@ use mixerless_engine::exposition::Format;
 use super::*;
 use crate::clock::now_ms;
 use crate::hpa::dir::LoadedHpa;
+use crate::hpa::dir::Snapshot;
+use crate::hpa::MetricQuery;
 use crate::hpa::{manifest, OnEmpty};
 use crate::querier::{BoxFuture, Error, Querier, Sample, Value};
 use crate::query::Query;
+use crate::selector::Selector;
 
 /// Answers each query from a fixed table; unknown queries fail.
 struct Table(Vec<(&'static str, Value)>);
@@ -602,7 +605,10 @@ async fn a_newly_read_metric_warms_up_like_a_restart() {
         p.short_history(&Query::parse("rate(y[1m]) / rate(up[1m])").unwrap(), t).as_deref(),
         Some("the query reads 1m of history and the adapter holds 20s of it (since it began keeping the metrics the query reads): the result is computed from partial data")
     );
-    assert_eq!(p.short_history(&Query::parse("rate(up[1m])").unwrap(), t), None);
+    assert_eq!(
+        p.short_history(&Query::parse("rate(up[1m])").unwrap(), t),
+        None
+    );
     assert_eq!(
         p.short_history(&Query::parse("rate(not_kept[1m])").unwrap(), t),
         None,

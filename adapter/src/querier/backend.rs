@@ -18,8 +18,12 @@ use crate::store::MetricStore;
 /// the evaluation thread.
 pub trait PromBackend: Send + Sync {
     /// An instant query.
-    fn query(&self, query: &Query, time_ms: i64, budget: Budget)
-        -> Result<promql::Value, QueryError>;
+    fn query(
+        &self,
+        query: &Query,
+        time_ms: i64,
+        budget: Budget,
+    ) -> Result<promql::Value, QueryError>;
     /// A range query.
     fn query_range(
         &self,
@@ -154,9 +158,9 @@ impl PromBackend for StoreBackend {
         let range_s = ((end_ms - start_ms) / 1000).max(1);
         let mut out: BTreeSet<BTreeMap<String, String>> = BTreeSet::new();
         for m in matchers {
-            let v = self
-                .engine
-                .instant(self.store.source(), &format!("{m}[{range_s}s]"), end_ms)?;
+            let v =
+                self.engine
+                    .instant(self.store.source(), &format!("{m}[{range_s}s]"), end_ms)?;
             if let promql::Value::Matrix(series) = v {
                 out.extend(series.iter().map(|s| {
                     s.labels

@@ -39,7 +39,9 @@ async fn stores_queries_and_lists_series() {
     let q = |text: &str| Query::parse(text).unwrap();
     e.set_queries(&["sum(rate(requests_total[1m]))".into()]);
     let body = |n: u32| {
-        format!("# TYPE requests_total counter\nrequests_total{{code=\"200\"}} {n}\nother_total 5\n")
+        format!(
+            "# TYPE requests_total counter\nrequests_total{{code=\"200\"}} {n}\nother_total 5\n"
+        )
     };
     let t0 = 1_700_000_000_000;
     for inst in ["a:1", "b:1"] {
@@ -97,4 +99,3 @@ async fn stores_queries_and_lists_series() {
     // A query that does not parse never reaches a querier.
     assert!(Query::parse("sum(").is_err());
 }
-

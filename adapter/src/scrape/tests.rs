@@ -8,7 +8,10 @@ use axum::routing::get;
 use axum::Router;
 
 use super::*;
-use mixerless_engine::exposition::Format;
+use mixerless_engine::exposition::{self, Format};
+use mixerless_engine::store;
+
+use crate::store::IngestError;
 
 #[derive(Default)]
 struct Recorder {
@@ -31,9 +34,15 @@ impl Sink for Recorder {
         _t: i64,
         body: &[u8],
         _format: Format,
-    ) -> Result<usize, String> {
+    ) -> Result<usize, IngestError> {
         if body.starts_with(b"garbage") {
-            return Err("line 1:1: invalid metric name".into());
+            return Err(IngestError::from(store::Error::Parse(
+                exposition::Error::Syntax {
+                    line: 1,
+                    col: 1,
+                    msg: "invalid metric name".into(),
+                },
+            )));
         }
         self.ingested.lock().unwrap().push(instance(&target.labels));
         Ok(body.iter().filter(|b| **b == b'\n').count())
@@ -117,7 +126,10 @@ async fn bad_targets_do_not_affect_good_ones() {
         "the good target was scraped only {ok_scrapes} times in 1.5 s"
     );
     for (inst, error) in [
-        ("/garbage", "parse: line 1:1: invalid metric name"),
+        (
+            "/garbage",
+            "parse: scrape body: line 1:1: invalid metric name",
+        ),
         ("/hang", "timed out after 300ms"),
         ("/huge", "body larger than 1048576 bytes"),
         ("/missing", "HTTP status 404"),
@@ -142,6 +154,85 @@ async fn bad_targets_do_not_affect_good_ones() {
     scraper.set_targets(vec![]);
     assert_eq!(scraper.target_count(), 0);
     assert!(scraper.status().as_array().unwrap().is_empty());
+    server.abort();
+}
+
+/// Demonstrates that a scrape the store refuses for a limit is counted with that limit as its
+/// `reason`, not as a parse error: over `--scrape-sample-limit` is `sample_limit`, new series
+/// over `--target-series-limit` `series_limit` (both were `reason="parse"` when the sink's
+/// error was a string), and the target is down with the message naming the flag.
+#[tokio::test]
+async fn a_scrape_over_a_limit_is_counted_with_its_reason() {
+    let routes = Router::new()
+        .route(
+            "/three",
+            get(|| async { "m{i=\"1\"} 1\nm{i=\"2\"} 1\nm{i=\"3\"} 1\n" }),
+        )
+        .route("/one", get(|| async { "m{i=\"4\"} 1\n" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, routes).await });
+    let telemetry = Arc::new(Telemetry::new());
+    let store = Arc::new(crate::store::MetricStore::new(
+        Duration::from_secs(600),
+        telemetry.clone(),
+    ));
+    store.set_queries(&["m".into()]);
+    let scraper = Scraper::new(
+        ScrapeConfig {
+            interval: Duration::from_millis(200),
+            ..ScrapeConfig::default()
+        },
+        store.clone(),
+        telemetry.clone(),
+    );
+    let target = |path: &str| Target {
+        url: format!("http://{addr}{path}"),
+        labels: vec![("instance".into(), path.into())],
+        ..Default::default()
+    };
+    // Over the sample limit: three samples, two allowed.
+    store.set_store_limits(100, 2, 0);
+    scraper.set_targets(vec![target("/three")]);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let metrics = telemetry.encode();
+    assert!(
+        metrics.contains(&format!(
+            "mixerless_adapter_scrape_errors_total{{target=\"http://{addr}/three\",reason=\"sample_limit\"}}"
+        )),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("reason=\"parse\""), "{metrics}");
+    let status = scraper.status();
+    assert_eq!(status[0]["health"], "down", "{status}");
+    assert!(
+        status[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .ends_with("; raise --scrape-sample-limit"),
+        "{status}"
+    );
+    // Over the target's series limit: one series held, a scrape with another.
+    store.set_store_limits(100, 0, 1);
+    store
+        .ingest_scrape(
+            &target("/one").url,
+            &target("/one").labels,
+            1_000,
+            b"m{i=\"0\"} 1\n",
+            Format::Text004,
+        )
+        .unwrap();
+    scraper.set_targets(vec![target("/one")]);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let metrics = telemetry.encode();
+    assert!(
+        metrics.contains(&format!(
+            "mixerless_adapter_scrape_errors_total{{target=\"http://{addr}/one\",reason=\"series_limit\"}}"
+        )),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("reason=\"parse\""), "{metrics}");
     server.abort();
 }
 

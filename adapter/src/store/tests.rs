@@ -138,8 +138,7 @@ other 1
     // Past half of --max-series, series kept only by the pattern are dropped and counted;
     // the scrape succeeds and a queried series is still created.
     e.set_store_limits(8, 0, 0);
-    let body =
-        "istio_y{i=\"1\"} 1\nistio_y{i=\"2\"} 1\nistio_y{i=\"3\"} 1\nq_total{i=\"1\"} 1\n";
+    let body = "istio_y{i=\"1\"} 1\nistio_y{i=\"2\"} 1\nistio_y{i=\"3\"} 1\nq_total{i=\"1\"} 1\n";
     let kept = e
         .ingest(&labels("b:1"), 3_000, body.as_bytes(), Format::Text004)
         .unwrap();
@@ -161,7 +160,7 @@ other 1
 fn a_refused_scrape_names_its_reason() {
     let e = store();
     e.set_queries(&["m".into()]);
-    e.set_store_limits(100, 2, 1);
+    e.set_store_limits(100, 2, 0);
     let reason = |t: &str, ms: i64, body: &str| {
         e.ingest(&labels(t), ms, body.as_bytes(), Format::Text004)
             .unwrap_err()
@@ -172,6 +171,7 @@ fn a_refused_scrape_names_its_reason() {
         reason("b:1", 1_000, "m{i=\"1\"} 1\nm{i=\"2\"} 1\nm{i=\"3\"} 1\n"),
         "sample_limit"
     );
+    e.set_store_limits(100, 2, 1);
     e.ingest(&labels("c:1"), 1_000, b"m{i=\"1\"} 1\n", Format::Text004)
         .unwrap();
     assert_eq!(reason("c:1", 2_000, "m{i=\"2\"} 1\n"), "series_limit");
