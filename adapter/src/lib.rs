@@ -1,9 +1,10 @@
 //! The mixerless adapter: scrapes Istio sidecars, evaluates the PromQL that HPAs carry in their
 //! annotations, and serves the result as Kubernetes external metrics.
 //!
-//! Layers, each taking the next as a trait or generic: [`api`] (HTTP) → [`provider`] (HPA
-//! queries, result policy) → [`querier`] (PromQL evaluation, embedded or remote) → the engine's
-//! store ← [`scrape`].
+//! Layers that point one way, each taking the next as a trait or generic (drawn in
+//! `adapter/README.md`): [`api`] (HTTP) → [`provider`] (HPA queries, result policy) →
+//! [`querier`] (PromQL evaluation, embedded or remote) → [`store`] (the embedded store) ←
+//! [`scrape`]. Beneath them all: [`query`] (a query parsed once), [`clock`], the engine.
 //!
 //! ```
 //! assert_eq!(mixerless_adapter::NAME, "mixerless-adapter");

@@ -1,6 +1,7 @@
 //! The embedded store: the engine's [`Store`] behind one `RwLock`, the metric names it keeps,
-//! its limits and their counters. Scrapes write into it (through [`crate::scrape::Sink`]), the
-//! embedded querier and the `/api/v1` backend read it; it knows neither.
+//! its limits and their counters. The scraper writes into it (its `Sink` is implemented over
+//! this store in `scrape`), the embedded querier and the `/api/v1` backend read it; it knows
+//! none of them.
 //!
 //! Scrapes take the write lock briefly per target; evaluations read-lock it per selector
 //! ([`promql::StoreSource`]), not per query: std's `RwLock` makes new readers wait behind a
