@@ -17,7 +17,8 @@ pub struct TargetLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ScrapeErrorLabels {
     pub target: String,
-    /// `timeout`, `connect`, `http_status`, `too_large`, `content_type`, `parse`.
+    /// `timeout`, `connect`, `http_status`, `too_large`, `content_type`, `parse`, `sample_limit`,
+    /// `series_limit`.
     pub reason: String,
 }
 

@@ -1,161 +1,30 @@
 //! A Prometheus-compatible HTTP API over the embedded store (`/api/v1/query`, `query_range`,
 //! `series`, `labels`), so Flagger's Prometheus provider and Grafana can read the adapter.
 
+mod answer;
+mod params;
+
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use mixerless_engine::promql::parse as promql_parse;
 use serde_json::json;
+
+pub use answer::PromError;
+
+use answer::{bad, no_store, success};
+use params::{get, params, parse_step, parse_time, parse_timeout, series_window};
 
 use super::AppState;
 use crate::clock::now_ms;
 use crate::querier::backend::{Budget, PromBackend, QueryError};
-use crate::querier::gate::Busy;
 use crate::querier::EVALUATION_STACK;
 use crate::query::Query;
 
-impl From<QueryError> for PromError {
-    fn from(e: QueryError) -> Self {
-        let (code, kind) = match &e {
-            QueryError::BadData(_) => (StatusCode::BAD_REQUEST, "bad_data"),
-            QueryError::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
-            QueryError::Execution(_) => (StatusCode::UNPROCESSABLE_ENTITY, "execution"),
-        };
-        PromError {
-            code,
-            kind,
-            message: e.to_string(),
-        }
-    }
-}
-
-/// The request's parameters, the body's (a POSTed form) before the URL's: as in Prometheus
-/// (Go's `Request.FormValue`), a parameter given in both is taken from the body.
-fn params(raw: Option<String>, body: &Bytes) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
-    if let Some(q) = raw.as_deref() {
-        out.extend(form_urlencoded::parse(q.as_bytes()).into_owned());
-    }
-    out
-}
-
-fn get<'a>(p: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    p.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-}
-
-/// A Prometheus API error (`{"status":"error","errorType":...}`).
-#[derive(Debug)]
-pub struct PromError {
-    code: StatusCode,
-    kind: &'static str,
-    message: String,
-}
-
-impl From<Busy> for PromError {
-    fn from(e: Busy) -> Self {
-        PromError {
-            code: StatusCode::SERVICE_UNAVAILABLE,
-            kind: "unavailable",
-            message: e.to_string(),
-        }
-    }
-}
-
-impl IntoResponse for PromError {
-    fn into_response(self) -> Response {
-        (
-            self.code,
-            Json(json!({"status": "error", "errorType": self.kind, "error": self.message})),
-        )
-            .into_response()
-    }
-}
-
-fn bad(message: String) -> PromError {
-    PromError {
-        code: StatusCode::BAD_REQUEST,
-        kind: "bad_data",
-        message,
-    }
-}
-
-/// Prometheus' success envelope; `warnings` (Prometheus' field for results to take with care)
-/// only when there are some.
-fn success(data: serde_json::Value, warnings: Option<String>) -> Response {
-    match warnings {
-        Some(w) => Json(json!({"status": "success", "data": data, "warnings": [w]})),
-        None => Json(json!({"status": "success", "data": data})),
-    }
-    .into_response()
-}
-
-/// Prometheus' time format: Unix seconds (fractional) or RFC 3339, within the years
-/// Prometheus can represent (its `MinTime`/`MaxTime`, about ±292 million years); a time
-/// beyond is refused, not clamped.
-fn parse_time(s: &str) -> Result<i64, PromError> {
-    // i64 milliseconds, as Prometheus' timestamps.
-    const LIMIT_S: f64 = (i64::MAX / 1000) as f64;
-    if let Ok(f) = s.parse::<f64>() {
-        if f.is_finite() && f.abs() <= LIMIT_S {
-            return Ok((f * 1000.0).round() as i64);
-        }
-        return Err(bad(format!(
-            "cannot parse {s:?} to a valid timestamp: it is outside the range Prometheus can represent"
-        )));
-    }
-    humantime::parse_rfc3339_weak(s)
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_millis() as i64)
-        .ok_or_else(|| bad(format!("cannot parse {s:?} to a valid timestamp")))
-}
-
-/// Prometheus' duration format: seconds (fractional) or `5m`, `1h30m`.
-fn parse_step(s: &str) -> Result<i64, PromError> {
-    if let Ok(f) = s.parse::<f64>() {
-        if f.is_finite() && f.abs() <= (i64::MAX / 1000) as f64 {
-            return Ok((f * 1000.0).round() as i64);
-        }
-        return Err(bad(format!(
-            "cannot parse {s:?} to a valid duration: it is out of range"
-        )));
-    }
-    humantime::parse_duration(s)
-        .ok()
-        .and_then(|d| i64::try_from(d.as_millis()).ok())
-        .ok_or_else(|| bad(format!("cannot parse {s:?} to a valid duration")))
-}
-
-/// The optional `timeout` parameter (Prometheus: the evaluation timeout, capped by
-/// `--query-timeout`); a value that does not parse is refused, as Prometheus does.
-fn parse_timeout(p: &[(String, String)]) -> Result<Option<Duration>, PromError> {
-    let Some(s) = get(p, "timeout") else {
-        return Ok(None);
-    };
-    match parse_step(s) {
-        Ok(ms) if ms > 0 => Ok(Some(Duration::from_millis(ms as u64))),
-        Ok(_) => Err(bad(format!(
-            "invalid parameter \"timeout\": {s:?} is not a positive duration"
-        ))),
-        Err(e) => Err(bad(format!("invalid parameter \"timeout\": {}", e.message))),
-    }
-}
-
 fn backend(state: &AppState) -> Result<&dyn PromBackend, PromError> {
     state.prom.as_deref().ok_or_else(no_store)
-}
-
-fn no_store() -> PromError {
-    PromError {
-        code: StatusCode::NOT_FOUND,
-        kind: "unavailable",
-        message: "no embedded store: the adapter reads a remote Prometheus (--prometheus-url)"
-            .into(),
-    }
 }
 
 /// Runs a series or labels lookup off the async workers (an expensive one must not hold a
@@ -355,17 +224,6 @@ pub async fn query_range(
     let expr = expr.to_owned();
     let timeout = parse_timeout(&p)?;
     evaluate_query(&state, expr, Times::Range { start, end, step }, timeout).await
-}
-
-fn series_window(p: &[(String, String)]) -> Result<(Vec<String>, i64, i64), PromError> {
-    let end = get(p, "end").map_or(Ok(now_ms()), parse_time)?;
-    let start = get(p, "start").map_or(Ok(end - 5 * 60 * 1000), parse_time)?;
-    let matchers: Vec<String> = p
-        .iter()
-        .filter(|(k, _)| k == "match[]")
-        .map(|(_, v)| v.clone())
-        .collect();
-    Ok((matchers, start, end))
 }
 
 /// `/api/v1/series`.
