@@ -5,32 +5,37 @@
 
 pub mod fetch;
 pub mod file_sd;
+mod health;
 pub mod protocol;
 mod sink;
+mod target_loop;
+mod union;
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 pub use fetch::FetchError;
 pub use file_sd::Target;
+pub use health::{Health, TargetHealth};
 pub use protocol::Protocol;
 pub use sink::Sink;
+
+pub(crate) use target_loop::negotiated;
+use target_loop::target_loop;
+use union::union;
 
 /// The parser a scrape needs ([`Sink::ingest`]).
 pub use mixerless_engine::exposition::Format;
 
 use crate::clock::now_ms;
 use crate::sync;
-use crate::telemetry::{TargetLabels, Telemetry};
+use crate::telemetry::Telemetry;
 
 /// How scrapes run.
 #[derive(Debug, Clone)]
@@ -60,31 +65,6 @@ impl Default for ScrapeConfig {
             fallback: None,
         }
     }
-}
-
-/// How a target's last scrape went, as Prometheus' `/api/v1/targets` says it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Health {
-    /// Not scraped yet.
-    #[default]
-    Unknown,
-    Up,
-    Down,
-}
-
-/// The last scrape of a target, for `/status`.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct TargetHealth {
-    pub url: String,
-    pub labels: BTreeMap<String, String>,
-    pub health: Health,
-    pub last_scrape_ms: i64,
-    pub last_duration_s: f64,
-    pub last_error: Option<String>,
-    pub samples: usize,
-    pub scrapes: u64,
-    pub failures: u64,
 }
 
 struct Running {
@@ -283,152 +263,6 @@ impl Drop for Scraper {
             r.task.abort();
         }
     }
-}
-
-/// The targets of every source, each once, and what conflicts: a target listed twice (named
-/// with both sources), two URLs with the same labels.
-fn union(sources: &BTreeMap<String, Vec<Target>>) -> (Vec<Target>, BTreeSet<String>) {
-    let mut first: HashMap<&Target, &str> = HashMap::new();
-    let mut by_labels: BTreeMap<&[(String, String)], &str> = BTreeMap::new();
-    let mut all = Vec::new();
-    let mut conflicts = BTreeSet::new();
-    for (source, targets) in sources {
-        for t in targets {
-            if let Some(earlier) = first.get(t) {
-                conflicts.insert(format!(
-                    "target {} {} is listed by {earlier} and again by {source}: scraped once",
-                    t.url,
-                    labels_text(&t.labels)
-                ));
-                continue;
-            }
-            first.insert(t, source);
-            if let Some(other) = by_labels.insert(&t.labels, &t.url) {
-                let (x, y) = if other <= t.url.as_str() {
-                    (other, t.url.as_str())
-                } else {
-                    (t.url.as_str(), other)
-                };
-                conflicts.insert(format!(
-                    "targets {x} and {y} have the same labels {}: a series both expose is one series written by both; give them distinct labels (file_sd `labels`)",
-                    labels_text(&t.labels)
-                ));
-            }
-            all.push(t.clone());
-        }
-    }
-    (all, conflicts)
-}
-
-fn labels_text(labels: &[(String, String)]) -> String {
-    let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-    format!("{{{}}}", pairs.join(", "))
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn target_loop(
-    target: Target,
-    config: ScrapeConfig,
-    sink: Arc<dyn Sink>,
-    telemetry: Arc<Telemetry>,
-    client: reqwest::Client,
-    permits: Arc<Semaphore>,
-    health: Arc<Mutex<BTreeMap<Target, TargetHealth>>>,
-    first_success_ms: Arc<AtomicI64>,
-) {
-    // A stable offset within the interval per target, like Prometheus' scrape offsets.
-    let mut h = DefaultHasher::new();
-    target.hash(&mut h);
-    let interval_ms = config.interval.as_millis().max(1) as u64;
-    tokio::time::sleep(Duration::from_millis(h.finish() % interval_ms)).await;
-    let mut ticker = tokio::time::interval(config.interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let labels = TargetLabels {
-        target: target.url.clone(),
-    };
-    let accept = protocol::accept_header(target.protocols.as_deref().unwrap_or(&config.protocols));
-    let fallback = target.fallback.or(config.fallback);
-    loop {
-        ticker.tick().await;
-        let Ok(_permit) = permits.acquire().await else {
-            return;
-        };
-        let started = Instant::now();
-        let t_ms = now_ms();
-        let fetched = fetch::fetch(
-            &client,
-            &target.url,
-            &accept,
-            config.timeout,
-            config.body_limit,
-        )
-        .await;
-        let result = match fetched.and_then(|f| Ok((negotiated(&f, fallback)?, f))) {
-            // Parsing a large body takes a while and waits for the store's lock: off the
-            // async workers, so other targets' scrapes and API answers are not held up
-            // (tests/tests/harden_scrape.rs).
-            Ok((format, f)) => {
-                let (sink, t) = (sink.clone(), target.clone());
-                tokio::task::spawn_blocking(move || {
-                    sink.ingest(&t, t_ms, &f.body, format)
-                        .map_err(FetchError::Ingest)
-                })
-                .await
-                .unwrap_or_else(|e| Err(FetchError::Task(e.to_string())))
-            }
-            Err(e) => Err(e),
-        };
-        let took = started.elapsed();
-        telemetry
-            .scrape_duration
-            .get_or_create(&labels)
-            .observe(took.as_secs_f64());
-        let mut hl = sync::lock(&health);
-        let Some(entry) = hl.get_mut(&target) else {
-            return;
-        };
-        entry.last_scrape_ms = t_ms;
-        entry.last_duration_s = took.as_secs_f64();
-        entry.scrapes += 1;
-        match result {
-            Ok(samples) => {
-                // Scrapes finish out of order: keep the earliest timestamp.
-                let _ = first_success_ms.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |f| {
-                    (f == 0 || t_ms < f).then_some(t_ms)
-                });
-                if entry.health != Health::Up && entry.failures > 0 {
-                    tracing::info!(target = %target.url, "target is up again");
-                }
-                entry.health = Health::Up;
-                entry.samples = samples;
-                entry.last_error = None;
-            }
-            Err(e) => {
-                let msg = e.to_string();
-                if entry.last_error.as_deref() != Some(msg.as_str()) {
-                    tracing::warn!(target = %target.url, "scrape failed: {msg}");
-                }
-                entry.health = Health::Down;
-                entry.failures += 1;
-                entry.last_error = Some(msg);
-                drop(hl);
-                telemetry.scrape_error(&target.url, e.reason());
-                sink.target_down(&target, t_ms);
-            }
-        }
-    }
-}
-
-/// The parser for a response: by its Content-Type, else the fallback. An empty body needs
-/// none (Prometheus reads it as a scrape without samples whatever its type).
-pub(crate) fn negotiated(
-    f: &fetch::Fetched,
-    fallback: Option<Protocol>,
-) -> Result<Format, FetchError> {
-    if f.body.is_empty() {
-        return Ok(Format::Text004);
-    }
-    Ok(protocol::format_of(f.content_type.as_deref(), fallback)?)
 }
 
 #[cfg(test)]
