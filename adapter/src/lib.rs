@@ -4,7 +4,8 @@
 //! Layers that point one way, each taking the next as a trait or generic (drawn in
 //! `adapter/README.md`): [`api`] (HTTP) → [`provider`] (HPA queries, result policy) →
 //! [`querier`] (PromQL evaluation, embedded or remote) → [`store`] (the embedded store) ←
-//! [`scrape`]. Beneath them all: [`query`] (a query parsed once), [`clock`], the engine.
+//! [`scrape`]. Beneath them all: [`clock`] and the engine (its `promql::Query` is a query
+//! parsed once).
 //!
 //! ```
 //! assert_eq!(mixerless_adapter::NAME, "mixerless-adapter");
@@ -19,7 +20,6 @@ pub mod kubernetes;
 pub mod provider;
 pub mod quantity;
 pub mod querier;
-pub mod query;
 pub mod scrape;
 pub mod selector;
 pub mod server;

@@ -13,7 +13,7 @@ use std::pin::Pin;
 
 use mixerless_engine::promql;
 
-use crate::query::Query;
+use mixerless_engine::promql::Query;
 
 /// Why a query produced no value.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -22,9 +22,9 @@ use mixerless_engine::store::{History, Store, StoreConfig};
 pub use ingest::IngestError;
 
 use crate::clock::now_ms;
-use crate::query::Query;
 use crate::sync;
 use crate::telemetry::Telemetry;
+use mixerless_engine::promql::Query;
 
 /// Where the embedded store's history of the metrics one query reads begins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,6 +8,7 @@ mod binary;
 mod eval;
 mod functions;
 pub mod parse;
+pub mod query;
 mod value;
 
 use std::collections::BTreeSet;
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 use promql_parser::parser::Expr;
 
 pub use parse::{metric_names, ParseLimits};
+pub use query::Query;
 pub use value::{format_value, Sample, Series, Value};
 
 use crate::store::Store;

@@ -21,7 +21,7 @@ use super::AppState;
 use crate::clock::now_ms;
 use crate::querier::backend::{Budget, PromBackend, QueryError};
 use crate::querier::EVALUATION_STACK;
-use crate::query::Query;
+use mixerless_engine::promql::Query;
 
 fn backend(state: &AppState) -> Result<&dyn PromBackend, PromError> {
     state.prom.as_deref().ok_or_else(no_store)

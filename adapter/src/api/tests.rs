@@ -14,7 +14,7 @@ use crate::hpa::dir;
 use crate::provider::ProviderConfig;
 use crate::querier::gate::QueryGate;
 use crate::querier::{self, BoxFuture, Querier};
-use crate::query::Query;
+use mixerless_engine::promql::Query;
 
 /// Answers `sum(rps)` with 10.056, `vector(0)[0:0]`-like matrix for `matrix`, errors otherwise.
 struct Fake;

@@ -191,7 +191,7 @@ impl Source {
                     (None, None) => remote,
                 };
                 // The annotation was parsed already; a query the limits refuse fails here.
-                let query = crate::query::Query::parse(&q.query)
+                let query = mixerless_engine::promql::Query::parse(&q.query)
                     .map_err(|e| crate::querier::Error::Query(e).to_string())?;
                 let v = remote
                     .instant(&query, crate::clock::now_ms())

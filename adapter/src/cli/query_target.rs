@@ -70,7 +70,7 @@ pub fn run(cmd: Cmd) -> anyhow::Result<()> {
 /// The `/api/v1/query` response for `cmd` over live scrapes, with progress on `progress`.
 pub fn response(cmd: &Cmd, progress: &mut dyn Write) -> anyhow::Result<serde_json::Value> {
     // A query that does not parse gets its parse error at once, without scraping.
-    let Some(window) = crate::query::Query::parse(&cmd.query.expr)
+    let Some(window) = mixerless_engine::promql::Query::parse(&cmd.query.expr)
         .ok()
         .map(|q| q.window())
     else {

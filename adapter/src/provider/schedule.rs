@@ -10,8 +10,8 @@ use mixerless_engine::promql;
 use super::{Outcome, Provider};
 use crate::clock::now_ms;
 use crate::hpa::MetricQuery;
-use crate::query::Query;
 use crate::sync;
+use mixerless_engine::promql::Query;
 
 /// A query taken to be evaluated.
 pub(super) struct Due {

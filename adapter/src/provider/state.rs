@@ -9,8 +9,8 @@ use serde::Serialize;
 use super::{Outcome, Provider};
 use crate::hpa::dir::Snapshot;
 use crate::hpa::MetricQuery;
-use crate::query::Query;
 use crate::sync;
+use mixerless_engine::promql::Query;
 
 /// One served metric: a query of one HPA and its last outcome.
 #[derive(Debug, Clone, Serialize)]

@@ -11,8 +11,8 @@ use crate::hpa::dir::Snapshot;
 use crate::hpa::MetricQuery;
 use crate::hpa::{manifest, OnEmpty};
 use crate::querier::{BoxFuture, Error, Querier, Sample, Value};
-use crate::query::Query;
 use crate::selector::Selector;
+use mixerless_engine::promql::Query;
 
 /// Answers each query from a fixed table; unknown queries fail.
 struct Table(Vec<(&'static str, Value)>);

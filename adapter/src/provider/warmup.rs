@@ -1,5 +1,5 @@
 //! The warm-up: whether the embedded store holds the history a query reads (its
-//! [`window`](crate::query::window)). After a start, or for a metric the store began keeping
+//! [`window`](mixerless_engine::promql::query::window)). After a start, or for a metric the store began keeping
 //! for a new or edited query, the history is short; a value computed from it would be wrong
 //! (a third of a rate), so it is withheld or served marked partial ([`super::PartialData`]).
 
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{EvalError, Provider, Since};
 use crate::hpa::MetricQuery;
-use crate::query::Query;
+use mixerless_engine::promql::Query;
 
 /// Whether the embedded store holds the history a query reads.
 pub(super) enum Coverage {

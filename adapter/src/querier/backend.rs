@@ -11,8 +11,8 @@ use mixerless_engine::promql::{self, Engine};
 
 use super::embedded::QueryLimits;
 use super::gate::QueryGate;
-use crate::query::Query;
 use crate::store::MetricStore;
+use mixerless_engine::promql::Query;
 
 /// What the `/api/v1` handlers read. Queries arrive parsed: the handlers parse each once, on
 /// the evaluation thread.

@@ -10,9 +10,9 @@ use std::time::Duration;
 use mixerless_engine::promql::{self, Engine, EngineOptions};
 
 use super::{BoxFuture, Error, Querier, Sample, Value};
-use crate::query::Query;
 use crate::store::MetricStore;
 use crate::telemetry::Telemetry;
+use mixerless_engine::promql::Query;
 
 /// Limits of one query evaluation, HPA queries and `/api/v1` alike.
 #[derive(Debug, Clone)]

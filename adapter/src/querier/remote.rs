@@ -9,7 +9,7 @@ mod decode;
 use decode::from_api_json;
 
 use super::{BoxFuture, Error, Querier, Value};
-use crate::query::Query;
+use mixerless_engine::promql::Query;
 
 /// How to reach a remote Prometheus.
 #[derive(Debug, Clone, Default)]

@@ -20,7 +20,7 @@ struct Nothing;
 impl Querier for Nothing {
     fn instant<'a>(
         &'a self,
-        _: &'a crate::query::Query,
+        _: &'a mixerless_engine::promql::Query,
         _: i64,
     ) -> BoxFuture<'a, Result<Value, Error>> {
         Box::pin(async { Ok(Value::Vector(vec![])) })

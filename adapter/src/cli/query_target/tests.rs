@@ -129,7 +129,7 @@ fn scrapes_cover_the_window_within_max_wait() {
         scrape_interval: Duration::from_millis(interval_ms),
         max_wait: Duration::from_secs(max_wait_s),
     };
-    let w = |q: &str| crate::query::Query::parse(q).unwrap().window();
+    let w = |q: &str| mixerless_engine::promql::Query::parse(q).unwrap().window();
     let cases = [
         ("sum(rate(x[1m]))", live(1000, 2, 300), 61),
         ("sum(rate(x[1m]))", live(5000, 2, 300), 13),

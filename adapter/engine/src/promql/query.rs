@@ -1,7 +1,7 @@
 //! A PromQL query parsed once: its syntax tree, the metric names it reads and the window of
-//! history it needs travel together, so the store's metric filter, the warm-up check, the
-//! `/api/v1` warnings and the engine all read the same parse (an HPA query used to be parsed
-//! four times per evaluation path).
+//! history it needs travel together, so an HPA annotation's check, the adapter's metric filter,
+//! its warm-up check and `/api/v1` warnings, and the evaluation all read the same parse (an HPA
+//! query used to be parsed four times per evaluation path).
 
 pub mod window;
 
@@ -9,8 +9,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mixerless_engine::promql::{self, parse};
 use promql_parser::parser::Expr;
+
+use super::{parse, Error};
 
 /// A parsed query. Cheap to clone: the syntax tree is shared.
 #[derive(Debug, Clone)]
@@ -19,14 +20,14 @@ pub struct Query {
     ast: Arc<Expr>,
     /// `Err` when a selector names no metric exactly (`{__name__=~".+"}`): no name filter can
     /// be derived from it.
-    names: Result<BTreeSet<String>, promql::Error>,
+    names: Result<BTreeSet<String>, Error>,
     window: Duration,
 }
 
 impl Query {
     /// Parses `text` with the engine's parser: within the process-wide size and depth limits
     /// (`--query-max-length`, `--query-max-depth`) and with promql-parser's panics caught.
-    pub fn parse(text: &str) -> Result<Self, promql::Error> {
+    pub fn parse(text: &str) -> Result<Self, Error> {
         let ast = parse::parse(text)?;
         Ok(Self {
             names: parse::metric_names_of(&ast),
@@ -47,7 +48,7 @@ impl Query {
     }
 
     /// The metric names it reads; an error when a selector names none exactly.
-    pub fn metric_names(&self) -> Result<&BTreeSet<String>, &promql::Error> {
+    pub fn metric_names(&self) -> Result<&BTreeSet<String>, &Error> {
         self.names.as_ref()
     }
 

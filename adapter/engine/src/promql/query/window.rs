@@ -1,10 +1,10 @@
 //! How much history a query needs before its value means what it says: its window.
 //!
-//! The embedded store starts empty. `rate(x[1m])` over the first 20 s of data is not a
-//! rate over 20 s: Prometheus' extrapolation stops near the first sample, so the result is
-//! about a third of the true rate, and an HPA reading it scales down a loaded Deployment.
-//! The provider therefore withholds a query's value until the store holds data for the
-//! query's *window*: the longest stretch of past time it reads (range plus offset,
+//! A store that starts empty answers wrongly at first: `rate(x[1m])` over the first 20 s of
+//! data is not a rate over 20 s (Prometheus' extrapolation stops near the first sample, so
+//! the result is about a third of the true rate, and an HPA reading it scales down a loaded
+//! Deployment). The adapter therefore withholds a query's value until the store holds data for
+//! the query's *window*: the longest stretch of past time it reads (range plus offset,
 //! subqueries included).
 
 use std::time::Duration;
@@ -73,7 +73,7 @@ fn offset_ms(o: &Option<Offset>) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::Query;
+    use crate::promql::Query;
 
     /// The window of `query`, or `None` when it does not parse.
     fn window(query: &str) -> Option<Duration> {
