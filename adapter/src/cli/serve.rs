@@ -77,7 +77,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .map(|u| scrape::file_sd::from_url(u, &args.job))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let (default, prom, sink): Sources = match &args.prometheus_url {
+    let (default, prom, store): Sources = match &args.prometheus_url {
         Some(url) => {
             anyhow::ensure!(
                     static_targets.is_empty() && args.file_sd.is_empty(),
@@ -117,7 +117,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         Remote::new(remote_config(&factory_args, url, false))
             .map(|r| Arc::new(r) as Arc<dyn Querier>)
     });
-    let scraper = sink.as_ref().map(|s| {
+    let scraper = store.as_ref().map(|s| {
         Arc::new(Scraper::new(
             ScrapeConfig {
                 interval: args.scrape_interval,
@@ -149,7 +149,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         let s = s.clone();
         provider = provider.with_data_since(Box::new(move || s.data_since()));
     }
-    if let Some(e) = &sink {
+    if let Some(e) = &store {
         let e = e.clone();
         provider = provider.with_metric_since(Box::new(move |names| e.since_names(names)));
     }
@@ -171,10 +171,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let mut hpas = HpaSources::new(args.hpa_dir.as_deref(), kube);
     let apply = {
         let provider = provider.clone();
-        let sink = sink.clone();
+        let store = store.clone();
         move |snap: Snapshot| {
             provider.set_hpas(&snap);
-            if let Some(store) = &sink {
+            if let Some(store) = &store {
                 store.keep(&provider.embedded_queries());
             }
         }

@@ -1,7 +1,8 @@
 //! The warm-up: whether the embedded store holds the history a query reads (its
-//! [`window`](mixerless_engine::promql::query::window)). After a start, or for a metric the store began keeping
-//! for a new or edited query, the history is short; a value computed from it would be wrong
-//! (a third of a rate), so it is withheld or served marked partial ([`super::PartialData`]).
+//! [`window`](mixerless_engine::promql::query::window)). After a start, or for a metric the
+//! store began keeping for a new or edited query, the history is short; a value computed from
+//! it would be wrong (a third of a rate), so it is withheld or served marked partial
+//! ([`super::PartialData`]).
 
 use std::time::Duration;
 
