@@ -19,3 +19,4 @@ pub mod istio;
 pub mod paths;
 pub mod process;
 pub mod stats;
+pub mod tcp;
