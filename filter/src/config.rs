@@ -3,7 +3,7 @@
 pub mod json;
 
 use self::json::{Json, JsonError};
-use crate::expr::Expr;
+use crate::expr::{decimal, Expr};
 use crate::labels;
 
 /// Which side of the connection this proxy reports for.
@@ -170,14 +170,13 @@ fn duration_ms(field: &str, v: &Json) -> Result<u64, ConfigError> {
     };
     let number = text.strip_suffix('s').ok_or_else(bad)?;
     let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
-    if whole.is_empty() || !(whole.bytes().chain(frac.bytes())).all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let secs: u64 = whole.parse().map_err(|_| bad())?;
-    let mut ms = 0;
-    for (i, b) in frac.bytes().take(3).enumerate() {
-        ms += u64::from(b - b'0') * [100, 10, 1].get(i).copied().unwrap_or(0);
-    }
+    let secs = decimal(whole).ok_or_else(bad)?;
+    // Milliseconds: the first three fraction digits, padded.
+    let frac = frac.get(..3).unwrap_or(frac);
+    let ms = match frac {
+        "" => 0,
+        f => decimal(f).ok_or_else(bad)? * [100, 10, 1].get(f.len() - 1).copied().unwrap_or(1),
+    };
     secs.checked_mul(1000)
         .and_then(|s| s.checked_add(ms))
         .ok_or_else(bad)

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use crate::config::{ConfigError, Exchange, FilterType, PluginConfig, Reporter, ReporterSetting};
 use crate::derive::{derive, Values};
-use crate::expr::Peers;
+use crate::expr::{decimal, Peers};
 use crate::host::{AttributeNames, Attributes, Headers, Host};
 use crate::labels::Domain;
 use crate::metrics::{Event, Metrics};
@@ -87,8 +87,12 @@ impl Plugin {
         })?;
         build::record(host, &node);
         log::info!(
-            "type={:?} reporter={} workload={}.{} metadata_exchange={} max_series={} attributes={}",
-            config.filter_type,
+            "type={} reporter={} workload={}.{} metadata_exchange={} max_series={} attributes={}",
+            if config.filter_type == FilterType::Network {
+                "NETWORK"
+            } else {
+                "HTTP"
+            },
             reporter.map_or("from listener direction", Reporter::as_str),
             node.me.workload,
             node.me.namespace,
@@ -396,7 +400,7 @@ impl Plugin {
 /// filter state.
 fn grpc_counts(bytes: &[u8]) -> Option<(u64, u64)> {
     let (a, b) = std::str::from_utf8(bytes).ok()?.split_once(',')?;
-    Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+    Some((decimal(a)?, decimal(b)?))
 }
 
 /// Envoy's `xds.listener_direction`: 1 is INBOUND (destination); OUTBOUND (2) and UNSPECIFIED
