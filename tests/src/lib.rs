@@ -13,6 +13,7 @@ pub mod app;
 pub mod bootstrap;
 pub mod certs;
 pub mod envoy;
+pub mod grpc;
 pub mod hpa;
 pub mod http;
 pub mod istio;
