@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use mixerless_e2e::envoy::Envoy;
 use mixerless_e2e::istio::{self, Chain, LabelSet};
+use mixerless_e2e::paths;
+use mixerless_e2e::process::Proc;
 use mixerless_e2e::stats::{self, Sample};
 use mixerless_e2e::tcp::{self, Echo};
 use serde_json::json;
@@ -320,5 +322,110 @@ fn bad_connections_are_counted_exactly() -> anyhow::Result<()> {
     drop(echo);
     let log = server.log();
     assert!(!log.contains("panicked"), "a panic in the log:\n{log}");
+    Ok(())
+}
+
+/// The shipped static scrape job (`istio/prometheus/scrape-configs.yaml`), every second, at
+/// `targets`.
+fn prometheus_config(targets: &[String]) -> anyhow::Result<String> {
+    let path = paths::root().join("istio/prometheus/scrape-configs.yaml");
+    let shipped: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(path)?)?;
+    let mut job = shipped["scrape_configs"]
+        .as_sequence()
+        .and_then(|jobs| {
+            jobs.iter()
+                .find(|j| j["job_name"] == "istio-sidecars-static")
+        })
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no istio-sidecars-static job"))?;
+    job["scrape_interval"] = "1s".into();
+    job["static_configs"][0]["targets"] =
+        serde_yaml::Value::Sequence(targets.iter().map(|t| t.as_str().into()).collect());
+    let config = json!({"global": {"scrape_interval": "1s"}, "scrape_configs": [job]});
+    Ok(serde_yaml::to_string(&config)?)
+}
+
+/// Demonstrates that upstream Prometheus 2.42 with the shipped static job scrapes the TCP series
+/// of both sidecars: one connection of 321 bytes each way is 321 in `istio_tcp_sent_bytes_total`
+/// and `istio_tcp_received_bytes_total` for each reporter, with `request_protocol="tcp"`, no
+/// `response_code`, and the job's labels; `istio_build` comes along.
+#[test]
+fn prometheus_scrapes_the_tcp_series() -> anyhow::Result<()> {
+    let echo = Echo::start()?;
+    let server = server(CONFIG, echo.port())?;
+    let client = client(CONFIG, server.listener_port())?;
+    let mut conn = tcp::connect(client.listener_port())?;
+    tcp::round_trip(&mut conn, 321)?;
+    drop(conn);
+
+    let dir = tempfile::tempdir()?;
+    let targets = [client.admin_port(), server.admin_port()].map(|p| format!("127.0.0.1:{p}"));
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(&config, prometheus_config(&targets)?)?;
+    let port = paths::free_port();
+    let args = vec![
+        format!("--config.file={}", config.display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+        "--storage.tsdb.retention.time=1h".to_owned(),
+    ];
+    let mut prom = Proc::spawn(
+        "prometheus",
+        dir.path(),
+        "/usr/bin/prometheus".as_ref(),
+        &args,
+    )?;
+    let query = |q: &str| -> anyhow::Result<Vec<serde_json::Value>> {
+        let body = ureq::get(&format!("http://127.0.0.1:{port}/api/v1/query"))
+            .query("query", q)
+            .call()?
+            .into_string()?;
+        let v: serde_json::Value = serde_json::from_str(&body)?;
+        Ok(v["data"]["result"].as_array().cloned().unwrap_or_default())
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    let (sent, received) = loop {
+        prom.ensure_running()?;
+        let sent = query("istio_tcp_sent_bytes_total").unwrap_or_default();
+        let received = query("istio_tcp_received_bytes_total").unwrap_or_default();
+        let all_321 =
+            |r: &[serde_json::Value]| r.len() == 2 && r.iter().all(|s| s["value"][1] == "321");
+        if all_321(&sent) && all_321(&received) {
+            break (sent, received);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not 321 twice: sent {sent:?} received {received:?}\n{}",
+            prom.log()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let mut reporters = Vec::new();
+    for series in sent.iter().chain(&received) {
+        let m = &series["metric"];
+        assert_eq!(m["job"], "istio-sidecars-static", "{m}");
+        assert_eq!(m["namespace"], "test", "{m}");
+        assert_eq!(m["request_protocol"], "tcp", "{m}");
+        assert!(
+            m["response_code"].is_null() && m["grpc_response_status"].is_null(),
+            "{m}"
+        );
+        assert_eq!(m["destination_workload"], "ratings-v1", "{m}");
+        // Istio's 23 TCP labels, plus __name__, job, instance and namespace.
+        assert_eq!(m.as_object().map(|o| o.len()), Some(23 + 4), "{m}");
+        reporters.push(m["reporter"].as_str().unwrap_or_default().to_owned());
+    }
+    reporters.sort();
+    assert_eq!(
+        reporters,
+        ["destination", "destination", "source", "source"]
+    );
+    let closed = query("sum(istio_tcp_connections_closed_total)")?;
+    assert_eq!(
+        closed.first().map(|s| s["value"][1].clone()),
+        Some("2".into())
+    );
+    let build = query(r#"istio_build{component="proxy"}"#)?;
+    assert_eq!(build.len(), 2, "{build:?}");
     Ok(())
 }
