@@ -362,7 +362,7 @@ impl Metrics {
         reporter: Reporter,
         values: &Values,
         peers: Peers<'_>,
-    ) -> Result<Option<(&[Family], &[u32])>, crate::host::HostError> {
+    ) -> Result<Option<Found<'_>>, crate::host::HostError> {
         let Some(group) = self.groups.get_mut(g) else {
             return Ok(None);
         };
@@ -456,6 +456,9 @@ impl Metrics {
         Ok(ids.map(|ids| (group.families.as_slice(), ids.as_slice())))
     }
 }
+
+/// The families of a group and the metric ids of one label tuple, one per family.
+type Found<'a> = (&'a [Family], &'a [u32]);
 
 /// Records `event` into the families of one label tuple.
 fn add(
