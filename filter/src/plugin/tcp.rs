@@ -18,7 +18,7 @@ use crate::metrics::{Metrics, TcpMeasure, TcpSeries};
 use crate::peer::state::Side;
 use crate::request::Request;
 
-use super::{Plugin, Stream};
+use super::{reporter_from_direction, Plugin, Stream};
 
 /// What one TCP connection remembers between its callbacks.
 #[derive(Debug, Default)]
@@ -80,7 +80,9 @@ impl Plugin {
 
     fn on_data(&mut self, host: &dyn Host, id: u32, bytes: usize, upstream: bool) {
         let host = &self.names.wrap(host);
-        let Some(mut conn) = self.connections.remove(&id) else {
+        let configured = self.reporter;
+        // One lookup per read or write; the connection leaves the map only the once it opens.
+        let Some(conn) = self.connections.get_mut(&id) else {
             return;
         };
         let bytes = bytes as u64;
@@ -89,13 +91,23 @@ impl Plugin {
         } else {
             conn.received = conn.received.saturating_add(bytes);
         }
-        if conn.series.is_none() && bytes > 0 {
-            let client = self.stream_reporter(host, &mut conn.stream) == Reporter::Source;
-            if client == upstream {
+        if conn.series.is_some() || bytes == 0 {
+            return;
+        }
+        let reporter = match configured.or(conn.stream.reporter) {
+            Some(r) => r,
+            None => {
+                let r = reporter_from_direction(host);
+                conn.stream.reporter = Some(r);
+                r
+            }
+        };
+        if (reporter == Reporter::Source) == upstream {
+            if let Some(mut conn) = self.connections.remove(&id) {
                 self.open(host, &mut conn);
+                self.connections.insert(id, conn);
             }
         }
-        self.connections.insert(id, conn);
     }
 
     /// The downstream connection closed (either end, or reset): the rest of its bytes and
