@@ -143,7 +143,7 @@ impl Plugin {
             Reporter::Destination | Reporter::Waypoint => Side::Downstream,
         };
         self.peer_from_state(host, stream, side);
-        let req = Request::read(host, reporter, false, String::new(), &mut self.services);
+        let req = Request::read_connection(host, reporter, &mut self.services);
         self.check_peers(host, stream, reporter, &req);
         derive(
             &mut self.values,
