@@ -61,7 +61,7 @@ fn kustomize_builds_the_install_and_its_variants() {
     let ef = kustomize_with(&["components/envoyfilter"]);
     assert!(!kinds(&ef).contains("WasmPlugin"), "{:?}", inventory(&ef));
     assert!(inventory(&ef).contains("EnvoyFilter/mixerless-stats"));
-    // The EnvoyFilter carries the two HTTP plugins only; TCP needs the WasmPlugin.
+    // One EnvoyFilter for the three WasmPlugins.
     assert_eq!(ef.len(), base.len() - 2);
 
     let no_cm = kustomize_with(&["components/without-cert-manager"]);
@@ -468,6 +468,35 @@ fn filter_configurations_agree_and_parse() {
         mixerless_filter::config::FilterType::Network
     );
     assert_eq!((parsed.reporter, parsed.tcp_reporting_ms), (None, 5000));
+    let config = ext("mixerless-stats-tcp");
+    let from_ef: serde_json::Value =
+        serde_json::from_str(config["configuration"]["value"].as_str().unwrap()).unwrap();
+    let from_wp: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        from_ef, from_wp,
+        "TCP: EnvoyFilter and WasmPlugin configurations"
+    );
+    let remote = &config["vm_config"]["code"]["remote"];
+    assert_eq!(remote["http_uri"]["uri"], tcp["spec"]["url"]);
+    assert_eq!(remote["sha256"], tcp["spec"]["sha256"]);
+    assert_eq!(config["root_id"], tcp["spec"]["pluginName"]);
+    let network: BTreeSet<&str> = patches
+        .iter()
+        .filter(|p| p["applyTo"] == "NETWORK_FILTER")
+        .map(|p| {
+            assert_eq!(
+                p["match"]["listener"]["filterChain"]["filter"]["name"],
+                "envoy.filters.network.tcp_proxy"
+            );
+            assert_eq!(p["patch"]["operation"], "INSERT_BEFORE");
+            assert_eq!(p["patch"]["value"]["name"], "mixerless-stats-tcp");
+            p["match"]["context"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        network,
+        BTreeSet::from(["GATEWAY", "SIDECAR_INBOUND", "SIDECAR_OUTBOUND"])
+    );
     let contexts: BTreeSet<&str> = patches
         .iter()
         .filter(|p| p["applyTo"] == "HTTP_FILTER")
