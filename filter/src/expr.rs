@@ -197,6 +197,18 @@ pub fn int(bytes: &[u8]) -> Option<i64> {
     Some(i64::from_le_bytes(a))
 }
 
+/// A plain unsigned decimal (`"42"`; no sign, no spaces), `None` when empty, not digits or past
+/// `u64`. Hand-rolled: `str::parse::<u64>` costs the module ~600 bytes for the same.
+pub fn decimal(text: &str) -> Option<u64> {
+    if text.is_empty() {
+        return None;
+    }
+    text.bytes().try_fold(0u64, |n, b| {
+        let d = b.checked_sub(b'0').filter(|d| *d < 10)?;
+        n.checked_mul(10)?.checked_add(u64::from(d))
+    })
+}
+
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,

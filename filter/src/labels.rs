@@ -30,6 +30,41 @@ pub const NAMES: [&str; 25] = [
     "connection_security_policy",
 ];
 
+/// The labels of `istio_build` (`component="proxy"`, `tag=<version>`), encoded like the others.
+pub const BUILD_NAMES: [&str; 2] = ["component", "tag"];
+
+/// Every label name the filter encodes into a stat name, in order: [`NAMES`], then
+/// [`BUILD_NAMES`]. `istio/envoy/stats_tags.yaml` and the generated mesh config list exactly
+/// these.
+pub fn all() -> impl Iterator<Item = &'static str> {
+    NAMES.iter().chain(BUILD_NAMES.iter()).copied()
+}
+
+/// The standard labels a family of `domain` carries, as Istio's stats filter pushes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Domain {
+    /// HTTP and gRPC requests: all 25.
+    Http,
+    /// gRPC message counters: `reporter` and the 19 peer labels (Istio counts them before it
+    /// pushes `request_protocol`).
+    Messages,
+    /// TCP connections: all but `response_code` and `grpc_response_status`.
+    Tcp,
+}
+
+impl Domain {
+    /// Whether standard label `i` belongs to this domain's families.
+    pub fn has(self, i: usize) -> bool {
+        match self {
+            Domain::Http => i < NAMES.len(),
+            Domain::Messages => i < idx::REQUEST_PROTOCOL,
+            Domain::Tcp => {
+                i < NAMES.len() && i != idx::RESPONSE_CODE && i != idx::GRPC_RESPONSE_STATUS
+            }
+        }
+    }
+}
+
 /// Index of each standard label in [`NAMES`].
 #[allow(missing_docs)]
 pub mod idx {
@@ -89,5 +124,33 @@ mod tests {
             assert_eq!(position(name), Some(i));
         }
         assert_eq!(position("request_host"), None);
+    }
+
+    /// Demonstrates Istio's label sets for TCP (23, `request_protocol` then `response_flags`
+    /// and `connection_security_policy`) and the gRPC message counters (20).
+    #[test]
+    fn domain_label_sets() {
+        let names = |d: Domain| -> Vec<&str> {
+            (0..NAMES.len())
+                .filter(|i| d.has(*i))
+                .map(|i| NAMES[i])
+                .collect()
+        };
+        assert_eq!(names(Domain::Http), NAMES);
+        let tcp = names(Domain::Tcp);
+        assert_eq!(tcp.len(), 23);
+        assert_eq!(
+            tcp[19..],
+            [
+                "destination_cluster",
+                "request_protocol",
+                "response_flags",
+                "connection_security_policy"
+            ]
+        );
+        let messages = names(Domain::Messages);
+        assert_eq!(messages.len(), 20);
+        assert_eq!(messages.last(), Some(&"destination_cluster"));
+        assert_eq!(all().count(), 27);
     }
 }

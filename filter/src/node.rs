@@ -13,6 +13,8 @@ pub struct Node {
     pub me: Peer,
     /// The `x-envoy-peer-metadata` value this proxy sends.
     pub exchange_header: String,
+    /// `ISTIO_VERSION` (the `istio_build` tag), empty on plain Envoy.
+    pub istio_version: String,
 }
 
 const LABEL_KEYS: [&str; 6] = [
@@ -81,6 +83,7 @@ impl Node {
             id: text(host, &["xds", "node", "id"])?,
             me,
             exchange_header,
+            istio_version: meta("ISTIO_VERSION")?,
         })
     }
 }

@@ -4,17 +4,19 @@
 use hashbrown::HashMap;
 use std::rc::Rc;
 
-use crate::config::{ConfigError, Exchange, PluginConfig, Reporter, ReporterSetting};
+use crate::config::{ConfigError, Exchange, FilterType, PluginConfig, Reporter, ReporterSetting};
 use crate::derive::{derive, Values};
-use crate::expr::Peers;
+use crate::expr::{decimal, Peers};
 use crate::host::{AttributeNames, Attributes, Headers, Host};
-use crate::metrics::Metrics;
+use crate::labels::Domain;
+use crate::metrics::{Event, Metrics};
 use crate::node::Node;
 use crate::peer::state::{Found, Side, StatePeers};
 use crate::peer::{Peer, PeerCache, ID_HEADER, METADATA_HEADER};
 use crate::request::{endpoint_workload, Request, Service};
 
 use self::rejections::Rejections;
+use self::tcp::Connection;
 
 /// Malformed peer headers logged per VM before the rest are only counted.
 const MAX_BAD_HEADER_LOGS: u32 = 100;
@@ -55,6 +57,10 @@ pub struct Plugin {
     values: Values,
     bad_headers: u32,
     rejections: Rejections,
+    filter_type: FilterType,
+    tcp_reporting_ms: u64,
+    /// Open TCP connections by proxy-wasm context id (network filter only).
+    connections: HashMap<u32, Connection>,
 }
 
 impl Plugin {
@@ -79,8 +85,14 @@ impl Plugin {
             field: "metrics".into(),
             reason: e.to_string(),
         })?;
+        build::record(host, &node);
         log::info!(
-            "reporter={} workload={}.{} metadata_exchange={} max_series={} attributes={}",
+            "type={} reporter={} workload={}.{} metadata_exchange={} max_series={} attributes={}",
+            if config.filter_type == FilterType::Network {
+                "NETWORK"
+            } else {
+                "HTTP"
+            },
             reporter.map_or("from listener direction", Reporter::as_str),
             node.me.workload,
             node.me.namespace,
@@ -101,7 +113,15 @@ impl Plugin {
             values: Default::default(),
             bad_headers: 0,
             rejections: Rejections::default(),
+            filter_type: config.filter_type,
+            tcp_reporting_ms: config.tcp_reporting_ms,
+            connections: HashMap::new(),
         })
+    }
+
+    /// Whether Envoy runs this instance as a network (TCP) filter.
+    pub fn is_network(&self) -> bool {
+        self.filter_type == FilterType::Network
     }
 
     /// The reporter of a stream: the configured one, else from `xds.listener_direction`.
@@ -261,28 +281,7 @@ impl Plugin {
         }
         let authority = std::mem::take(&mut stream.authority);
         let req = Request::read(host, reporter, stream.grpc, authority, &mut self.services);
-        // A claim the peer's verified certificate contradicts labels nothing: the peer counts
-        // as unknown (the client then falls back to istiod's endpoint metadata below).
-        let claimed = match reporter {
-            Reporter::Source => &mut stream.upstream,
-            Reporter::Destination | Reporter::Waypoint => &mut stream.downstream,
-        };
-        if claimed
-            .as_deref()
-            .is_some_and(|p| !self.rejections.trusted(host, p, &req))
-        {
-            *claimed = None;
-        }
-        if reporter != Reporter::Destination && stream.upstream.is_none() && !stream.unusable {
-            // No exchange answer: istiod's endpoint metadata names the upstream workload.
-            stream.upstream = host
-                .property(&["xds", "upstream_host_metadata"])
-                .ok()
-                .flatten()
-                .and_then(|b| endpoint_workload(&b))
-                .and_then(|w| Peer::from_endpoint(&w))
-                .map(Rc::new);
-        }
+        self.check_peers(host, stream, reporter, &req);
         derive(
             &mut self.values,
             reporter,
@@ -297,7 +296,54 @@ impl Plugin {
             upstream: stream.upstream.as_deref(),
         };
         self.metrics
-            .record(host, reporter, &self.values, &req, peers);
+            .record(host, reporter, &self.values, Event::Request(&req), peers);
+        if req.grpc && self.metrics.emits(Domain::Messages) {
+            // Envoy's grpc_stats filter (`emit_filter_state: true`) counts the messages, as
+            // Istio reads them; its text form is `<request>,<response>`.
+            let counts = host
+                .property(&["filter_state", "envoy.filters.http.grpc_stats"])
+                .ok()
+                .flatten()
+                .and_then(|b| grpc_counts(&b));
+            if let Some((request, response)) = counts {
+                let event = Event::Messages { request, response };
+                self.metrics
+                    .record(host, reporter, &self.values, event, peers);
+            }
+        }
+    }
+
+    /// Drops a peer claim that the peer's verified certificate contradicts (the peer counts as
+    /// unknown) and, on the client, falls back to istiod's endpoint metadata for the upstream.
+    fn check_peers(
+        &mut self,
+        host: &dyn Host,
+        stream: &mut Stream,
+        reporter: Reporter,
+        req: &Request,
+    ) {
+        // A claim the peer's verified certificate contradicts labels nothing: the peer counts
+        // as unknown (the client then falls back to istiod's endpoint metadata below).
+        let claimed = match reporter {
+            Reporter::Source => &mut stream.upstream,
+            Reporter::Destination | Reporter::Waypoint => &mut stream.downstream,
+        };
+        if claimed
+            .as_deref()
+            .is_some_and(|p| !self.rejections.trusted(host, p, req))
+        {
+            *claimed = None;
+        }
+        if reporter != Reporter::Destination && stream.upstream.is_none() && !stream.unusable {
+            // No exchange answer: istiod's endpoint metadata names the upstream workload.
+            stream.upstream = host
+                .property(&["xds", "upstream_host_metadata"])
+                .ok()
+                .flatten()
+                .and_then(|b| endpoint_workload(&b))
+                .and_then(|w| Peer::from_endpoint(&w))
+                .map(Rc::new);
+        }
     }
 
     fn send(&self, host: &dyn Host, map: Headers) -> Result<(), crate::host::HostError> {
@@ -350,6 +396,13 @@ impl Plugin {
     }
 }
 
+/// `request_message_count,response_message_count`, the text form of Envoy's gRPC stats
+/// filter state.
+fn grpc_counts(bytes: &[u8]) -> Option<(u64, u64)> {
+    let (a, b) = std::str::from_utf8(bytes).ok()?.split_once(',')?;
+    Some((decimal(a)?, decimal(b)?))
+}
+
 /// Envoy's `xds.listener_direction`: 1 is INBOUND (destination); OUTBOUND (2) and UNSPECIFIED
 /// (0, gateways) report as source, as Istio does.
 fn reporter_from_direction(host: &dyn Host) -> Reporter {
@@ -359,6 +412,8 @@ fn reporter_from_direction(host: &dyn Host) -> Reporter {
     }
 }
 
+mod build;
 mod rejections;
+mod tcp;
 #[cfg(test)]
 mod tests;

@@ -105,23 +105,34 @@ impl Request {
         services: &mut HashMap<String, Option<Rc<Service>>>,
     ) -> Self {
         let nonneg = |v: Option<i64>| v.unwrap_or(0).max(0) as u64;
-        let mut r = Self {
-            grpc,
-            host: authority,
-            response_code: number(host, &["response", "code"]).unwrap_or(0),
-            flags: nonneg(number(host, &["response", "flags"])),
-            duration_ms: nonneg(number(host, &["request", "duration"])) / 1_000_000,
-            request_bytes: nonneg(number(host, &["request", "total_size"])),
-            response_bytes: nonneg(number(host, &["response", "total_size"])),
-            ..Self::default()
-        };
+        let mut r = Self::read_connection(host, reporter, services);
+        r.grpc = grpc;
+        r.host = authority;
+        r.response_code = number(host, &["response", "code"]).unwrap_or(0);
+        r.duration_ms = nonneg(number(host, &["request", "duration"])) / 1_000_000;
+        r.request_bytes = nonneg(number(host, &["request", "total_size"]));
+        r.response_bytes = nonneg(number(host, &["response", "total_size"]));
         if grpc {
             r.grpc_status = number(host, &["response", "grpc_status"]);
         }
         if reporter != Reporter::Destination {
-            // block_all / allow_any exist only on outbound routes.
+            // block_all / allow_any exist only on outbound routes (a TCP proxy has no route).
             r.route_name = text(host, &["xds", "route_name"]);
         }
+        r
+    }
+
+    /// What a TCP connection has of it: flags, route, cluster and service, TLS identities
+    /// (no status, duration or sizes: each read is a call out of the VM).
+    pub fn read_connection(
+        host: &dyn Host,
+        reporter: Reporter,
+        services: &mut HashMap<String, Option<Rc<Service>>>,
+    ) -> Self {
+        let mut r = Self {
+            flags: number(host, &["response", "flags"]).unwrap_or(0).max(0) as u64,
+            ..Self::default()
+        };
         r.cluster_name = text(host, &["xds", "cluster_name"]);
         if !r.cluster_name.is_empty() {
             r.service = match services.get(&r.cluster_name) {

@@ -51,6 +51,7 @@ fn kustomize_builds_the_install_and_its_variants() {
         "Telemetry/mixerless-native-stats-off",
         "WasmPlugin/mixerless-stats-inbound",
         "WasmPlugin/mixerless-stats-outbound",
+        "WasmPlugin/mixerless-stats-tcp",
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -60,7 +61,8 @@ fn kustomize_builds_the_install_and_its_variants() {
     let ef = kustomize_with(&["components/envoyfilter"]);
     assert!(!kinds(&ef).contains("WasmPlugin"), "{:?}", inventory(&ef));
     assert!(inventory(&ef).contains("EnvoyFilter/mixerless-stats"));
-    assert_eq!(ef.len(), base.len() - 1);
+    // One EnvoyFilter for the three WasmPlugins.
+    assert_eq!(ef.len(), base.len() - 2);
 
     let no_cm = kustomize_with(&["components/without-cert-manager"]);
     assert!(!kinds(&no_cm).contains("Certificate") && !kinds(&no_cm).contains("Issuer"));
@@ -113,7 +115,7 @@ fn kubernetes_objects_validate_against_the_openapi_schemas() {
     }
 }
 
-/// Demonstrates that every Istio object (both WasmPlugins, the Telemetry, the EnvoyFilter)
+/// Demonstrates that every Istio object (the three WasmPlugins, the Telemetry, the EnvoyFilter)
 /// validates against its CRD's openAPIV3Schema, CEL rules included.
 #[test]
 fn istio_objects_validate_against_the_crd_schemas() {
@@ -451,6 +453,50 @@ fn filter_configurations_agree_and_parse() {
         assert_eq!(remote["sha256"], wp["spec"]["sha256"]);
         assert_eq!(config["root_id"], wp["spec"]["pluginName"]);
     }
+    // The TCP plugin: a network filter on every listener, its configuration saying so too.
+    let tcp = base
+        .iter()
+        .find(|o| name(o) == "mixerless-stats-tcp")
+        .unwrap();
+    assert_eq!(tcp["spec"]["type"], "NETWORK");
+    assert_eq!(tcp["spec"]["phase"], "STATS");
+    assert!(tcp["spec"]["match"].is_null());
+    let json = serde_json::to_string(&tcp["spec"]["pluginConfig"]).unwrap();
+    let parsed = mixerless_filter::config::PluginConfig::parse(json.as_bytes()).unwrap();
+    assert_eq!(
+        parsed.filter_type,
+        mixerless_filter::config::FilterType::Network
+    );
+    assert_eq!((parsed.reporter, parsed.tcp_reporting_ms), (None, 5000));
+    let config = ext("mixerless-stats-tcp");
+    let from_ef: serde_json::Value =
+        serde_json::from_str(config["configuration"]["value"].as_str().unwrap()).unwrap();
+    let from_wp: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        from_ef, from_wp,
+        "TCP: EnvoyFilter and WasmPlugin configurations"
+    );
+    let remote = &config["vm_config"]["code"]["remote"];
+    assert_eq!(remote["http_uri"]["uri"], tcp["spec"]["url"]);
+    assert_eq!(remote["sha256"], tcp["spec"]["sha256"]);
+    assert_eq!(config["root_id"], tcp["spec"]["pluginName"]);
+    let network: BTreeSet<&str> = patches
+        .iter()
+        .filter(|p| p["applyTo"] == "NETWORK_FILTER")
+        .map(|p| {
+            assert_eq!(
+                p["match"]["listener"]["filterChain"]["filter"]["name"],
+                "envoy.filters.network.tcp_proxy"
+            );
+            assert_eq!(p["patch"]["operation"], "INSERT_BEFORE");
+            assert_eq!(p["patch"]["value"]["name"], "mixerless-stats-tcp");
+            p["match"]["context"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        network,
+        BTreeSet::from(["GATEWAY", "SIDECAR_INBOUND", "SIDECAR_OUTBOUND"])
+    );
     let contexts: BTreeSet<&str> = patches
         .iter()
         .filter(|p| p["applyTo"] == "HTTP_FILTER")
@@ -491,7 +537,11 @@ fn pod_annotations_patch_a_deployment() {
     let ann = &objs[0]["spec"]["template"]["metadata"]["annotations"];
     assert_eq!(ann["keep"], "me");
     let tags = ann["sidecar.istio.io/extraStatTags"].as_str().unwrap();
-    assert_eq!(tags.split(',').count(), 25);
+    // The 25 standard labels and istio_build's component and tag.
+    assert_eq!(
+        tags.split(',').collect::<Vec<_>>(),
+        mixerless_filter::labels::all().collect::<Vec<_>>()
+    );
     assert_eq!(ann["sidecar.istio.io/statsInclusionPrefixes"], "wasmcustom");
     let (ok, log) = kubernetes_validate(&objs, "1.37.0");
     assert!(ok, "{log}");

@@ -8,19 +8,19 @@
 use std::path::{Path, PathBuf};
 
 use mixerless_e2e::paths;
-use mixerless_filter::labels::NAMES;
+use mixerless_filter::labels::{self, NAMES};
 
 /// Envoy keeps a proxy-wasm metric as `wasmcustom.<labels>…istio_requests_total`; Istio's stats
 /// matcher compares the full name, so this prefix lets our metrics through.
 const INCLUSION_PREFIX: &str = "wasmcustom";
 
 const HEADER: &str =
-    "# GENERATED from the filter's label list (mixerless_filter::labels::NAMES) by\n\
+    "# GENERATED from the filter's label list (mixerless_filter::labels::all()) by\n\
 # tests/tests/manifests_generated.rs; do not edit: MIXERLESS_BLESS=1 cargo test -p mixerless-e2e\n\
 # --test manifests_generated rewrites it.\n";
 
 fn list(indent: &str) -> String {
-    NAMES.iter().map(|n| format!("{indent}- {n}\n")).collect()
+    labels::all().map(|n| format!("{indent}- {n}\n")).collect()
 }
 
 /// `istioctl install -f`: mesh-wide defaults for every sidecar and gateway.
@@ -86,7 +86,7 @@ spec:\n\
 \x20     annotations:\n\
 \x20       sidecar.istio.io/extraStatTags: \"{tags}\"\n\
 \x20       sidecar.istio.io/statsInclusionPrefixes: \"{INCLUSION_PREFIX}\"\n",
-        tags = NAMES.join(","),
+        tags = labels::all().collect::<Vec<_>>().join(","),
     )
 }
 
@@ -149,11 +149,14 @@ fn strings(v: &serde_yaml::Value) -> Vec<String> {
 }
 
 /// Demonstrates that the rendered mesh config and annotations (what the files hold, by the test
-/// above) name all 25 labels in Istio's order and include the filter's metrics, read back as YAML.
+/// above) name all 25 labels in Istio's order, then `istio_build`'s `component` and `tag`, and
+/// include the filter's metrics, read back as YAML.
 #[test]
 fn mesh_config_lists_every_label_and_includes_our_metrics() {
-    let want: Vec<String> = NAMES.iter().map(|s| (*s).to_owned()).collect();
-    assert_eq!(want.len(), 25);
+    let want: Vec<String> = labels::all().map(str::to_owned).collect();
+    assert_eq!(want.len(), 27);
+    assert_eq!(want[..25], NAMES);
+    assert_eq!(want[25..], ["component", "tag"]);
     let op = parse(&istio_operator());
     let dc = &op["spec"]["meshConfig"]["defaultConfig"];
     assert_eq!(strings(&dc["extraStatTags"]), want);
@@ -179,7 +182,7 @@ fn mesh_config_lists_every_label_and_includes_our_metrics() {
 }
 
 /// Demonstrates that `istio/envoy/stats_tags.yaml` has exactly one regex per label of the
-/// filter, in the same order, each in Istio's `(name=\.=(value);\.;)` form, so no label stays
+/// filter (`istio_build`'s two included), in the same order, each in Istio's `(name=\.=(value);\.;)` form, so no label stays
 /// encoded in a stat name.
 #[test]
 fn stats_tags_match_the_label_list() {
@@ -189,7 +192,7 @@ fn stats_tags_match_the_label_list() {
         .iter()
         .map(|t| t["tag_name"].as_str().unwrap_or_default())
         .collect();
-    assert_eq!(names, NAMES);
+    assert_eq!(names, labels::all().collect::<Vec<_>>());
     for t in tags {
         let name = t["tag_name"].as_str().unwrap_or_default();
         // response_code is never empty (0 when no response), as in Istio's own regex.

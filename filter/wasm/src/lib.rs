@@ -15,10 +15,11 @@ mod host;
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
 use mixerless_filter::{Plugin, Stream as StreamState};
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel};
+use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, PeerType};
 
 use crate::host::WasmHost;
 
@@ -48,6 +49,10 @@ impl RootContext for Root {
             };
         match Plugin::configure(&WasmHost, &config) {
             Ok(plugin) => {
+                // The reporting tick of open TCP connections (network filter only).
+                if plugin.tick_ms() > 0 {
+                    self.set_tick_period(Duration::from_millis(plugin.tick_ms()));
+                }
                 *self.plugin.borrow_mut() = Some(plugin);
                 true
             }
@@ -66,8 +71,30 @@ impl RootContext for Root {
         }))
     }
 
+    fn create_stream_context(&self, context_id: u32) -> Option<Box<dyn StreamContext>> {
+        Some(Box::new(Connection {
+            plugin: Rc::clone(&self.plugin),
+            id: context_id,
+        }))
+    }
+
+    /// The configuration's `type` (the SDK asks once per new context, after `on_configure`).
     fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
+        let network =
+            matches!(self.plugin.try_borrow(), Ok(p) if p.as_ref().is_some_and(Plugin::is_network));
+        Some(if network {
+            ContextType::StreamContext
+        } else {
+            ContextType::HttpContext
+        })
+    }
+
+    fn on_tick(&mut self) {
+        if let Ok(mut plugin) = self.plugin.try_borrow_mut() {
+            if let Some(plugin) = plugin.as_mut() {
+                plugin.on_tick(&WasmHost);
+            }
+        }
     }
 }
 
@@ -102,5 +129,51 @@ impl HttpContext for Stream {
 
     fn on_log(&mut self) {
         self.with(|p, s| p.on_log(&WasmHost, s));
+    }
+}
+
+/// One TCP connection (the plugin as a network filter).
+struct Connection {
+    plugin: Rc<RefCell<Option<Plugin>>>,
+    id: u32,
+}
+
+impl Connection {
+    /// Runs `f` on the configured plugin; never holds up the connection, whatever happens.
+    fn with(&mut self, f: impl FnOnce(&mut Plugin, u32)) -> Action {
+        if let Ok(mut plugin) = self.plugin.try_borrow_mut() {
+            if let Some(plugin) = plugin.as_mut() {
+                f(plugin, self.id);
+            }
+        }
+        Action::Continue
+    }
+}
+
+impl Context for Connection {
+    /// A connection Envoy finishes without a close event is closed here (once: the plugin
+    /// forgets a connection when it reports it closed).
+    fn on_done(&mut self) -> bool {
+        self.with(|p, id| p.on_connection_closed(&WasmHost, id));
+        true
+    }
+}
+
+impl StreamContext for Connection {
+    fn on_new_connection(&mut self) -> Action {
+        self.with(|p, id| p.on_new_connection(&WasmHost, id))
+    }
+
+    fn on_downstream_data(&mut self, data_size: usize, _end_of_stream: bool) -> Action {
+        self.with(|p, id| p.on_downstream_data(&WasmHost, id, data_size))
+    }
+
+    fn on_upstream_data(&mut self, data_size: usize, _end_of_stream: bool) -> Action {
+        self.with(|p, id| p.on_upstream_data(&WasmHost, id, data_size))
+    }
+
+    /// The downstream connection closed (Istio reports at its close events too).
+    fn on_downstream_close(&mut self, _peer_type: PeerType) {
+        self.with(|p, id| p.on_connection_closed(&WasmHost, id));
     }
 }
