@@ -2,6 +2,6 @@
 //! (and code written before the crate) name, `crate::hpa::…` and `mixerless_adapter::hpa::…`.
 
 pub use mixerless_hpa::{
-    annotations, dir, external, external_queries, manifest, replicas, table, AnnotationError,
-    Hpa, MetricQuery, OnEmpty,
+    annotations, dir, external, external_queries, manifest, replicas, table, AnnotationError, Hpa,
+    MetricQuery, OnEmpty,
 };

@@ -102,9 +102,7 @@ impl HpaState {
             let selector = m.label_selector();
             let namespace = self.hpa.manifest.namespace();
             let path = Adapter::metric_path(namespace, &m.name, &selector);
-            let answer = adapter
-                .external_metric(namespace, &m.name, &selector)
-                .await;
+            let answer = adapter.external_metric(namespace, &m.name, &selector).await;
             let record = match answer {
                 Ok(items) => {
                     let usage = replicas::sum_usage(&items);

@@ -90,11 +90,10 @@ fn parse(text: &str, path: &Path) -> Result<Hpa, HpaError> {
         path: path.to_owned(),
         what,
     };
-    let manifest: manifest::Hpa =
-        serde_yaml::from_str(text).map_err(|source| HpaError::Parse {
-            path: path.to_owned(),
-            source,
-        })?;
+    let manifest: manifest::Hpa = serde_yaml::from_str(text).map_err(|source| HpaError::Parse {
+        path: path.to_owned(),
+        source,
+    })?;
     if manifest.kind != "HorizontalPodAutoscaler" {
         return Err(invalid(format!(
             "kind is {}, not HorizontalPodAutoscaler",

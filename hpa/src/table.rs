@@ -98,7 +98,10 @@ mod tests {
     fn renders_aligned_columns() {
         let t = render(
             &["NAMESPACE", "NAME", "DESIRED"],
-            &[vec!["test", "podinfo-total", "3 (ScaleUp)"], vec!["t", "p", "1"]],
+            &[
+                vec!["test", "podinfo-total", "3 (ScaleUp)"],
+                vec!["t", "p", "1"],
+            ],
         );
         assert_eq!(
             t,

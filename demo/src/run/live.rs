@@ -86,7 +86,11 @@ impl Demo {
             println!(
                 "                      curl -k '{}{}'",
                 self.adapter.base,
-                Adapter::metric_path(m.0.hpa.manifest.namespace(), &m.1.name, &m.1.label_selector())
+                Adapter::metric_path(
+                    m.0.hpa.manifest.namespace(),
+                    &m.1.name,
+                    &m.1.label_selector()
+                )
             );
         }
         println!(

@@ -1,7 +1,7 @@
 //! The end of the demo: `timeline.jsonl`, `chart.svg` and the summary.
 
-use mixerless_hpa::replicas::Target;
 use mixerless_hpa::quantity::format_milli;
+use mixerless_hpa::replicas::Target;
 
 use super::live::Demo;
 use super::Error;
@@ -131,7 +131,11 @@ impl Demo {
                 title: format!(
                     "{}: {} — the adapter's answer{}",
                     h.hpa.name(),
-                    m.match_labels.values().cloned().collect::<Vec<_>>().join(","),
+                    m.match_labels
+                        .values()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(","),
                     if h.scales { " (scales podinfo)" } else { "" }
                 ),
                 points,

@@ -26,10 +26,22 @@ spec:
 #[test]
 fn reads_value_and_average_value_targets() {
     let cases = [
-        ("{type: AverageValue, averageValue: '0.005'}", Target::AverageValue(5), "0.005"),
-        ("{type: AverageValue, averageValue: 10}", Target::AverageValue(10_000), "10"),
+        (
+            "{type: AverageValue, averageValue: '0.005'}",
+            Target::AverageValue(5),
+            "0.005",
+        ),
+        (
+            "{type: AverageValue, averageValue: 10}",
+            Target::AverageValue(10_000),
+            "10",
+        ),
         ("{type: Value, value: 1500m}", Target::Value(1_500), "1500m"),
-        ("{type: Value, value: 2k, averageValue: 1}", Target::Value(2_000_000), "2k"),
+        (
+            "{type: Value, value: 2k, averageValue: 1}",
+            Target::Value(2_000_000),
+            "2k",
+        ),
     ];
     for (target, want, text) in cases {
         let m = metric("External", target).external_metric().unwrap();
@@ -42,10 +54,26 @@ fn reads_value_and_average_value_targets() {
 #[test]
 fn refuses_what_a_controller_cannot_compare() {
     let cases = [
-        ("Pods", "{type: Value, value: 1}", "metric type Pods is not supported here (External only)"),
-        ("External", "{type: Utilization, averageUtilization: 50}", "target type Utilization is not supported for External metrics"),
-        ("External", "{type: Value, averageValue: 1}", "metric m: target has no Value value"),
-        ("External", "{type: AverageValue, averageValue: ten}", "metric m: target \"ten\" is not a Quantity"),
+        (
+            "Pods",
+            "{type: Value, value: 1}",
+            "metric type Pods is not supported here (External only)",
+        ),
+        (
+            "External",
+            "{type: Utilization, averageUtilization: 50}",
+            "target type Utilization is not supported for External metrics",
+        ),
+        (
+            "External",
+            "{type: Value, averageValue: 1}",
+            "metric m: target has no Value value",
+        ),
+        (
+            "External",
+            "{type: AverageValue, averageValue: ten}",
+            "metric m: target \"ten\" is not a Quantity",
+        ),
     ];
     for (kind, target, want) in cases {
         let err = metric(kind, target).external_metric().unwrap_err();
