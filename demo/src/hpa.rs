@@ -100,6 +100,13 @@ fn parse(text: &str, path: &Path) -> Result<Hpa, HpaError> {
             manifest.kind
         )));
     }
+    // The manifest model defaults what is absent; the API server requires these.
+    if manifest.metadata.name.is_empty() {
+        return Err(invalid("metadata.name is missing".into()));
+    }
+    if manifest.spec.scale_target_ref.name.is_empty() {
+        return Err(invalid("spec.scaleTargetRef.name is missing".into()));
+    }
     let metrics = manifest
         .spec
         .metrics
@@ -172,6 +179,29 @@ spec:
         );
         assert_eq!(h.metrics[0].target, Target::AverageValue(5));
         assert_eq!(h.metrics[0].target_text, "0.005");
+    }
+
+    /// Demonstrates that what the manifest model defaults but the API server requires is
+    /// refused by name: the HPA's name, its scale target and its maxReplicas.
+    #[test]
+    fn rejects_missing_required_fields() {
+        let cases = [
+            ("  name: podinfo-total\n", "metadata.name is missing"),
+            (
+                "  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}\n",
+                "spec.scaleTargetRef.name is missing",
+            ),
+            (
+                "  maxReplicas: 5\n",
+                "replicas bounds min 1, max 0 are not valid",
+            ),
+        ];
+        for (line, want) in cases {
+            let err = parse(&TOTAL.replace(line, ""), Path::new("x.yaml"))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(err, format!("x.yaml: {want}"), "without {line:?}");
+        }
     }
 
     /// Demonstrates that a bad target is rejected with the metric and value named.
