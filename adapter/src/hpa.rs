@@ -1,10 +1,7 @@
-//! HorizontalPodAutoscalers: their manifests, the kube-metrics-adapter annotations that carry
-//! the queries, loading them from a directory, and the controller's replica arithmetic.
+//! HorizontalPodAutoscalers: the `mixerless-hpa` crate under the path the adapter's modules
+//! (and code written before the crate) name, `crate::hpa::…` and `mixerless_adapter::hpa::…`.
 
-pub mod annotations;
-pub mod dir;
-pub mod manifest;
-pub mod replicas;
-
-pub use annotations::{external_queries, AnnotationError, MetricQuery, OnEmpty};
-pub use manifest::Hpa;
+pub use mixerless_hpa::{
+    annotations, dir, external, external_queries, manifest, replicas, table, AnnotationError, Hpa,
+    MetricQuery, OnEmpty,
+};

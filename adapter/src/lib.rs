@@ -18,16 +18,17 @@ pub mod clock;
 pub mod hpa;
 pub mod kubernetes;
 pub mod provider;
-pub mod quantity;
 pub mod querier;
 pub mod scrape;
-pub mod selector;
 pub mod server;
 pub mod sources;
 pub mod store;
 mod sync;
 pub mod telemetry;
 pub mod tls;
+
+// Kubernetes value types from the pure HPA crate, at their old paths.
+pub use mixerless_hpa::{quantity, selector};
 
 /// The binary's name, as users type it.
 pub const NAME: &str = "mixerless-adapter";

@@ -1,4 +1,4 @@
-//! The HPA controller loop: kube-controller-manager's algorithm (`mixerless_adapter::hpa::replicas`)
+//! The HPA controller loop: kube-controller-manager's algorithm (`mixerless_hpa::replicas`)
 //! applied to the adapter's external metrics answers, one state per HPA. Like the walk-through,
 //! where one HPA at a time was applied to `podinfo`, one HPA scales the Deployment (`--scale-on`)
 //! and the others are evaluated alongside and shown, but do not write the scale (in Kubernetes,
@@ -6,12 +6,13 @@
 
 use std::time::{Duration, Instant};
 
-use mixerless_adapter::hpa::replicas::{self, Controller, Limits, Pods, Proposal, Tolerance};
+use mixerless_hpa::replicas::{self, Controller, Pods, Proposal, Tolerance};
+use mixerless_hpa::table::target_cell;
 use serde::Serialize;
 
 use crate::adapter::Adapter;
 use crate::hpa::Hpa;
-use crate::table::{self, Row};
+use crate::table::Row;
 
 /// The controller's knobs, kube-controller-manager's flags.
 #[derive(Debug, Clone, Copy)]
@@ -99,10 +100,9 @@ impl HpaState {
         let mut proposals: Vec<Result<Proposal, String>> = Vec::new();
         for (i, m) in self.hpa.metrics.iter().enumerate() {
             let selector = m.label_selector();
-            let path = Adapter::metric_path(&self.hpa.namespace, &m.name, &selector);
-            let answer = adapter
-                .external_metric(&self.hpa.namespace, &m.name, &selector)
-                .await;
+            let namespace = self.hpa.manifest.namespace();
+            let path = Adapter::metric_path(namespace, &m.name, &selector);
+            let answer = adapter.external_metric(namespace, &m.name, &selector).await;
             let record = match answer {
                 Ok(items) => {
                     let usage = replicas::sum_usage(&items);
@@ -137,11 +137,8 @@ impl HpaState {
             };
             metrics.push(record);
         }
-        let limits = Limits {
-            min: self.hpa.min,
-            max: self.hpa.max,
-            behavior: None,
-        };
+        // The manifest's bounds and `behavior` with the API defaults, as the controller reads them.
+        let limits = self.hpa.manifest.limits();
         let proposal = replicas::combine(current, &proposals);
         let (desired, error) = match self
             .controller
@@ -156,7 +153,7 @@ impl HpaState {
             ),
         };
         self.last = Some(SyncRecord {
-            name: self.hpa.name.clone(),
+            name: self.hpa.name().to_owned(),
             scales: self.scales,
             metrics,
             desired,
@@ -172,7 +169,7 @@ impl HpaState {
             .hpa
             .metrics
             .first()
-            .map(|m| table::target_cell(m.target, self.current[0]))
+            .map(|m| target_cell(m.target, self.current[0]))
             .unwrap_or_default();
         match self.hpa.metrics.len() {
             0 | 1 => first,
@@ -182,12 +179,13 @@ impl HpaState {
 
     /// This HPA's `kubectl get hpa` row, with the Deployment's current replicas.
     pub fn row(&self, replicas: i32) -> Row {
+        let limits = self.hpa.manifest.limits();
         Row {
-            name: self.hpa.name.clone(),
-            reference: self.hpa.reference.clone(),
+            name: self.hpa.name().to_owned(),
+            reference: self.hpa.manifest.reference(),
             targets: self.targets(),
-            min: self.hpa.min,
-            max: self.hpa.max,
+            min: limits.min,
+            max: limits.max,
             replicas,
             age: self.created.elapsed(),
         }

@@ -1,12 +1,11 @@
 //! The HorizontalPodAutoscalers the demo runs: read from the same YAML files the adapter
-//! serves (`autoscaling/v2` or `v2beta2`, External metrics), only the fields a controller needs.
+//! serves (`autoscaling/v2` or `v2beta2`, External metrics) into the adapter's manifest model,
+//! with the External metrics a controller compares.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use mixerless_adapter::hpa::replicas::Target;
-use mixerless_adapter::quantity;
-use serde::Deserialize;
+use mixerless_hpa::external::{ExternalMetric, MetricError};
+use mixerless_hpa::manifest;
 
 /// Why an HPA file cannot drive the demo.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +22,9 @@ pub enum HpaError {
         path: PathBuf,
         source: serde_yaml::Error,
     },
+    /// A metric the controller cannot compare.
+    #[error("{path}: {source}")]
+    Metric { path: PathBuf, source: MetricError },
     /// The HPA is valid YAML but unusable here.
     #[error("{path}: {what}")]
     Invalid { path: PathBuf, what: String },
@@ -31,110 +33,20 @@ pub enum HpaError {
     None(PathBuf),
 }
 
-/// One External metric of an HPA.
-#[derive(Debug, Clone)]
-pub struct Metric {
-    pub name: String,
-    pub selector: BTreeMap<String, String>,
-    pub target: Target,
-    /// The target as written (`10`, `0.005`), for the TARGETS column.
-    pub target_text: String,
-}
-
-impl Metric {
-    /// The selector as the HPA controller renders it into `labelSelector` (`k=v,k2=v2`).
-    pub fn label_selector(&self) -> String {
-        self.selector
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-}
-
-/// An HPA as the demo's controller loop uses it.
+/// An HPA as the demo's controller loop uses it: the manifest and its External metrics.
 #[derive(Debug, Clone)]
 pub struct Hpa {
-    pub name: String,
-    pub namespace: String,
-    /// `Deployment/podinfo`.
-    pub reference: String,
-    pub min: i32,
-    pub max: i32,
-    pub metrics: Vec<Metric>,
+    pub manifest: manifest::Hpa,
+    /// `spec.metrics`, each checked.
+    pub metrics: Vec<ExternalMetric>,
     pub file: PathBuf,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Doc {
-    kind: String,
-    metadata: Meta,
-    spec: Spec,
-}
-
-#[derive(Deserialize)]
-struct Meta {
-    name: String,
-    #[serde(default)]
-    namespace: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Spec {
-    scale_target_ref: TargetRef,
-    #[serde(default)]
-    min_replicas: Option<i32>,
-    max_replicas: i32,
-    #[serde(default)]
-    metrics: Vec<MetricSpec>,
-}
-
-#[derive(Deserialize)]
-struct TargetRef {
-    kind: String,
-    name: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct MetricSpec {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    external: Option<External>,
-}
-
-#[derive(Deserialize)]
-struct External {
-    metric: MetricId,
-    target: TargetSpec,
-}
-
-#[derive(Deserialize)]
-struct MetricId {
-    name: String,
-    #[serde(default)]
-    selector: Option<Selector>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Selector {
-    #[serde(default)]
-    match_labels: BTreeMap<String, String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TargetSpec {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    value: Option<serde_yaml::Value>,
-    #[serde(default)]
-    average_value: Option<serde_yaml::Value>,
+impl Hpa {
+    /// `metadata.name`.
+    pub fn name(&self) -> &str {
+        &self.manifest.metadata.name
+    }
 }
 
 /// The `HorizontalPodAutoscaler-*.yaml` files of `dir`, sorted by name.
@@ -178,79 +90,45 @@ fn parse(text: &str, path: &Path) -> Result<Hpa, HpaError> {
         path: path.to_owned(),
         what,
     };
-    let doc: Doc = serde_yaml::from_str(text).map_err(|source| HpaError::Parse {
+    let manifest: manifest::Hpa = serde_yaml::from_str(text).map_err(|source| HpaError::Parse {
         path: path.to_owned(),
         source,
     })?;
-    if doc.kind != "HorizontalPodAutoscaler" {
+    if manifest.kind != "HorizontalPodAutoscaler" {
         return Err(invalid(format!(
             "kind is {}, not HorizontalPodAutoscaler",
-            doc.kind
+            manifest.kind
         )));
     }
-    let mut metrics = Vec::new();
-    for m in doc.spec.metrics {
-        let Some(ext) = m.external.filter(|_| m.kind == "External") else {
-            return Err(invalid(format!(
-                "metric type {} is not supported here (External only)",
-                m.kind
-            )));
-        };
-        let (raw, make): (_, fn(i64) -> Target) = match ext.target.kind.as_str() {
-            "AverageValue" => (ext.target.average_value, Target::AverageValue),
-            "Value" => (ext.target.value, Target::Value),
-            other => {
-                return Err(invalid(format!(
-                    "target type {other} is not supported for External metrics"
-                )))
-            }
-        };
-        let text = match raw {
-            Some(serde_yaml::Value::String(s)) => s,
-            Some(serde_yaml::Value::Number(n)) => n.to_string(),
-            _ => {
-                return Err(invalid(format!(
-                    "metric {}: target has no {} value",
-                    ext.metric.name, ext.target.kind
-                )))
-            }
-        };
-        let milli = quantity::parse_milli(&text).ok_or_else(|| {
-            invalid(format!(
-                "metric {}: target {text:?} is not a Quantity",
-                ext.metric.name
-            ))
-        })?;
-        metrics.push(Metric {
-            name: ext.metric.name,
-            selector: ext
-                .metric
-                .selector
-                .map(|s| s.match_labels)
-                .unwrap_or_default(),
-            target: make(milli),
-            target_text: text,
-        });
+    // The manifest model defaults what is absent; the API server requires these.
+    if manifest.metadata.name.is_empty() {
+        return Err(invalid("metadata.name is missing".into()));
     }
+    if manifest.spec.scale_target_ref.name.is_empty() {
+        return Err(invalid("spec.scaleTargetRef.name is missing".into()));
+    }
+    let metrics = manifest
+        .spec
+        .metrics
+        .iter()
+        .map(manifest::MetricSpec::external_metric)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| HpaError::Metric {
+            path: path.to_owned(),
+            source,
+        })?;
     if metrics.is_empty() {
         return Err(invalid("no External metrics".into()));
     }
-    let min = doc.spec.min_replicas.unwrap_or(1);
-    if min < 1 || doc.spec.max_replicas < min {
+    let limits = manifest.limits();
+    if limits.min < 1 || limits.max < limits.min {
         return Err(invalid(format!(
-            "replicas bounds min {min}, max {} are not valid",
-            doc.spec.max_replicas
+            "replicas bounds min {}, max {} are not valid",
+            limits.min, limits.max
         )));
     }
     Ok(Hpa {
-        name: doc.metadata.name,
-        namespace: doc.metadata.namespace.unwrap_or_else(|| "default".into()),
-        reference: format!(
-            "{}/{}",
-            doc.spec.scale_target_ref.kind, doc.spec.scale_target_ref.name
-        ),
-        min,
-        max: doc.spec.max_replicas,
+        manifest,
         metrics,
         file: path.to_owned(),
     })
@@ -259,6 +137,7 @@ fn parse(text: &str, path: &Path) -> Result<Hpa, HpaError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mixerless_hpa::replicas::Target;
 
     const TOTAL: &str = r#"
 apiVersion: autoscaling/v2
@@ -287,11 +166,12 @@ spec:
     fn reads_the_walkthrough_hpa() {
         let h = parse(TOTAL, Path::new("x.yaml")).unwrap();
         assert_eq!(
-            (h.name.as_str(), h.namespace.as_str()),
+            (h.name(), h.manifest.namespace()),
             ("podinfo-total", "test")
         );
-        assert_eq!(h.reference, "Deployment/podinfo");
-        assert_eq!((h.min, h.max), (1, 5));
+        assert_eq!(h.manifest.reference(), "Deployment/podinfo");
+        let limits = h.manifest.limits();
+        assert_eq!((limits.min, limits.max), (1, 5));
         assert_eq!(h.metrics[0].name, "prometheus-query");
         assert_eq!(
             h.metrics[0].label_selector(),
@@ -299,6 +179,29 @@ spec:
         );
         assert_eq!(h.metrics[0].target, Target::AverageValue(5));
         assert_eq!(h.metrics[0].target_text, "0.005");
+    }
+
+    /// Demonstrates that what the manifest model defaults but the API server requires is
+    /// refused by name: the HPA's name, its scale target and its maxReplicas.
+    #[test]
+    fn rejects_missing_required_fields() {
+        let cases = [
+            ("  name: podinfo-total\n", "metadata.name is missing"),
+            (
+                "  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}\n",
+                "spec.scaleTargetRef.name is missing",
+            ),
+            (
+                "  maxReplicas: 5\n",
+                "replicas bounds min 1, max 0 are not valid",
+            ),
+        ];
+        for (line, want) in cases {
+            let err = parse(&TOTAL.replace(line, ""), Path::new("x.yaml"))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(err, format!("x.yaml: {want}"), "without {line:?}");
+        }
     }
 
     /// Demonstrates that a bad target is rejected with the metric and value named.

@@ -13,7 +13,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::adapter::{self, Adapter, AdapterError, ServeConfig};
 use crate::controller::{HpaState, Settings};
 use crate::envoy::{Common, PluginConfigs};
-use crate::hpa::{self, HpaError};
+use crate::hpa::{self, Hpa, HpaError};
 use crate::load::{Driver, Plan, PlanConfig};
 use crate::mesh::{AppConfig, Mesh, MeshError};
 use crate::procs::{self, ProcError};
@@ -179,8 +179,8 @@ fn absolute(p: &Path) -> PathBuf {
 pub async fn run(args: Args) -> Result<Outcome, Error> {
     let tools = check_tools(&args)?;
     let hpas = hpa::load_dir(&tools.hpa_dir)?;
-    if !hpas.iter().any(|h| h.name == args.scale_on) {
-        let names: Vec<&str> = hpas.iter().map(|h| h.name.as_str()).collect();
+    if !hpas.iter().any(|h| h.name() == args.scale_on) {
+        let names: Vec<&str> = hpas.iter().map(Hpa::name).collect();
         return Err(Error::NoSuchHpa {
             name: args.scale_on.clone(),
             dir: tools.hpa_dir.clone(),
@@ -227,8 +227,8 @@ pub async fn run(args: Args) -> Result<Outcome, Error> {
     });
     let scaler_min = hpas
         .iter()
-        .find(|h| h.name == args.scale_on)
-        .map_or(1, |h| h.min);
+        .find(|h| h.name() == args.scale_on)
+        .map_or(1, |h| h.manifest.limits().min);
     let initial = usize::from(args.replicas).max(usize::try_from(scaler_min).unwrap_or(1));
 
     let mut interrupts = Interrupts::new()?;
@@ -298,7 +298,7 @@ pub async fn run(args: Args) -> Result<Outcome, Error> {
         hpas: hpas
             .into_iter()
             .map(|h| {
-                let scales = h.name == args.scale_on;
+                let scales = h.name() == args.scale_on;
                 HpaState::new(h, scales, &settings)
             })
             .collect(),

@@ -1,11 +1,10 @@
 //! What the user watches: `kubectl get hpa` columns, redrawn in place, with a progress bar for
 //! the load phase and the last scaling events.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
-use mixerless_adapter::hpa::replicas::Target;
-use mixerless_adapter::quantity::format_milli;
+/// The cells kubectl prints, from the one renderer the adapter's `explain` uses too.
+pub use mixerless_hpa::table::{age, target_cell};
 
 /// One `kubectl get hpa` row.
 #[derive(Debug, Clone)]
@@ -17,36 +16,6 @@ pub struct Row {
     pub max: i32,
     pub replicas: i32,
     pub age: Duration,
-}
-
-/// The TARGETS cell as kubectl prints it for an External metric: `10056m/10 (avg)`,
-/// `<unknown>/10 (avg)` before the first good answer, `8600m/14400m` for a Value target.
-pub fn target_cell(target: Target, current_milli: Option<i64>) -> String {
-    let current = current_milli.map_or_else(|| "<unknown>".to_owned(), format_milli);
-    match target {
-        Target::AverageValue(t) => format!("{current}/{} (avg)", format_milli(t)),
-        Target::Value(t) => format!("{current}/{}", format_milli(t)),
-    }
-}
-
-/// kubectl's AGE column (`duration.HumanDuration`): `45s`, `4m45s`, `12m`, `3h5m`.
-pub fn age(d: Duration) -> String {
-    let s = d.as_secs();
-    if s < 120 {
-        format!("{s}s")
-    } else if s < 600 {
-        match s % 60 {
-            0 => format!("{}m", s / 60),
-            r => format!("{}m{r}s", s / 60),
-        }
-    } else if s < 3 * 3600 {
-        format!("{}m", s / 60)
-    } else {
-        match (s / 60) % 60 {
-            0 => format!("{}h", s / 3600),
-            m => format!("{}h{m}m", s / 3600),
-        }
-    }
 }
 
 /// The rows as `kubectl get hpa` lays them out: columns padded to the widest cell plus 3.
@@ -74,30 +43,7 @@ pub fn render(rows: &[Row]) -> String {
             ]
         })
         .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cols: Vec<&str>| {
-        let mut l = String::new();
-        for (i, c) in cols.iter().enumerate() {
-            if i + 1 == cols.len() {
-                l.push_str(c);
-            } else {
-                let _ = write!(l, "{c:<w$}", w = widths[i] + 3);
-            }
-        }
-        out.push_str(l.trim_end());
-        out.push('\n');
-    };
-    line(header.to_vec());
-    for row in &cells {
-        line(row.iter().map(String::as_str).collect());
-    }
-    out
+    mixerless_hpa::table::render(&header, &cells)
 }
 
 /// `[##########----------]  steady  0:45 / 1:10` for a phase `done` of `len`.
@@ -126,33 +72,6 @@ pub fn clock(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Demonstrates that TARGETS reads like kubectl's for the walk-through's value.
-    #[test]
-    fn targets_like_kubectl() {
-        assert_eq!(
-            target_cell(Target::AverageValue(10_000), Some(10_056)),
-            "10056m/10 (avg)"
-        );
-        assert_eq!(
-            target_cell(Target::AverageValue(5), None),
-            "<unknown>/5m (avg)"
-        );
-        assert_eq!(
-            target_cell(Target::Value(14_400), Some(8_600)),
-            "8600m/14400m"
-        );
-    }
-
-    /// Demonstrates kubectl's AGE rounding.
-    #[test]
-    fn ages_like_kubectl() {
-        let a = |s| age(Duration::from_secs(s));
-        assert_eq!(
-            [a(45), a(119), a(120), a(285), a(300), a(754), a(11_100)],
-            ["45s", "119s", "2m", "4m45s", "5m", "12m", "3h5m"]
-        );
-    }
 
     /// Demonstrates the table layout: header first, columns aligned three spaces apart.
     #[test]

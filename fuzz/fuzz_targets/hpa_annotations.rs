@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mixerless_fuzz::hpa::{external_queries, manifest::parse_all};
+use mixerless_hpa::{external_queries, manifest::parse_all};
 
 fuzz_target!(|data: &[u8]| {
     mixerless_fuzz::allow_caught_panics();
@@ -33,6 +33,10 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = hpa.key();
         let _ = hpa.limits();
+        let _ = hpa.reference();
+        for m in &hpa.spec.metrics {
+            let _ = m.external_metric();
+        }
     }
 });
 

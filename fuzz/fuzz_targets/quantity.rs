@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mixerless_fuzz::quantity::{format, format_milli, parse_milli, to_milli};
+use mixerless_hpa::quantity::{format, format_milli, parse_milli, to_milli};
 
 /// Above 2^53 milli units an f64 no longer holds every integer, so the text → f64 parse cannot
 /// be exact; values that large are far beyond any metric an HPA reads.

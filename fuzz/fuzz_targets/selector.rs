@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
-use mixerless_fuzz::selector::{parse, Requirement};
+use mixerless_hpa::selector::{parse, Requirement};
 
 fn valid_value(v: &str) -> bool {
     v.len() <= 63

@@ -6,10 +6,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args as ClapArgs;
 
-use crate::hpa::manifest::{quantity_text, Hpa, MetricSpec};
-use crate::hpa::replicas::{
-    combine, metric_replicas, Controller, Pods, Proposal, Target, Tolerance,
-};
+use crate::hpa::external::{ExternalMetric, MetricError};
+use crate::hpa::manifest::Hpa;
+use crate::hpa::replicas::{combine, metric_replicas, Controller, Pods, Proposal, Tolerance};
+use crate::hpa::table;
 use crate::provider::policy;
 use crate::quantity;
 use crate::querier::remote::{Remote, RemoteConfig};
@@ -70,18 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.hpa.display()
     );
     let source = Source::new(&args)?;
-    let mut rows = vec![[
-        "NAMESPACE",
-        "NAME",
-        "REFERENCE",
-        "TARGETS",
-        "MINPODS",
-        "MAXPODS",
-        "REPLICAS",
-        "DESIRED",
-    ]
-    .map(String::from)
-    .to_vec()];
+    let mut rows = Vec::new();
     let mut notes = Vec::new();
     let mut unread = 0;
     for hpa in &hpas {
@@ -90,7 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         notes.append(&mut n);
         unread += failed;
     }
-    print!("{}", table(&rows));
+    print!("{}", table::render(&HEADER, &rows));
     for n in notes {
         println!("{n}");
     }
@@ -100,6 +89,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `kubectl get hpa -A`'s columns, with AGE replaced by the replicas the controller would choose.
+const HEADER: [&str; 8] = [
+    "NAMESPACE",
+    "NAME",
+    "REFERENCE",
+    "TARGETS",
+    "MINPODS",
+    "MAXPODS",
+    "REPLICAS",
+    "DESIRED",
+];
 
 /// `e` and its sources, `: `-separated (reqwest's own message is only "error sending
 /// request"; the cause, e.g. "Connection refused", is in its sources).
@@ -153,18 +154,13 @@ impl Source {
     }
 
     /// The summed milli value the HPA would read for one External metric.
-    async fn usage(&self, hpa: &Hpa, m: &MetricSpec) -> Result<i64, String> {
-        let ext = m.external.as_ref().ok_or("no external block")?;
+    async fn usage(&self, hpa: &Hpa, m: &ExternalMetric) -> Result<i64, String> {
         match self {
             Self::Prometheus(remote) => {
                 let (queries, errors) = crate::hpa::external_queries(hpa);
                 let q = queries
                     .iter()
-                    .find(|q| {
-                        q.metric == ext.metric.name
-                            && Some(&q.match_labels)
-                                == ext.metric.selector.as_ref().map(|s| &s.match_labels)
-                    })
+                    .find(|q| q.metric == m.name && q.match_labels == m.match_labels)
                     .ok_or_else(|| {
                         errors
                             .first()
@@ -201,22 +197,16 @@ impl Source {
                 quantity::to_milli(value).map_err(|e| e.to_string())
             }
             Self::Adapter { base, client } => {
-                let selector = ext.metric.selector.as_ref().map(|s| {
-                    s.match_labels
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                });
                 let mut url = format!(
                     "{base}/apis/external.metrics.k8s.io/v1beta1/namespaces/{}/{}",
                     hpa.namespace(),
-                    ext.metric.name
+                    m.name
                 );
-                if let Some(s) = selector.filter(|s| !s.is_empty()) {
+                let selector = m.label_selector();
+                if !selector.is_empty() {
                     url.push_str("?labelSelector=");
                     url.push_str(
-                        &form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>(),
+                        &form_urlencoded::byte_serialize(selector.as_bytes()).collect::<String>(),
                     );
                 }
                 let resp = client
@@ -264,63 +254,31 @@ async fn explain_one(
     let mut targets = Vec::new();
     let mut proposals: Vec<Result<Proposal, String>> = Vec::new();
     let mut notes = Vec::new();
-    for m in &hpa.spec.metrics {
-        let Some(ext) = m.external.as_ref().filter(|_| m.kind == "External") else {
-            notes.push(format!(
-                "{}: {} metric not evaluated (only External)",
-                hpa.key(),
-                m.kind
-            ));
-            continue;
-        };
-        let (target, text) = match ext.target.kind.as_str() {
-            "Value" => (
-                ext.target
-                    .value
-                    .as_ref()
-                    .and_then(quantity_text)
-                    .and_then(|s| quantity::parse_milli(&s))
-                    .map(Target::Value),
-                "",
-            ),
-            _ => (
-                ext.target
-                    .average_value
-                    .as_ref()
-                    .and_then(quantity_text)
-                    .and_then(|s| quantity::parse_milli(&s))
-                    .map(Target::AverageValue),
-                " (avg)",
-            ),
-        };
-        let Some(target) = target else {
-            notes.push(format!(
-                "{} {}: target has no value",
-                hpa.key(),
-                ext.metric.name
-            ));
-            proposals.push(Err("no target value".into()));
-            continue;
-        };
-        let target_milli = match target {
-            Target::Value(v) | Target::AverageValue(v) => v,
-        };
-        match source.usage(hpa, m).await {
-            Ok(usage) => {
-                let p = metric_replicas(target, usage, Pods::all(current), Tolerance::default());
-                targets.push(format!(
-                    "{}/{}{text}",
-                    quantity::format_milli(p.current_milli),
-                    quantity::format_milli(target_milli)
+    for spec in &hpa.spec.metrics {
+        let m = match spec.external_metric() {
+            Ok(m) => m,
+            Err(MetricError::NotExternal(kind)) => {
+                notes.push(format!(
+                    "{}: {kind} metric not evaluated (only External)",
+                    hpa.key()
                 ));
+                continue;
+            }
+            Err(e) => {
+                notes.push(format!("{}: {e}", hpa.key()));
+                proposals.push(Err(e.to_string()));
+                continue;
+            }
+        };
+        match source.usage(hpa, &m).await {
+            Ok(usage) => {
+                let p = metric_replicas(m.target, usage, Pods::all(current), Tolerance::default());
+                targets.push(table::target_cell(m.target, Some(p.current_milli)));
                 proposals.push(Ok(p));
             }
             Err(e) => {
-                targets.push(format!(
-                    "<unknown>/{}{text}",
-                    quantity::format_milli(target_milli)
-                ));
-                notes.push(format!("{} {}: {e}", hpa.key(), ext.metric.name));
+                targets.push(table::target_cell(m.target, None));
+                notes.push(format!("{} {}: {e}", hpa.key(), m.name));
                 proposals.push(Err(e));
             }
         }
@@ -334,15 +292,11 @@ async fn explain_one(
             format!("{current} (unchanged)")
         }
     };
-    let reference = format!(
-        "{}/{}",
-        hpa.spec.scale_target_ref.kind, hpa.spec.scale_target_ref.name
-    );
     (
         vec![
             hpa.namespace().to_owned(),
             hpa.metadata.name.clone(),
-            reference,
+            hpa.reference(),
             if targets.is_empty() {
                 "<none>".into()
             } else {
@@ -356,27 +310,4 @@ async fn explain_one(
         notes,
         failed,
     )
-}
-
-fn table(rows: &[Vec<String>]) -> String {
-    let cols = rows.first().map_or(0, Vec::len);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .map(|r| r.get(c).map_or(0, String::len))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let line: Vec<String> = r
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        out.push_str(line.join("   ").trim_end());
-        out.push('\n');
-    }
-    out
 }

@@ -86,7 +86,11 @@ impl Demo {
             println!(
                 "                      curl -k '{}{}'",
                 self.adapter.base,
-                Adapter::metric_path(&m.0.hpa.namespace, &m.1.name, &m.1.label_selector())
+                Adapter::metric_path(
+                    m.0.hpa.manifest.namespace(),
+                    &m.1.name,
+                    &m.1.label_selector()
+                )
             );
         }
         println!(
@@ -163,7 +167,7 @@ impl Demo {
                     self.events.push(format!(
                         "{}  {}: New size: {d}; reason: external metric {}(&LabelSelector{{MatchLabels:map[{}]}}) {why} target ({})",
                         table::clock(t),
-                        h.hpa.name,
+                        h.hpa.name(),
                         m.name,
                         m.label_selector().replace('=', ":"),
                         rec.targets
@@ -208,7 +212,7 @@ impl Demo {
             .hpas
             .iter()
             .find(|h| h.scales)
-            .map_or("", |h| h.hpa.name.as_str());
+            .map_or("", |h| h.hpa.name());
         let _ = writeln!(
             text,
             "podinfo scales on {scaler}; the other HPAs are evaluated and shown (--scale-on)"
@@ -217,7 +221,7 @@ impl Demo {
             if let Some(e) = h.last.as_ref().and_then(|r| r.error.as_ref()) {
                 // The full kube-style message is in the timeline; the adapter's reason is the news.
                 let short = e.rsplit("external metrics API: ").next().unwrap_or(e);
-                let _ = writeln!(text, "  {}: no decision: {short}", h.hpa.name);
+                let _ = writeln!(text, "  {}: no decision: {short}", h.hpa.name());
             }
         }
         for e in self.events.iter().rev().take(4).rev() {

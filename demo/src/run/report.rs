@@ -1,7 +1,7 @@
 //! The end of the demo: `timeline.jsonl`, `chart.svg` and the summary.
 
-use mixerless_adapter::hpa::replicas::Target;
-use mixerless_adapter::quantity::format_milli;
+use mixerless_hpa::quantity::format_milli;
+use mixerless_hpa::replicas::Target;
 
 use super::live::Demo;
 use super::Error;
@@ -79,12 +79,12 @@ impl Demo {
             let peak = self
                 .timeline
                 .iter()
-                .flat_map(|t| t.hpas.iter().filter(|r| r.name == h.hpa.name))
+                .flat_map(|t| t.hpas.iter().filter(|r| r.name == h.hpa.name()))
                 .filter_map(|r| r.metrics.first().and_then(|m| m.usage_milli))
                 .max();
             println!(
                 "  {:<11} peak adapter answer {} for {}{}",
-                h.hpa.name,
+                h.hpa.name(),
                 peak.map_or_else(|| "none".to_owned(), format_milli),
                 h.hpa.metrics[0].label_selector(),
                 if h.scales {
@@ -110,7 +110,7 @@ impl Demo {
             let mut points = Vec::new();
             let mut guide = Vec::new();
             for t in &self.timeline {
-                let Some(r) = t.hpas.iter().find(|r| r.name == h.hpa.name) else {
+                let Some(r) = t.hpas.iter().find(|r| r.name == h.hpa.name()) else {
                     continue;
                 };
                 let usage = r
@@ -130,15 +130,19 @@ impl Demo {
             panels.push(Panel {
                 title: format!(
                     "{}: {} — the adapter's answer{}",
-                    h.hpa.name,
-                    m.selector.values().cloned().collect::<Vec<_>>().join(","),
+                    h.hpa.name(),
+                    m.match_labels
+                        .values()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(","),
                     if h.scales { " (scales podinfo)" } else { "" }
                 ),
                 points,
                 guide,
                 guide_label: "target × replicas".into(),
                 // Only a request rate compares with what hey was asked for.
-                load: if m.selector.values().any(|v| v.contains("requests")) {
+                load: if m.match_labels.values().any(|v| v.contains("requests")) {
                     self.timeline.iter().map(|t| (t.t, t.load_rps)).collect()
                 } else {
                     Vec::new()

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::replicas::{Behavior, Limits, Policy, PolicyKind, Rules, SelectPolicy};
+use crate::replicas::{Behavior, Limits, Policy, PolicyKind, Rules, SelectPolicy};
 
 /// A HorizontalPodAutoscaler manifest.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -1,5 +1,5 @@
 use super::*;
-use crate::hpa::manifest::parse_all;
+use crate::manifest::parse_all;
 
 const CURRENT: &str = r#"
 apiVersion: autoscaling/v2

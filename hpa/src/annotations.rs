@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::manifest::Hpa;
+use crate::manifest::Hpa;
 
 /// Why an HPA metric cannot be served.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -269,7 +269,7 @@ pub fn external_queries(hpa: &Hpa) -> (Vec<MetricQuery>, Vec<AnnotationError>) {
 
 fn resolve(
     hpa: &Hpa,
-    id: &super::manifest::MetricIdentifier,
+    id: &crate::manifest::MetricIdentifier,
     configs: &BTreeMap<(String, String), Config>,
 ) -> Result<MetricQuery, AnnotationError> {
     let metric = id.name.clone();

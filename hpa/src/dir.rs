@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::{external_queries, manifest, MetricQuery};
+use crate::{external_queries, manifest, MetricQuery};
 
 /// One HPA as loaded: its queries and every problem found, named for `/status` and the log.
 #[derive(Debug, Clone)]

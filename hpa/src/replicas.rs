@@ -4,7 +4,7 @@
 //! policies) that a controller loop applies on each sync.
 //!
 //! ```
-//! use mixerless_adapter::hpa::replicas::{metric_replicas, Target, Tolerance, Pods};
+//! use mixerless_hpa::replicas::{metric_replicas, Target, Tolerance, Pods};
 //!
 //! // AverageValue 2150m, usage 8600m over 3 replicas: 8600/2150 = 4 replicas.
 //! let p = metric_replicas(Target::AverageValue(2150), 8600, Pods::all(3), Tolerance::default());

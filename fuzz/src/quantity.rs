@@ -1,1 +1,0 @@
-../../adapter/src/quantity.rs

@@ -1,1 +1,0 @@
-../../adapter/src/selector.rs
