@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::bootstrap::{Bootstrap, Route};
-use crate::envoy::Envoy;
-use crate::{paths, stats};
+use mixerless_harness::bootstrap::{Bootstrap, Route};
+use mixerless_harness::envoy::Envoy;
+use mixerless_harness::{paths, stats};
 
 /// One series' labels, name → value.
 pub type LabelSet = BTreeMap<String, String>;
