@@ -1,13 +1,16 @@
 //! A real Envoy process that lives exactly as long as its handle.
 
+mod command;
+
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::path::PathBuf;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 
 use crate::{http, paths, process, stats};
+pub use command::{args, is_live, ports, validate};
 
 /// A running Envoy. Dropping it kills the process, also when a test fails or panics; and the
 /// process is started under `setpriv --pdeathsig KILL`, so it dies with the test thread that
@@ -96,7 +99,6 @@ impl Envoy {
         self.child.id()
     }
 
-    /// The whole log so far.
     /// The log lines containing `needle`, once there are `count` of them (the log file is
     /// flushed every 100 ms), or whatever there is after five seconds.
     pub fn log_lines(&self, needle: &str, count: usize) -> Vec<String> {
@@ -115,6 +117,7 @@ impl Envoy {
         }
     }
 
+    /// The whole log so far.
     pub fn log(&self) -> String {
         fs::read_to_string(self.log_path()).unwrap_or_default()
     }
@@ -175,73 +178,4 @@ impl Drop for Envoy {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// The admin port and the first listener's port of a bootstrap (0 where it has none).
-pub fn ports(bootstrap: &serde_json::Value) -> (u16, u16) {
-    let port = |pointer: &str| {
-        bootstrap
-            .pointer(pointer)
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0) as u16
-    };
-    (
-        port("/admin/address/socket_address/port_value"),
-        port("/static_resources/listeners/0/address/socket_address/port_value"),
-    )
-}
-
-/// Envoy's arguments for the bootstrap file `config`: one worker thread and a dynamic base id
-/// (so that many Envoys run side by side), logging at `level`.
-pub fn args(config: &Path, level: &str) -> Vec<String> {
-    [
-        "-c",
-        &config.display().to_string(),
-        "--concurrency",
-        "1",
-        "--use-dynamic-base-id",
-        "-l",
-        level,
-    ]
-    .map(str::to_owned)
-    .to_vec()
-}
-
-/// True when the admin interface on `admin_port` answers `/ready` with LIVE within a second.
-pub fn is_live(admin_port: u16) -> bool {
-    let agent = ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(1))
-        .build();
-    agent
-        .get(&format!("http://127.0.0.1:{admin_port}/ready"))
-        .call()
-        .ok()
-        .and_then(|resp| resp.into_string().ok())
-        .is_some_and(|body| body.trim() == "LIVE")
-}
-
-/// Runs `envoy --mode validate` on a bootstrap: Ok(log) if Envoy accepts it, Err(log) if not.
-pub fn validate(bootstrap: &str) -> anyhow::Result<Result<String, String>> {
-    let dir = tempfile::Builder::new()
-        .prefix("mixerless-validate-")
-        .tempdir()?;
-    let config = dir.path().join("bootstrap.json");
-    fs::write(&config, bootstrap)?;
-    let out = Command::new(paths::envoy_bin()?)
-        .arg("--mode")
-        .arg("validate")
-        .arg("-c")
-        .arg(&config)
-        .args(["--use-dynamic-base-id", "-l", "info"])
-        .output()?;
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(if out.status.success() {
-        Ok(log)
-    } else {
-        Err(log)
-    })
 }
