@@ -17,7 +17,7 @@ HAVE_NEXTEST  := $(shell cargo nextest --version >/dev/null 2>&1 && echo yes)
 
 export ENVOY_BIN := $(CURDIR)/$(VENV)/bin/envoy
 
-.PHONY: help deps wasm test-wasm demo test lint lint-wasm fmt unit-wasm bench fuzz clean
+.PHONY: help deps wasm test-wasm wasm-both demo test lint lint-wasm fmt unit-wasm bench fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,14 +25,24 @@ help: ## list the targets
 deps: ## install what is missing: wasm target, Envoy $(ENVOY_VERSION) (local venv), Debian packages
 	@scripts/deps.sh "$(VENV)" "$(ENVOY_VERSION)" "$(APT_PACKAGES)"
 
-wasm: ## build dist/mixerless-filter.wasm (wasm32-wasip1, wasm-opt -Oz)
-	cargo build -p mixerless-filter-wasm --target $(WASM_TARGET) --profile wasm
+define wasm-opt-dist
 	@mkdir -p dist
 	wasm-opt $(WASM_OPT_FLAGS) $(WASM_OUT) -o $(WASM_DIST)
 	@echo "$(WASM_DIST): $$(stat -c %s $(WASM_DIST)) bytes"
+endef
+
+wasm: ## build dist/mixerless-filter.wasm (wasm32-wasip1, wasm-opt -Oz)
+	cargo build -p mixerless-filter-wasm --target $(WASM_TARGET) --profile wasm
+	$(wasm-opt-dist)
 
 test-wasm: ## build the test-only module that plays Istio's metadata exchange (tests/istio-exchange; never shipped)
 	cargo build -p mixerless-test-istio-exchange --target $(WASM_TARGET) --profile wasm
+
+# `make test` builds both modules in one cargo command: each ends in a single-threaded LTO
+# link (`codegen-units = 1`), and one command runs the two side by side.
+wasm-both:
+	cargo build -p mixerless-filter-wasm -p mixerless-test-istio-exchange --target $(WASM_TARGET) --profile wasm
+	$(wasm-opt-dist)
 
 fmt: ## format the code
 	cargo fmt --all
@@ -65,7 +75,7 @@ demo: deps wasm ## the walk-through locally: real Envoys, hey load, the adapter,
 # checkout, or MIXERLESS_SHARED_DIR. Without it the tests that read it skip, and say so.
 SHARED_DIR ?= $(or $(MIXERLESS_SHARED_DIR),$(abspath $(CURDIR)/../shared))
 
-test: deps lint-wasm wasm test-wasm unit-wasm ## everything: deps, lint, wasm, unit tests (native and wasm), end-to-end
+test: deps lint-wasm wasm-both unit-wasm ## everything: deps, lint, wasm, unit tests (native and wasm), end-to-end
 	@[ -d "$(SHARED_DIR)/conformance" ] || echo "make test: skipping Prometheus promqltest conformance and Istio CRD validation: no $(SHARED_DIR)/conformance (set MIXERLESS_SHARED_DIR to the shared data directory)"
 	$(LINTED) cargo build $(NATIVE) --all-targets
 	FUZZ_SEED=1 fuzz/run.sh $(FUZZ_SMOKE_SECONDS)
