@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every fuzz target (or those named) for SECONDS each on the nightly toolchain.
-#   [FUZZ_SEED=N] fuzz/run.sh SECONDS [TARGET...]
+# Runs every fuzz target (or those named) for SECONDS each on the nightly toolchain, FUZZ_JOBS
+# targets at a time (default: the number of cores).
+#   [FUZZ_SEED=N] [FUZZ_JOBS=N] fuzz/run.sh SECONDS [TARGET...]
 # Replays fuzz/regressions/<target>/* first (each kept crash must stay fixed), then fuzzes from
 # the checked-in corpus fuzz/corpus/<target> plus a scratch corpus under fuzz/target/corpus.
 # A crash stops the run; its input is in fuzz/artifacts/<target>/. Prints one summary line per
@@ -35,31 +36,56 @@ if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(cargo +nightly fuzz list)
 fi
 bin_dir=target/x86_64-unknown-linux-gnu/release
-summary=()
-for t in "${targets[@]}"; do
+# Targets run FUZZ_JOBS at a time (default: one per core); each is single-threaded.
+parallel="${FUZZ_JOBS:-$(nproc)}"
+
+# One target: its kept regressions, then SECONDS of fuzzing; its summary line goes to
+# target/<target>.summary. Returns non-zero (after printing why) on a crash.
+fuzz_one() {
+    local t=$1
     if [ -d "regressions/$t" ] && [ -n "$(ls -A "regressions/$t")" ]; then
         "$bin_dir/$t" regressions/"$t"/* >/dev/null 2>"target/$t.replay.log" || {
             cat "target/$t.replay.log" >&2
             echo "fuzz: $t: a kept regression input fails again" >&2
-            exit 1
+            return 1
         }
     fi
-    scratch="target/corpus/$t"
+    local scratch="target/corpus/$t" log="target/$t.log"
     mkdir -p "$scratch" "artifacts/$t"
-    log="target/$t.log"
     echo "== fuzz $t for ${seconds}s"
     if ! "$bin_dir/$t" "$scratch" "corpus/$t" ${seed:+-seed="$seed"} \
         -max_total_time="$seconds" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
         -artifact_prefix="artifacts/$t/" -print_final_stats=1 >"$log" 2>&1; then
         tail -40 "$log" >&2
         echo "fuzz: $t failed; input in fuzz/artifacts/$t/ (log fuzz/$log)" >&2
-        exit 1
+        return 1
     fi
+    local runs speed last corpus cov
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
     last=$(grep -E '^#[0-9]+' "$log" | tail -1)
     corpus=$(sed -n 's/.*corp: \([0-9]*\/[0-9]*[a-zA-Z]*\).*/\1/p' <<<"$last")
     cov=$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' <<<"$last")
-    summary+=("$(printf '%-16s %10s runs %8s exec/s  corpus %-12s cov %s' "$t" "$runs" "$speed" "$corpus" "$cov")")
+    printf '%-16s %10s runs %8s exec/s  corpus %-12s cov %s\n' "$t" "$runs" "$speed" "$corpus" "$cov" \
+        >"target/$t.summary"
+}
+
+# A target that fails leaves target/<target>.failed; no new target starts after that.
+for t in "${targets[@]}"; do rm -f "target/$t.failed" "target/$t.summary"; done
+failures() {
+    local t
+    for t in "${targets[@]}"; do [ -e "target/$t.failed" ] && return 0; done
+    return 1
+}
+for t in "${targets[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do
+        wait -n || true
+    done
+    failures && break
+    (fuzz_one "$t" || touch "target/$t.failed") &
 done
-printf '%s\n' "${summary[@]}" | tee target/summary.txt
+wait
+if failures; then
+    exit 1
+fi
+for t in "${targets[@]}"; do cat "target/$t.summary"; done | tee target/summary.txt

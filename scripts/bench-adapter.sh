@@ -8,11 +8,11 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
 cargo build --release -p mixerless-adapter
-cargo test -p mixerless-e2e --test adapter_bench --no-run >/dev/null 2>&1 || cargo test -p mixerless-e2e --test adapter_bench --no-run
+cargo test -p mixerless-e2e --test bench --no-run >/dev/null 2>&1 || cargo test -p mixerless-e2e --test bench --no-run
 
 run() { # test name, extra env
   local name=$1; shift
-  env "$@" cargo test -q -p mixerless-e2e --test adapter_bench -- --ignored --exact --nocapture "$name" 2>&1 \
+  env "$@" cargo test -q -p mixerless-e2e --test bench -- --ignored --exact --nocapture "adapter::$name" 2>&1 \
     | tee -a /dev/stderr | grep '^RESULT' >>"$out" || echo "RESULT $name failed" >>"$out"
 }
 
@@ -34,7 +34,7 @@ med = lambda a: a[len(a)//2] if a else float("nan")
 body = [
     "## Adapter service", "",
     f"Machine: {nproc} cores, {cpu}. Command: `scripts/bench-adapter.sh` (release build; drivers in",
-    "`tests/tests/adapter_bench.rs`). One run; the machine is shared, so figures carry noise.", "",
+    "`tests/tests/bench/adapter.rs`). One run; the machine is shared, so figures carry noise.", "",
     "**External-metrics GET latency at 200 req/s while scraping 100 sidecar-sized targets (335 series,",
     "25 labels each) every 5 s** — `hey -c 4 -q 50 -z 15s` over HTTPS; baseline `/healthz` on the same",
     f"server in the same run. Three runs: metric p99 median {med(p99):.2f} ms (runs: {', '.join(f'{v:.2f}' for v in p99)});",

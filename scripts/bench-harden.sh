@@ -167,8 +167,8 @@ lines += ["",
           "a hostile client cannot grow it further with more distinct values (compare RSS halfway, "
           f"after {REQUESTS // 2:,} distinct requests, with RSS after all {REQUESTS:,}).",
           "- The automated checks of the same attacks (cap and overflow exact, hostile peer metadata and Host values "
-          "escaped, the whole exposition read back by the engine's strict parser) are `tests/tests/harden_envoy.rs`; "
-          "the adversarial scrape targets against the adapter are `tests/tests/harden_scrape.rs` (figures below).", ""]
+          "escaped, the whole exposition read back by the engine's strict parser) are `tests/tests/harden/envoy.rs`; "
+          "the adversarial scrape targets against the adapter are `tests/tests/harden/scrape.rs` (figures below).", ""]
 section = "\n".join(lines)
 text = open("BENCHMARKS.md").read()
 m = re.search(r"^## Hardening\n.*?(?=^## |\Z)", text, flags=re.S | re.M)

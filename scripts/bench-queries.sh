@@ -11,13 +11,13 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
 cargo build --release -p mixerless-adapter
-cargo test -p mixerless-e2e --test adapter_bench --no-run >/dev/null 2>&1 || cargo test -p mixerless-e2e --test adapter_bench --no-run
+cargo test -p mixerless-e2e --test bench --no-run >/dev/null 2>&1 || cargo test -p mixerless-e2e --test bench --no-run
 
 for _ in $(seq "$rounds"); do
   # Again each round: the driver refuses a binary older than its sources, which may change
   # meanwhile in a shared checkout.
   cargo build -q --release -p mixerless-adapter
-  cargo test -q -p mixerless-e2e --test adapter_bench -- --ignored --exact --nocapture bench_hostile_queries 2>&1 \
+  cargo test -q -p mixerless-e2e --test bench -- --ignored --exact --nocapture adapter::bench_hostile_queries 2>&1 \
     | tee -a /dev/stderr | grep '^RESULT' >>"$out" || echo "RESULT hostile_queries failed" >>"$out"
 done
 
@@ -65,7 +65,7 @@ for l in phases["hostile"]:
 body = [
     "### Hostile queries against the adapter", "",
     f"Machine: {nproc} cores, {cpu}. Command: `scripts/bench-queries.sh` (ROUNDS={rounds}; driver",
-    "`bench_hostile_queries` in `tests/tests/adapter_bench.rs`): the release adapter with its default limits",
+    "`bench_hostile_queries` in `tests/tests/bench/adapter.rs`): the release adapter with its default limits",
     "(`--query-timeout 2s`, `--query-max-samples 1000000`, `--query-concurrency 4`) scrapes 100 sidecar-sized",
     "targets every 5 s; `hey` sends 100 external-metrics GETs/s (`-c 2 -q 50`) and 80 cheap `/api/v1/query`/s",
     "(the HPA's rps query, `-c 2 -q 40`) for 15 s, first alone (baseline), then beside three hostile",

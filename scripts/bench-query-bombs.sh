@@ -11,11 +11,11 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
 cargo build --release -p mixerless-adapter
-cargo test -p mixerless-e2e --test adapter_bench --no-run >/dev/null 2>&1 || cargo test -p mixerless-e2e --test adapter_bench --no-run
+cargo test -p mixerless-e2e --test bench --no-run >/dev/null 2>&1 || cargo test -p mixerless-e2e --test bench --no-run
 
 for _ in $(seq "$rounds"); do
   cargo build -q --release -p mixerless-adapter
-  cargo test -q -p mixerless-e2e --test adapter_bench -- --ignored --exact --nocapture bench_query_bombs 2>&1 \
+  cargo test -q -p mixerless-e2e --test bench -- --ignored --exact --nocapture adapter::bench_query_bombs 2>&1 \
     | tee -a /dev/stderr | grep -E '^(RESULT|adapter log)' >>"$out" || echo "RESULT query_bombs failed" >>"$out"
 done
 
@@ -53,7 +53,7 @@ ratio = [float(re.search(r"ext_p99=([0-9.]+)", l).group(1)) for l in lines if l.
 body = [
     "### Query bombs against the adapter", "",
     f"Machine: {nproc} cores, {cpu}. Command: `scripts/bench-query-bombs.sh` (ROUNDS={rounds}; driver",
-    "`bench_query_bombs` in `tests/tests/adapter_bench.rs`): the release adapter with its default limits",
+    "`bench_query_bombs` in `tests/tests/bench/adapter.rs`): the release adapter with its default limits",
     "(`--query-max-length 65536`, `--query-max-depth 128`, `--query-concurrency 4`) scrapes 100 sidecar-sized",
     "targets every 5 s; `hey` sends 200 external-metrics GETs/s (`-c 4 -q 50`) for 15 s, first alone",
     "(baseline), then beside a flood of `/api/v1/query` POSTs: a 2,000-term sum, 20,000 nested parentheses,",

@@ -1,21 +1,15 @@
-//! The demo's Envoys: one sidecar per podinfo replica (inbound, `reporter="destination"`) and the
-//! load tester's sidecar (outbound, `reporter="source"`) whose podinfo endpoints come from a file
-//! that Envoy watches (EDS over `path_config_source`), so replica changes reach it live.
-//! Both load `dist/mixerless-filter.wasm` and carry node metadata like an injected pod's.
+//! The demo's Envoys: the podinfo replicas' sidecars and the load tester's, from the harness's
+//! bootstraps (`mixerless_harness::bootstrap::podinfo`), each loading `dist/mixerless-filter.wasm`
+//! with the plugin configuration the `istio/` WasmPlugins deploy.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use mixerless_harness::bootstrap::podinfo::Sidecars;
+use mixerless_harness::envoy as harness;
 use serde_json::{json, Value};
 
 use crate::procs::{Proc, ProcError};
-
-/// The Kubernetes Service the client calls, as Istio names its outbound cluster.
-pub const SERVICE_HOST: &str = "podinfo.test.svc.cluster.local";
-const SERVICE_PORT: u16 = 9898;
-const NAMESPACE: &str = "test";
-/// The load tester's pod name.
-pub const CLIENT_POD: &str = "loadtester-6d5c7b9f4-x2k8p";
 
 /// Failures starting an Envoy.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +54,18 @@ pub struct Common {
     pub dir: PathBuf,
 }
 
+impl Common {
+    /// What the harness's bootstraps need of it.
+    pub fn sidecars(&self) -> Sidecars<'_> {
+        Sidecars {
+            filter: &self.filter,
+            inbound: &self.plugins.inbound,
+            outbound: &self.plugins.outbound,
+            stats_tags: &self.stats_tags,
+        }
+    }
+}
+
 /// The filter's configuration per listener direction, as the WasmPlugins in `istio/` deploy it.
 #[derive(Debug, Clone)]
 pub struct PluginConfigs {
@@ -101,238 +107,16 @@ pub struct Envoy {
     pub listener_port: u16,
 }
 
-/// A podinfo replica's sidecar: listener `listener_port` → the app on `app_port`.
-pub fn sidecar_bootstrap(
-    pod: &str,
-    listener_port: u16,
-    admin_port: u16,
-    app_port: u16,
-    common: &Common,
-) -> Value {
-    let inbound = format!("inbound|{SERVICE_PORT}||");
-    let metadata = json!({
-        "NAME": pod,
-        "NAMESPACE": NAMESPACE,
-        "WORKLOAD_NAME": "podinfo",
-        "CLUSTER_ID": "Kubernetes",
-        "OWNER": format!("kubernetes://apis/apps/v1/namespaces/{NAMESPACE}/deployments/podinfo"),
-        "LABELS": {
-            "app": "podinfo",
-            "version": "v1",
-            "service.istio.io/canonical-name": "podinfo",
-            "service.istio.io/canonical-revision": "v1",
-        },
-    });
-    let cluster = json!({
-        "name": inbound,
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "metadata": service_metadata(),
-        "load_assignment": {"cluster_name": inbound, "endpoints": [{"lb_endpoints": [endpoint(app_port, None)]}]},
-    });
-    bootstrap(
-        pod,
-        metadata,
-        admin_port,
-        listener(
-            &format!("virtualInbound_{listener_port}"),
-            listener_port,
-            "INBOUND",
-            &inbound,
-            &common.plugins.inbound,
-            common,
-        ),
-        vec![cluster],
-        common,
-    )
-}
-
-/// The load tester's sidecar: listener `listener_port` → podinfo's endpoints from `eds_path`.
-pub fn client_bootstrap(
-    listener_port: u16,
-    admin_port: u16,
-    eds_path: &Path,
-    common: &Common,
-) -> Value {
-    let outbound = outbound_cluster();
-    let metadata = json!({
-        "NAME": CLIENT_POD,
-        "NAMESPACE": NAMESPACE,
-        "WORKLOAD_NAME": "loadtester",
-        "CLUSTER_ID": "Kubernetes",
-        "OWNER": format!("kubernetes://apis/apps/v1/namespaces/{NAMESPACE}/deployments/loadtester"),
-        "LABELS": {
-            "app": "loadtester",
-            "version": "v1",
-            "service.istio.io/canonical-name": "loadtester",
-            "service.istio.io/canonical-revision": "v1",
-        },
-    });
-    let cluster = json!({
-        "name": outbound,
-        "type": "EDS",
-        "connect_timeout": "1s",
-        "lb_policy": "ROUND_ROBIN",
-        "metadata": service_metadata(),
-        "eds_cluster_config": {
-            "service_name": outbound,
-            "eds_config": {
-                "resource_api_version": "V3",
-                // Envoy watches the file and reloads it when it is replaced by a rename.
-                "path_config_source": {"path": eds_path},
-            },
-        },
-    });
-    bootstrap(
-        CLIENT_POD,
-        metadata,
-        admin_port,
-        listener(
-            &format!("0.0.0.0_{SERVICE_PORT}"),
-            listener_port,
-            "OUTBOUND",
-            &outbound,
-            &common.plugins.outbound,
-            common,
-        ),
-        vec![cluster],
-        common,
-    )
-}
-
-/// Istio's outbound cluster name for podinfo.
-pub fn outbound_cluster() -> String {
-    format!("outbound|{SERVICE_PORT}||{SERVICE_HOST}")
-}
-
-/// The EDS file's content: a `DiscoveryResponse` with podinfo's endpoints (sidecar ports).
-pub fn eds_document(version: u64, sidecar_ports: &[u16]) -> Value {
-    let endpoints: Vec<Value> = sidecar_ports
-        .iter()
-        .map(|p| endpoint(*p, Some("podinfo;test;podinfo;v1;Kubernetes")))
-        .collect();
-    json!({
-        "version_info": version.to_string(),
-        "resources": [{
-            "@type": "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
-            "cluster_name": outbound_cluster(),
-            "endpoints": [{"lb_endpoints": endpoints}],
-        }],
-    })
-}
-
-/// Cluster metadata as istiod writes it; the filter reads `destination_service*` from it.
-fn service_metadata() -> Value {
-    json!({"filter_metadata": {"istio": {"services": [
-        {"host": SERVICE_HOST, "name": "podinfo", "namespace": NAMESPACE}
-    ]}}})
-}
-
-fn endpoint(port: u16, workload: Option<&str>) -> Value {
-    let mut e = json!({"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}});
-    if let (Some(w), Some(obj)) = (workload, e.as_object_mut()) {
-        // Istio's endpoint metadata: the outbound fallback when no peer metadata came back.
-        obj.insert(
-            "metadata".into(),
-            json!({"filter_metadata": {"istio": {"workload": w}}}),
-        );
-    }
-    e
-}
-
-fn listener(
-    name: &str,
-    port: u16,
-    direction: &str,
-    cluster: &str,
-    plugin_config: &str,
-    common: &Common,
-) -> Value {
-    json!({
-        "name": name,
-        "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
-        "traffic_direction": direction,
-        "filter_chains": [{"filters": [{
-            "name": "envoy.filters.network.http_connection_manager",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                "stat_prefix": name,
-                "route_config": {"name": cluster, "virtual_hosts": [{
-                    "name": "podinfo", "domains": ["*"],
-                    "routes": [{"match": {"prefix": "/"}, "route": {"cluster": cluster, "timeout": "15s"}}],
-                }]},
-                "http_filters": [
-                    {
-                        "name": "istio.stats",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-                            "config": {
-                                "name": "mixerless",
-                                "root_id": "mixerless",
-                                "configuration": {
-                                    "@type": "type.googleapis.com/google.protobuf.StringValue",
-                                    "value": plugin_config,
-                                },
-                                "vm_config": {
-                                    "vm_id": "mixerless",
-                                    "runtime": "envoy.wasm.runtime.v8",
-                                    "code": {"local": {"filename": common.filter}},
-                                },
-                            },
-                        },
-                    },
-                    {
-                        "name": "envoy.filters.http.router",
-                        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
-                    },
-                ],
-            },
-        }]}],
-    })
-}
-
-fn bootstrap(
-    pod: &str,
-    metadata: Value,
-    admin_port: u16,
-    listener: Value,
-    clusters: Vec<Value>,
-    common: &Common,
-) -> Value {
-    json!({
-        "node": {
-            "id": format!("sidecar~127.0.0.1~{pod}.{NAMESPACE}~{NAMESPACE}.svc.cluster.local"),
-            "cluster": format!("{}.{NAMESPACE}", metadata["WORKLOAD_NAME"].as_str().unwrap_or("unknown")),
-            "metadata": metadata,
-        },
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
-        // Histograms are merged at each flush; the adapter scrapes every couple of seconds.
-        "stats_flush_interval": "1s",
-        "stats_config": {"stats_tags": common.stats_tags},
-        "static_resources": {"listeners": [listener], "clusters": clusters},
-    })
-}
-
 impl Envoy {
     /// Writes `bootstrap` to `<dir>/<name>.json`, starts Envoy and waits until `/ready` says LIVE.
     pub async fn start(name: &str, bootstrap: &Value, common: &Common) -> Result<Self, EnvoyError> {
-        let port = |p: &str| bootstrap.pointer(p).and_then(Value::as_u64).unwrap_or(0) as u16;
-        let admin_port = port("/admin/address/socket_address/port_value");
-        let listener_port = port("/static_resources/listeners/0/address/socket_address/port_value");
+        let (admin_port, listener_port) = harness::ports(bootstrap);
         let config = common.dir.join(format!("{name}.json"));
         std::fs::write(&config, bootstrap.to_string()).map_err(|source| EnvoyError::Write {
             path: config.clone(),
             source,
         })?;
-        let args: Vec<String> = vec![
-            "-c".into(),
-            config.display().to_string(),
-            "--concurrency".into(),
-            "1".into(),
-            "--use-dynamic-base-id".into(),
-            "-l".into(),
-            "warning".into(),
-        ];
+        let args = harness::args(&config, "warning");
         let proc = Proc::spawn(
             name,
             &common.envoy_bin,
@@ -350,8 +134,6 @@ impl Envoy {
 
     async fn wait_ready(&mut self, timeout: Duration) -> Result<(), EnvoyError> {
         let deadline = Instant::now() + timeout;
-        let url = format!("http://127.0.0.1:{}/ready", self.admin_port);
-        let client = reqwest::Client::new();
         loop {
             if let Some(status) = self.proc.exited() {
                 return Err(EnvoyError::Exited {
@@ -361,17 +143,12 @@ impl Envoy {
                     tail: self.proc.log_tail(15),
                 });
             }
-            if let Ok(resp) = client
-                .get(&url)
-                .timeout(Duration::from_secs(1))
-                .send()
+            let port = self.admin_port;
+            if tokio::task::spawn_blocking(move || harness::is_live(port))
                 .await
+                .unwrap_or(false)
             {
-                if resp.status().is_success()
-                    && resp.text().await.unwrap_or_default().trim() == "LIVE"
-                {
-                    return Ok(());
-                }
+                return Ok(());
             }
             if Instant::now() > deadline {
                 return Err(EnvoyError::NotReady {

@@ -6,10 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use mixerless_harness::bootstrap::podinfo;
 use serde_json::json;
 
 use crate::backend::Backend;
-use crate::envoy::{self, Common, Envoy, EnvoyError};
+use crate::envoy::{Common, Envoy, EnvoyError};
 use crate::procs;
 
 /// Failures building or scaling the mesh.
@@ -79,9 +80,9 @@ impl Mesh {
         }
         // The EDS file must exist before the client Envoy reads it.
         let ports: Vec<u16> = pods.iter().map(|r| r.sidecar.listener_port).collect();
-        write_atomic(&eds_path, &envoy::eds_document(1, &ports).to_string())?;
+        write_atomic(&eds_path, &podinfo::eds_document(1, &ports).to_string())?;
         let admin = procs::loopback_port(None)?;
-        let bootstrap = envoy::client_bootstrap(client_port, admin, &eds_path, &common);
+        let bootstrap = podinfo::client_bootstrap(client_port, admin, &eds_path, common.sidecars());
         let client = Envoy::start("loadtester-sidecar", &bootstrap, &common).await?;
         let mut mesh = Self {
             file_sd: common.dir.join("file-sd.json"),
@@ -148,7 +149,7 @@ impl Mesh {
             .iter()
             .map(|r| r.sidecar.listener_port)
             .collect();
-        let eds = envoy::eds_document(self.eds_version, &ports);
+        let eds = podinfo::eds_document(self.eds_version, &ports);
         write_atomic(&self.eds_path, &eds.to_string())?;
 
         // Prometheus file_sd: every sidecar's admin endpoint, labelled like a Kubernetes scrape.
@@ -157,7 +158,7 @@ impl Mesh {
             .iter()
             .map(|r| target_group(r.sidecar.admin_port, &r.pod))
             .collect();
-        groups.push(target_group(self.client.admin_port, envoy::CLIENT_POD));
+        groups.push(target_group(self.client.admin_port, podinfo::CLIENT_POD));
         write_atomic(
             &self.file_sd,
             &serde_json::to_string_pretty(&groups).unwrap_or_default(),
@@ -208,7 +209,8 @@ async fn start_replica(common: &Common, app: AppConfig, n: u64) -> Result<Replic
         .map_err(MeshError::Backend)?;
     let listener = procs::loopback_port(None)?;
     let admin = procs::loopback_port(None)?;
-    let bootstrap = envoy::sidecar_bootstrap(&pod, listener, admin, backend.port, common);
+    let bootstrap =
+        podinfo::sidecar_bootstrap(&pod, listener, admin, backend.port, common.sidecars());
     let sidecar = Envoy::start(&format!("{pod}-sidecar"), &bootstrap, common).await?;
     Ok(Replica {
         pod,

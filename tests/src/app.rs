@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::http;
+use mixerless_harness::http;
 
 /// One request as the app saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]

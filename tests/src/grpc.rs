@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use serde_json::{json, Value};
 
-use crate::bootstrap::Bootstrap;
-use crate::paths;
-use crate::process::Proc;
+use mixerless_harness::bootstrap::Bootstrap;
+use mixerless_harness::paths;
+use mixerless_harness::process::Proc;
 
 /// `b` with every cluster on HTTP/2 and `grpc_stats` first in the HTTP filter chain.
 pub fn render(b: &Bootstrap) -> anyhow::Result<String> {

@@ -1,16 +1,16 @@
 //! Sidecar pairs as istio-proxy runs them, for the exchange tests: Istio's metadata exchange
 //! (simulated by the test-only module `tests/istio-exchange`) first in the chain, then,
 //! optionally, the mixerless filter. The client is `productpage-v1`, the server `ratings-v1`
-//! (istio/proxy's test node metadata, as in `filter_e2e`); the server forwards to an app.
+//! (istio/proxy's test node metadata, as in `filter::e2e`); the server forwards to an app.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::bootstrap::{Bootstrap, Route};
-use crate::envoy::Envoy;
-use crate::{paths, stats};
+use mixerless_harness::bootstrap::{Bootstrap, Route};
+use mixerless_harness::envoy::Envoy;
+use mixerless_harness::{paths, stats};
 
 /// One series' labels, name → value.
 pub type LabelSet = BTreeMap<String, String>;

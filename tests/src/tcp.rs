@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde_json::{json, Value};
 
-use crate::bootstrap::Bootstrap;
+use mixerless_harness::bootstrap::Bootstrap;
 
 /// `b` as a TCP proxy to `cluster`: the listener runs the module in `b.wasm` (if any) as a
 /// network filter with `b.plugin_config`, then `tcp_proxy`. Everything else (node, ports,

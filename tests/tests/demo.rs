@@ -7,8 +7,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use mixerless_e2e::paths;
-use mixerless_e2e::process::binary;
+use mixerless_harness::paths;
+use mixerless_harness::process::binary;
 use serde_json::Value;
 
 /// The demo as a child process that dies with the test (and is killed on drop).

@@ -13,7 +13,7 @@
 //! configuration may be `{"peer_as": "flatnode"}` (the default), `{"peer_as": "truncated"}` (half a
 //! FlatNode: hostile filter state) or `{"peer_as": "none"}` (headers handled as above, no filter
 //! state written). The end-to-end tests load it
-//! (`tests/tests/filter_istio.rs`); it is never shipped.
+//! (`tests/tests/filter/istio.rs`); it is never shipped.
 //!
 //! Built for `wasm32-wasip1` only (`make test-wasm`); on other targets this crate is empty.
 #![cfg(target_arch = "wasm32")]

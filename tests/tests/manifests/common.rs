@@ -1,11 +1,9 @@
 //! Helpers of the manifest tests: kustomize builds, YAML documents, the validators in the venv.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use mixerless_e2e::paths;
+use mixerless_harness::paths;
 use serde_yaml::Value;
 
 pub(crate) type Objects = Vec<Value>;
