@@ -91,7 +91,7 @@ endif
 # Fuzzing (cargo-fuzz, nightly): `make test` runs each target FUZZ_SMOKE_SECONDS with a fixed seed, `make fuzz`
 # FUZZ_SECONDS (FUZZ_TARGETS='quantity promql' for some); FUZZ_JOBS targets at a time (default: one per core).
 FUZZ_SECONDS       ?= 60
-FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_SMOKE_SECONDS ?= 15
 FUZZ_TARGETS       ?=
 
 fuzz: ## every fuzz target for FUZZ_SECONDS each (nightly toolchain; installs cargo-fuzz if missing)

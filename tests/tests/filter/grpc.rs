@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use mixerless_e2e::envoy::Envoy;
-use mixerless_e2e::istio::{self, Chain, LabelSet};
 use mixerless_e2e::grpc;
+use mixerless_e2e::istio::{self, Chain, LabelSet};
+use mixerless_harness::envoy::Envoy;
 use mixerless_harness::{paths, stats};
 
 /// Istio's labels of the message counters: `reporter` and the 19 peer labels of case A.

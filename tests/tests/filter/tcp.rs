@@ -9,12 +9,12 @@ use std::io::Write;
 use std::net::Shutdown;
 use std::time::Duration;
 
-use mixerless_harness::envoy::Envoy;
 use mixerless_e2e::istio::{self, Chain, LabelSet};
+use mixerless_e2e::tcp::{self, Echo};
+use mixerless_harness::envoy::Envoy;
 use mixerless_harness::paths;
 use mixerless_harness::process::Proc;
 use mixerless_harness::stats::{self, Sample};
-use mixerless_e2e::tcp::{self, Echo};
 use serde_json::json;
 
 /// The network variant, reporting open connections every second.
