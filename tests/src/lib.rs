@@ -16,6 +16,7 @@ pub mod envoy;
 pub mod hpa;
 pub mod http;
 pub mod istio;
+pub mod kube_api;
 pub mod paths;
 pub mod process;
 pub mod stats;
