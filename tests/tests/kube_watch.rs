@@ -309,9 +309,12 @@ fn query_table_follows_hpa_edits() -> anyhow::Result<()> {
     let q2 = r#"sum(rate(istio_requests_total{destination_workload="a",response_code="200"}[1m]))"#;
     let q3 = r#"sum(rate(istio_requests_total{destination_workload="b"}[1m]))"#;
     api.put(Kind::Hpa, hpa("a", q1));
+    // An HPA whose query does not parse: a Warning Event is posted on it.
+    api.put(Kind::Hpa, hpa("broken", "sum(rate(x[1m])"));
     let mut a = Adapter::start(dir.path(), &api, &[])?;
     let one = |q: &str| format!("a: {q}");
     a.until("the listed HPA", &BTreeSet::from([one(q1)]), queries)?;
+    assert!(api.delete(Kind::Hpa, "test", "broken"));
 
     api.put(Kind::Hpa, hpa("b", q3));
     let mut want = BTreeSet::from([one(q1), format!("b: {q3}")]);
@@ -339,6 +342,12 @@ fn query_table_follows_hpa_edits() -> anyhow::Result<()> {
         .count();
     assert_eq!(hpa_lists, 2, "one list at start, one after 410 Gone");
     assert!(
+        api.requests()
+            .iter()
+            .any(|r| r.starts_with("POST /api/v1/namespaces/test/events")),
+        "the broken HPA's Event"
+    );
+    assert!(
         !a.log().contains("--kube-resync"),
         "no deprecation warning without the flag"
     );
@@ -358,5 +367,94 @@ fn kube_resync_is_accepted_with_a_warning() -> anyhow::Result<()> {
         log.contains("--kube-resync is deprecated and ignored"),
         "{log}"
     );
+    Ok(())
+}
+
+/// `(apiGroup, resource, verb)` of an API request, as RBAC authorizes it.
+fn rbac_attributes(request: &str) -> Option<(String, String, String)> {
+    let (method, target) = request.split_once(' ')?;
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (group, rest) = match parts.as_slice() {
+        ["api", "v1", rest @ ..] => ("", rest),
+        ["apis", group, _version, rest @ ..] => (*group, rest),
+        _ => return None,
+    };
+    let resource = match rest {
+        ["namespaces", _, resource] | [resource] => *resource,
+        _ => return None,
+    };
+    let verb = match method {
+        "GET"
+            if query
+                .split('&')
+                .any(|p| p == "watch=true" || p == "watch=1") =>
+        {
+            "watch"
+        }
+        "GET" => "list",
+        "POST" => "create",
+        other => other,
+    };
+    Some((group.to_owned(), resource.to_owned(), verb.to_owned()))
+}
+
+/// Demonstrates that the adapter's ClusterRole (istio/) grants exactly what `--kube` does
+/// against the API server (pods and HPAs listed and watched, Events created on a broken HPA),
+/// nothing missing and nothing more.
+#[test]
+fn cluster_role_grants_exactly_what_the_watches_use() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let api = KubeApi::start()?;
+    api.put(Kind::Pod, pod("test", "p000", "podinfo", true));
+    api.put(Kind::Hpa, hpa("broken", "sum(rate(x[1m])"));
+    let mut a = Adapter::start(dir.path(), &api, &[])?;
+    a.until("the listed pod", &names("test", 0..1), Adapter::scrape_set)?;
+    let posted = |api: &KubeApi| api.requests().iter().any(|r| r.starts_with("POST "));
+    let start = Instant::now();
+    while !posted(&api) && start.elapsed() < SETTLE {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let used: BTreeSet<(String, String, String)> = api
+        .requests()
+        .iter()
+        .map(|r| rbac_attributes(r).with_context(|| format!("unexpected request {r}")))
+        .collect::<anyhow::Result<_>>()?;
+
+    let role: Value = serde_yaml::from_str(&std::fs::read_to_string(
+        paths::root().join("istio/ClusterRole-mixerless-adapter.yaml"),
+    )?)?;
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut granted = BTreeSet::new();
+    for rule in role["rules"].as_array().context("no rules")? {
+        for g in strings(&rule["apiGroups"]) {
+            for r in strings(&rule["resources"]) {
+                for v in strings(&rule["verbs"]) {
+                    granted.insert((g.clone(), r.clone(), v));
+                }
+            }
+        }
+    }
+    let t = |g: &str, r: &str, v: &str| (g.to_owned(), r.to_owned(), v.to_owned());
+    assert_eq!(
+        used,
+        BTreeSet::from([
+            t("", "pods", "list"),
+            t("", "pods", "watch"),
+            t("autoscaling", "horizontalpodautoscalers", "list"),
+            t("autoscaling", "horizontalpodautoscalers", "watch"),
+            t("", "events", "create"),
+        ]),
+        "the requests made"
+    );
+    assert_eq!(granted, used, "the ClusterRole grants exactly what is used");
     Ok(())
 }
