@@ -454,11 +454,10 @@ fn watch(mut conn: TcpStream, s: &Shared, scope: &Scope, params: &BTreeMap<Strin
             return;
         }
         let mut lines = String::new();
-        for c in inner
-            .changes
-            .iter()
-            .filter(|c| c.rv > cursor && c.kind == scope.kind)
-        {
+        // Changes are in resourceVersion order: skip to the first after the cursor.
+        let from = inner.changes.partition_point(|c| c.rv <= cursor);
+        let after = inner.changes.get(from..).unwrap_or_default();
+        for c in after.iter().filter(|c| c.kind == scope.kind) {
             let was = c
                 .old
                 .as_ref()
