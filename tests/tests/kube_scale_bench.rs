@@ -7,7 +7,6 @@
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -321,13 +320,10 @@ fn bench_targets() -> anyhow::Result<()> {
     let series = body.lines().count();
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let eport = listener.local_addr()?.port();
-    let served = Arc::new(AtomicU64::new(0));
     {
-        let served = served.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
                 let body = body.clone();
-                let served = served.clone();
                 std::thread::spawn(move || {
                     let mut conn: TcpStream = conn;
                     let mut buf = [0u8; 8192];
@@ -340,7 +336,6 @@ fn bench_targets() -> anyhow::Result<()> {
                         {
                             return;
                         }
-                        served.fetch_add(1, Ordering::Relaxed);
                     }
                 });
             }

@@ -78,7 +78,11 @@ pub async fn watch(client: kube::Client, cfg: KubeConfig, job: String, scraper: 
     watch::run(client, &cfg, &cfg.pod_selector, keep, |mirror| {
         let mut targets: Vec<Target> = mirror.values().filter_map(|(_, t)| t.clone()).collect();
         targets.sort();
-        tracing::debug!(pods = mirror.len(), targets = targets.len(), "pods changed");
+        tracing::debug!(
+            pods = mirror.count(),
+            targets = targets.len(),
+            "pods changed"
+        );
         scraper.set_source("kube", targets);
     })
     .await;

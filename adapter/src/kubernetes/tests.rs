@@ -181,11 +181,11 @@ fn mirror_replaces_its_objects_at_the_end_of_a_relist() {
     assert!(m.synced());
     assert!(m.apply(0, Event::Apply(pod("b", "2")), &keep));
     assert!(m.apply(0, Event::Apply(pod("a", "3")), &keep));
-    assert_eq!(m.len(), 2);
+    assert_eq!(m.count(), 2);
     // A 410 Gone: the watch lists again; "b" was deleted meanwhile.
     assert!(!m.apply(0, Event::Init, &keep));
     assert!(!m.apply(0, Event::InitApply(pod("a", "4")), &keep));
-    assert_eq!(m.len(), 2, "the old view serves until the list completes");
+    assert_eq!(m.count(), 2, "the old view serves until the list completes");
     assert!(m.apply(0, Event::InitDone, &keep));
     let kept: Vec<_> = m
         .values()
@@ -197,5 +197,5 @@ fn mirror_replaces_its_objects_at_the_end_of_a_relist() {
         !m.apply(0, Event::Delete(pod("a", "5")), &keep),
         "already gone"
     );
-    assert_eq!(m.len(), 0);
+    assert_eq!(m.count(), 0);
 }

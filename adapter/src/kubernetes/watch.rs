@@ -104,7 +104,7 @@ impl<V> Mirror<V> {
     }
 
     /// How many objects are kept.
-    pub fn len(&self) -> usize {
+    pub fn count(&self) -> usize {
         self.scopes.iter().map(|s| s.live.len()).sum()
     }
 }
