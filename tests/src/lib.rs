@@ -7,4 +7,5 @@ pub mod certs;
 pub mod grpc;
 pub mod hpa;
 pub mod istio;
+pub mod kube_api;
 pub mod tcp;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustc_hash::{FxHashMap, FxHashSet};
+use xxhash_rust::xxh3::xxh3_128;
 
 pub use kept::History;
 pub use matcher::{MatchOp, Matcher};
@@ -98,12 +99,15 @@ type SeriesId = u64;
 
 #[derive(Default)]
 struct Target {
-    /// Raw series text as the target writes it → series; saves building labels on every scrape.
-    /// Only kept metrics are cached: the filter is checked by name first, so a target that
-    /// sends ever new series of other metrics grows nothing. It holds every stored series this
-    /// target's scrapes wrote, until retention drops it: its size is what
-    /// [`Store::set_target_series_limit`] bounds.
-    cache: FxHashMap<Box<[u8]>, SeriesId>,
+    /// Series text as the target writes it → series; saves building labels on every scrape.
+    /// Keyed by the text's 128-bit XXH3, not the text: a sidecar's series text (25 labels) is
+    /// about a kilobyte, which made the cache most of a target's memory. Two series of one
+    /// target sharing a hash (odds about n²/2¹²⁹, 10⁻³² for a few thousand series) would be
+    /// merged, a risk far below a bit flip's. Only kept metrics are cached: the filter is
+    /// checked by name first, so a target that sends ever new series of other metrics grows
+    /// nothing. It holds every stored series this target's scrapes wrote, until retention
+    /// drops it: its size is what [`Store::set_target_series_limit`] bounds.
+    cache: FxHashMap<u128, SeriesId>,
     /// Series written by the last scrape (stale-marked when missing from the next).
     active: Vec<SeriesId>,
 }
@@ -287,7 +291,8 @@ impl Store {
                 over += 1;
                 return;
             }
-            let id = match target.cache.get(s.series) {
+            let text = xxh3_128(s.series);
+            let id = match target.cache.get(&text) {
                 Some(&id) if self.series.contains_key(&id) => id,
                 _ => {
                     // At the limit a known series is still written (the text differs from the
@@ -297,7 +302,7 @@ impl Store {
                         Resolved::Series { id, created } => {
                             report.new_series += usize::from(created);
                             if !at_limit {
-                                target.cache.insert(s.series.into(), id);
+                                target.cache.insert(text, id);
                             }
                             id
                         }
@@ -519,11 +524,7 @@ impl Store {
             .values()
             .map(|s| s.heap_bytes() + std::mem::size_of::<Series>() + 64)
             .sum();
-        let caches: usize = self
-            .targets
-            .values()
-            .map(|t| t.cache.keys().map(|k| k.len() + 32).sum::<usize>())
-            .sum();
+        let caches: usize = self.targets.values().map(|t| t.cache.len() * 32).sum();
         strings + series + caches + self.by_labels.len() * 48
     }
 

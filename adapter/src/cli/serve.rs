@@ -162,13 +162,18 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             pod_selector: args.kube_pod_selector.clone(),
             port: args.kube_metrics_port,
             path: args.kube_metrics_path.clone(),
-            resync: args.kube_resync,
         };
+        if args.kube_resync.is_some() {
+            tracing::warn!("--kube-resync is deprecated and ignored: pods and HPAs are watched");
+        }
         Some((crate::kubernetes::client().await?, cfg))
     } else {
         None
     };
+    let pods = kube.clone();
     let mut hpas = HpaSources::new(args.hpa_dir.as_deref(), kube);
+    // The first HPA list, unless the API server is slow to answer (the watch keeps trying).
+    hpas.wait_listed(Duration::from_secs(10)).await;
     let apply = {
         let provider = provider.clone();
         let store = store.clone();
@@ -179,21 +184,21 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             }
         }
     };
-    if let Some(snap) = hpas.refresh(scraper.as_deref(), &args.job).await {
+    if let Some(snap) = hpas.refresh().await {
         apply(snap);
     }
-    {
-        let scraper = scraper.clone();
-        let job = args.job.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                if let Some(snap) = hpas.refresh(scraper.as_deref(), &job).await {
-                    apply(snap);
-                }
-            }
-        });
+    if let (Some((client, cfg)), Some(s)) = (pods, &scraper) {
+        let watch = crate::kubernetes::pods::watch(client, cfg, args.job.clone(), s.clone());
+        tokio::spawn(watch);
     }
+    tokio::spawn(async move {
+        loop {
+            hpas.wait(Duration::from_secs(1)).await;
+            if let Some(snap) = hpas.refresh().await {
+                apply(snap);
+            }
+        }
+    });
     if let Some(s) = &scraper {
         tokio::spawn(s.clone().watch(static_targets, args.file_sd.clone()));
     }

@@ -8,5 +8,6 @@
 
 mod cli_messages;
 mod e2e;
+mod kube_watch;
 mod oracle_prometheus;
 mod scrape_formats;

@@ -7,4 +7,5 @@
 //! One binary for both, so `make test` links it once.
 
 mod adapter;
+mod kube_scale;
 mod scrape_million;

@@ -32,15 +32,16 @@ pub struct Args {
     /// its last good version, its error on /status and in the log.
     #[arg(long, value_name = "DIR")]
     pub hpa_dir: Option<PathBuf>,
-    /// In a cluster: scrape the pods that run an Istio sidecar and read autoscaling/v2 HPAs
-    /// from the API server (in-cluster service account or $KUBECONFIG); annotation problems
-    /// become Warning Events on the HPA.
+    /// In a cluster: scrape the Ready pods that run an Istio sidecar and read autoscaling/v2
+    /// HPAs from the API server (in-cluster service account or $KUBECONFIG), both watched (a
+    /// change arrives within a second); annotation problems become Warning Events on the HPA.
     #[arg(long)]
     pub kube: bool,
     /// With --kube: only these namespaces (comma-separated; default all).
     #[arg(long, value_delimiter = ',', value_name = "NS", requires = "kube")]
     pub kube_namespace: Vec<String>,
-    /// With --kube: only pods matching this label selector (e.g. app=podinfo).
+    /// With --kube: only pods matching this label selector (e.g. app=podinfo), applied by the
+    /// API server, so other pods are never sent.
     #[arg(long, default_value = "", value_name = "SELECTOR", requires = "kube")]
     pub kube_pod_selector: String,
     /// With --kube: the sidecar's metrics port, 15020 (merged) or 15090 (Envoy's own).
@@ -49,9 +50,11 @@ pub struct Args {
     /// With --kube: the path on that port.
     #[arg(long, default_value = "/stats/prometheus", requires = "kube")]
     pub kube_metrics_path: String,
-    /// With --kube: how often pods and HPAs are listed again.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, requires = "kube")]
-    pub kube_resync: Duration,
+    /// Deprecated and ignored (accepted so existing manifests keep starting, with a warning):
+    /// pods and HPAs are watched, so a change arrives within a second and nothing is listed on
+    /// a timer.
+    #[arg(long, value_parser = humantime::parse_duration, requires = "kube", value_name = "DURATION")]
+    pub kube_resync: Option<Duration>,
     /// Evaluate queries on this Prometheus-compatible API instead of scraping
     /// (Prometheus, Thanos, Mimir, VictoriaMetrics).
     #[arg(long, value_name = "URL")]

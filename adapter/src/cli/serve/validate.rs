@@ -67,7 +67,9 @@ impl Args {
         positive("--tls-handshake-timeout", self.tls_handshake_timeout)?;
         positive("--header-read-timeout", self.header_read_timeout)?;
         positive("--idle-timeout", self.idle_timeout)?;
-        interval("--kube-resync", self.kube_resync)?;
+        if let Some(d) = self.kube_resync {
+            interval("--kube-resync", d)?;
+        }
         positive("--retention", self.retention)?;
         ensure!(
             self.retention >= 2 * self.scrape_interval,
