@@ -28,7 +28,10 @@ fi
 
 # No sanitizer: every crate under test forbids unsafe code, so AddressSanitizer finds nothing
 # and halves the speed; debug assertions and overflow checks stay on.
-flags=(--sanitizer none --debug-assertions --release)
+# 16 codegen units instead of cargo-fuzz's release default of one: on 2 cores the cold build takes
+# about 2 minutes instead of about 4, for about 20 % fewer executions a second (promql, seed 1:
+# 13.6k against 16.6k exec/s, more edges covered as less is inlined).
+flags=(--sanitizer none --debug-assertions --release --codegen-units 16)
 cargo +nightly fuzz build "${flags[@]}"
 
 targets=("$@")
