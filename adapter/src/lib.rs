@@ -13,6 +13,7 @@
 pub mod api;
 pub mod cli;
 pub mod hpa;
+pub mod keda;
 pub mod kubernetes;
 pub mod provider;
 pub mod quantity;

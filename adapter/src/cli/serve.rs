@@ -234,6 +234,8 @@ pub struct Args {
     /// ready: every replica warms it up alike).
     #[arg(long, value_enum, default_value = "refuse")]
     pub partial_data: crate::provider::PartialData,
+    #[command(flatten)]
+    pub keda: crate::keda::Args,
     /// Also write the self-signed certificate's PEM here (for clients that pin it).
     #[arg(long, value_name = "PATH", conflicts_with = "tls_cert_file")]
     pub write_self_signed_cert: Option<PathBuf>,
@@ -343,7 +345,17 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             .map(|r| Arc::new(r) as Arc<dyn Querier>)
             .map_err(|e| e.to_string())
     });
-    let scraper = sink.as_ref().map(|s| {
+    let keda = Arc::new(crate::keda::source::Adapter::new(
+        crate::keda::source::AdapterConfig {
+            partial_data: args.partial_data,
+            retention: args.retention,
+            query_timeout: args.query_timeout,
+            prometheus_ca_file: args.prometheus_ca_file.clone(),
+        },
+        default.clone(),
+        sink.clone(),
+    ));
+    let scraper = keda.sink().map(|s| {
         Arc::new(Scraper::new(
             ScrapeConfig {
                 interval: args.scrape_interval,
@@ -354,7 +366,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 protocols: args.scrape_protocols.clone(),
                 fallback: args.fallback_scrape_protocol,
             },
-            s.clone(),
+            s,
             telemetry.clone(),
         ))
     });
@@ -405,12 +417,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     };
     let apply = {
         let provider = provider.clone();
-        let sink = sink.clone();
+        let keda = keda.clone();
         move |snap: Snapshot| {
             provider.set_hpas(&snap);
-            if let Some(e) = &sink {
-                e.set_queries(&provider.embedded_queries());
-            }
+            keda.set_hpa_queries(provider.embedded_queries());
         }
     };
     if let Some(snap) = hpas.refresh(scraper.as_deref(), &args.job).await {
@@ -432,6 +442,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         tokio::spawn(s.clone().watch(static_targets, args.file_sd.clone()));
     }
     tokio::spawn(provider.clone().run());
+    let scaler =
+        crate::keda::Scaler::new(keda, args.query_interval.unwrap_or(args.scrape_interval));
+    if let Some(keda) = crate::keda::serve(&args.keda, scaler).await? {
+        tokio::spawn(keda);
+    }
 
     let identity = match (&args.tls_cert_file, &args.tls_private_key_file) {
         (Some(c), Some(k)) => crate::tls::load_identity(c, k)?,
