@@ -206,3 +206,7 @@ impl ExternalScaler for Scaler {
         ))
     }
 }
+
+#[cfg(test)]
+#[path = "scaler/tests.rs"]
+mod tests;
