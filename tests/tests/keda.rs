@@ -50,7 +50,7 @@ impl Keda {
                 }
             }
         });
-        let mut keda = Self {
+        let keda = Self {
             child,
             stdin,
             lines,
@@ -509,4 +509,150 @@ fn proto_is_kedas() -> anyhow::Result<()> {
         std::fs::read_to_string(theirs)?
     );
     Ok(())
+}
+
+/// Go's `url.QueryEscape`, which KEDA's Prometheus scaler applies to the query: letters,
+/// digits and `-_.~` stay, a space becomes `+`, every other byte `%XX`.
+fn go_query_escape(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// How KEDA's Prometheus scaler (`pkg/scalers/prometheus_scaler.go`, `ExecutePromQuery`,
+/// `ignoreNullValues` at its default true) reads an answer: a non-2xx status is an error; no
+/// element is 0; more than one is an error; the value is `value[1]` as a string; NaN and ±Inf
+/// are 0.
+fn keda_reads(status: u16, body: &str) -> Result<f64, String> {
+    if !(200..=299).contains(&status) {
+        return Err(format!(
+            "prometheus query api returned error. status: {status}"
+        ));
+    }
+    let v: Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
+    let result = v["data"]["result"]
+        .as_array()
+        .ok_or_else(|| format!("result is not an array of elements: {body}"))?;
+    match result.as_slice() {
+        [] => Ok(0.0),
+        [one] => {
+            let s = one["value"][1]
+                .as_str()
+                .ok_or_else(|| format!("value is not a string: {one}"))?;
+            let f: f64 = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
+            Ok(if f.is_finite() { f } else { 0.0 })
+        }
+        _ => Err("returned multiple elements".into()),
+    }
+}
+
+/// Demonstrates KEDA's built-in `prometheus` trigger with `serverAddress` set to the adapter:
+/// the exact request it sends (`/api/v1/query?query=<QueryEscape>&time=<RFC 3339 UTC>`, its
+/// `namespace` parameter, Go's headers, a bearer header as `authModes: bearer` adds, and the
+/// client certificate of `authModes: tls`) is answered as it reads answers: the number of
+/// requests sent; 0 at a `time` before them; 0 for an empty result; an error for two series
+/// and for a client without a certificate when the adapter requires one.
+#[test]
+fn prometheus_trigger_requests() -> anyhow::Result<()> {
+    let dir = tempfile::Builder::new()
+        .prefix("mixerless-keda-prom-")
+        .tempdir()?;
+    let d = dir.path();
+    certs::ca(d, "/CN=keda-ca")?;
+    certs::issue(
+        d,
+        "keda",
+        "/CN=keda-operator",
+        "extendedKeyUsage=clientAuth\n",
+    )?;
+    let envoy = Envoy::start(&Bootstrap::inbound(r#"{"reporter": "destination"}"#).render())?;
+    let (mut adapter, base, _) = adapter(
+        d,
+        &[
+            "--target".into(),
+            envoy.admin_url("/stats/prometheus"),
+            "--scrape-interval".into(),
+            "1s".into(),
+            "--requestheader-client-ca-file".into(),
+            d.join("ca.pem").display().to_string(),
+            "--requestheader-allowed-names".into(),
+            "keda-operator".into(),
+        ],
+    )?;
+    let started = std::time::SystemTime::now();
+    let pem = std::fs::read_to_string(d.join("keda.pem"))?
+        + &std::fs::read_to_string(d.join("keda.key"))?;
+    let tls_client = reqwest::blocking::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .identity(reqwest::Identity::from_pem(pem.as_bytes())?)
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let keda = |client: &reqwest::blocking::Client, query: &str, at: std::time::SystemTime| {
+        // time.Now().UTC().Format(time.RFC3339): whole seconds, `Z`.
+        let secs = at.duration_since(std::time::UNIX_EPOCH)?.as_secs();
+        let t = humantime_rfc3339(secs);
+        let url = format!(
+            "{base}/api/v1/query?query={}&time={t}&namespace=test",
+            go_query_escape(query)
+        );
+        let r = client
+            .get(url)
+            .header("User-Agent", "Go-http-client/1.1")
+            .header("Accept-Encoding", "gzip")
+            .header("Authorization", "Bearer not-checked-by-the-adapter")
+            .send()?;
+        let status = r.status().as_u16();
+        anyhow::Ok(keda_reads(status, &r.text()?))
+    };
+    poll("the adapter serving", Duration::from_secs(20), || {
+        adapter.ensure_running()?;
+        Ok(https()?
+            .get(format!("{base}/readyz"))
+            .send()?
+            .status()
+            .is_success()
+            .then_some(()))
+    })?;
+    for _ in 0..7 {
+        http::get(&envoy.listener_url("/"))?;
+    }
+    let now = std::time::SystemTime::now;
+    let v = poll("the requests scraped", Duration::from_secs(10), || {
+        Ok(keda(&tls_client, TOTAL, now())?.ok().filter(|v| *v == 7.0))
+    })?;
+    assert_eq!(v, 7.0);
+    // `time` is read: before the requests there was no series.
+    assert_eq!(
+        keda(&tls_client, TOTAL, started - Duration::from_secs(600))?,
+        Ok(0.0)
+    );
+    let nowhere = r#"sum(istio_requests_total{destination_workload_namespace="nowhere"})"#;
+    assert_eq!(keda(&tls_client, nowhere, now())?, Ok(0.0));
+    let two = r#"vector(1) or label_replace(vector(2), "x", "y", "", "")"#;
+    assert_eq!(
+        keda(&tls_client, two, now())?,
+        Err("returned multiple elements".into())
+    );
+    let anonymous = https()?;
+    assert_eq!(
+        keda(&anonymous, TOTAL, now())?,
+        Err("prometheus query api returned error. status: 401".into())
+    );
+    Ok(())
+}
+
+/// `secs` as Go's `time.RFC3339` in UTC (`2006-01-02T15:04:05Z`).
+fn humantime_rfc3339(secs: u64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_secs(secs);
+    let s = humantime::format_rfc3339_seconds(t).to_string();
+    assert!(s.ends_with('Z') && !s.contains('.'), "{s}");
+    s
 }
