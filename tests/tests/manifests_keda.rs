@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::process::Command;
 
 use common::{
-    docs, file_objects, istio, kubernetes_validate, kustomize, kustomize_with, run, venv, Objects,
+    file_objects, istio, kubernetes_validate, kustomize, kustomize_with, run, venv, Objects,
 };
 use mixerless_e2e::paths;
 use serde_yaml::Value;

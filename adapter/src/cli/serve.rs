@@ -345,6 +345,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             .map(|r| Arc::new(r) as Arc<dyn Querier>)
             .map_err(|e| e.to_string())
     });
+    // Between the scraper and the store: it hears each scrape land (StreamIsActive) and holds
+    // the queries whose metrics the store keeps, the HPAs' and the KEDA triggers'.
     let keda = Arc::new(crate::keda::source::Adapter::new(
         crate::keda::source::AdapterConfig {
             partial_data: args.partial_data,

@@ -15,6 +15,7 @@ struct Fake {
     reading: Mutex<Result<Reading, SourceError>>,
     kept: Mutex<Vec<String>>,
     landed: watch::Sender<u64>,
+    evaluations: std::sync::atomic::AtomicUsize,
 }
 
 impl Fake {
@@ -26,6 +27,7 @@ impl Fake {
             })),
             kept: Mutex::new(Vec::new()),
             landed: watch::channel(0).0,
+            evaluations: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -51,6 +53,8 @@ impl Source for Fake {
         _trigger: &'a Trigger,
         _time_ms: i64,
     ) -> BoxFuture<'a, Result<Reading, SourceError>> {
+        self.evaluations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let r = self.reading.lock().unwrap().clone();
         Box::pin(async move { r })
     }
@@ -255,4 +259,35 @@ async fn stream_sends_state_then_changes() {
         .err()
         .unwrap();
     assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+}
+
+/// Demonstrates that scrapes landing close together (one per target) are read by one
+/// evaluation per [`MIN_GAP`], not one each.
+#[tokio::test]
+async fn stream_coalesces_scrapes() {
+    let fake = Fake::new(Shape::Empty);
+    let s = scaler(&fake);
+    let mut stream = s
+        .stream_is_active(Request::new(so(&[])))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!next(&mut stream).await.unwrap().result);
+    let before = fake.evaluations.load(std::sync::atomic::Ordering::Relaxed);
+    let started = std::time::Instant::now();
+    for _ in 0..50 {
+        fake.land();
+        tokio::time::sleep(Duration::from_millis(4)).await;
+    }
+    fake.set_shape(Shape::One(1.0));
+    fake.land();
+    assert!(next(&mut stream).await.unwrap().result);
+    let n = fake.evaluations.load(std::sync::atomic::Ordering::Relaxed) - before;
+    // One per MIN_GAP of the time the scrapes took (about 200 ms, longer on a loaded machine),
+    // plus the first and the last.
+    let most = (started.elapsed().as_millis() / MIN_GAP.as_millis()) as usize + 2;
+    assert!(
+        (1..=most).contains(&n),
+        "{n} evaluations for 51 scrapes, at most {most}"
+    );
 }
