@@ -240,7 +240,7 @@ fn bench_reaction() -> anyhow::Result<()> {
     let meta = json!({"query": RPS_15S, "threshold": "10", "activationThreshold": "0"});
     let mut pushed = Vec::new();
     let mut polled = Vec::new();
-    for _ in 0..3 {
+    for run in 0..3u32 {
         let id = keda.send(json!({"rpc": "StreamIsActive", "metadata": meta}))?;
         // Inactive first: the 15 s window has to pass the last request.
         let mut state = None;
@@ -252,8 +252,9 @@ fn bench_reaction() -> anyhow::Result<()> {
                 anyhow::ensure!(a.get("ok").is_some(), "stream failed: {a}");
             }
         }
-        // A quiet scrape or two, then the first request.
-        std::thread::sleep(Duration::from_secs(2));
+        // Quiet scrapes, then the first request at a different point of the 1 s scrape cycle
+        // each run (the inactive state arrives just after a scrape).
+        std::thread::sleep(Duration::from_millis(2000 + u64::from(run) * 333));
         let t0 = Instant::now();
         http::get(&url)?;
         let on = keda
