@@ -281,3 +281,169 @@ fn bench_reaction() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// The value a reader sees at `t`: the newest sample at or before it.
+fn value_at(timeline: &[(f64, f64)], t: f64) -> Option<f64> {
+    let i = timeline.partition_point(|(s, _)| *s <= t);
+    i.checked_sub(1).map(|i| timeline[i].1)
+}
+
+/// Replica changes an HPA (target 10 per replica, AverageValue, 1–10 replicas, `behavior` or
+/// the legacy path) makes over `[from, to)` syncing every 15 s from `sync_phase`, reading
+/// `read(t)` at each sync; it starts at `start` replicas. The replica arithmetic and
+/// stabilization are the adapter's copy of kube-controller-manager's (`hpa::replicas`).
+fn changes(
+    read: impl Fn(f64) -> Option<f64>,
+    behavior: Option<mixerless_adapter::hpa::replicas::Behavior>,
+    sync_phase: f64,
+    (from, to): (f64, f64),
+    start: i32,
+) -> usize {
+    use mixerless_adapter::hpa::replicas::{
+        metric_replicas, Controller, Limits, Pods, Target, Tolerance,
+    };
+    let limits = Limits {
+        min: 1,
+        max: 10,
+        behavior,
+    };
+    let mut controller = Controller::default();
+    let (mut current, mut n) = (start, 0);
+    let mut t = from + sync_phase;
+    while t < to {
+        if let Some(v) = read(t) {
+            let p = metric_replicas(
+                Target::AverageValue(10_000),
+                (v * 1000.0).round() as i64,
+                Pods::all(current),
+                Tolerance::default(),
+            );
+            if let Ok(d) =
+                controller.reconcile((t * 1000.0) as i64, &limits, current, Ok(p.replicas))
+            {
+                if d.desired != current {
+                    n += 1;
+                    current = d.desired;
+                }
+            }
+        }
+        t += 15.0;
+    }
+    n
+}
+
+/// Replica changes over 10 minutes of steady but noisy load (each second's rate drawn from
+/// 10–50 req/s, mean 30) for today's path (a) and the fast recipe with its shipped `behavior`
+/// (c), each HPA simulated over every phase of its timers. Target: (c) no more than (a).
+#[test]
+#[ignore = "benchmark: scripts/bench-reaction.sh"]
+fn bench_noise() -> anyhow::Result<()> {
+    let tmp = tempfile::Builder::new()
+        .prefix("mixerless-noise-")
+        .tempdir()?;
+    let d = tmp.path();
+    let envoy = Envoy::start(&Bootstrap::inbound(r#"{"reporter": "destination"}"#).render())?;
+    http::get(&envoy.listener_url("/"))?;
+    let stats = envoy.admin_url("/stats/prometheus");
+    let prom_port = paths::free_port();
+    std::fs::write(
+        d.join("prometheus.yml"),
+        format!("global: {{scrape_interval: 15s}}\nscrape_configs:\n- job_name: envoy-stats\n  metrics_path: /stats/prometheus\n  static_configs: [{{targets: ['127.0.0.1:{}']}}]\n", envoy.admin_port()),
+    )?;
+    let _prom = Proc::spawn(
+        "prometheus",
+        d,
+        Path::new("prometheus"),
+        &[
+            "--config.file=prometheus.yml".into(),
+            format!("--web.listen-address=127.0.0.1:{prom_port}"),
+            "--storage.tsdb.path=data".into(),
+        ],
+    )?;
+    let (_c, fast) = adapter(
+        d,
+        "fast",
+        RPS_15S,
+        &[
+            "--target".into(),
+            stats,
+            "--scrape-interval".into(),
+            "1s".into(),
+            "--query-interval".into(),
+            "1s".into(),
+        ],
+    )?;
+    // The load: each second a rate from a fixed pseudo-random sequence (an LCG), requests
+    // spread evenly over the second, for 11 minutes.
+    let url = envoy.listener_url("/");
+    let load = std::thread::spawn(move || {
+        let mut seed: u64 = 16;
+        let started = Instant::now();
+        for second in 0..660u64 {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let rate = 10 + (seed >> 33) % 41;
+            for i in 0..rate {
+                let at =
+                    Duration::from_secs(second) + Duration::from_secs(1) * i as u32 / rate as u32;
+                if let Some(wait) = at.checked_sub(started.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+                let _ = http::get(&url);
+            }
+        }
+    });
+    let t0 = Instant::now();
+    let mut prom_line = Vec::new();
+    let mut fast_line = Vec::new();
+    while t0.elapsed() < Duration::from_secs(660) {
+        let t = t0.elapsed().as_secs_f64();
+        if let Some(v) = prometheus(prom_port, RPS_1M) {
+            prom_line.push((t, v));
+        }
+        if let Some(v) = served(&fast) {
+            fast_line.push((t, v));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let _ = load.join();
+    // The first minute fills the windows; ten minutes are counted.
+    let span = (60.0, 660.0);
+    let mut a = Vec::new();
+    for q in 0..60 {
+        for p in 0..15 {
+            // kube-metrics-adapter collects every 60 s (phase q); the HPA reads the last collection.
+            let read = |t: f64| {
+                let collected = q as f64 + ((t - q as f64) / 60.0).floor() * 60.0;
+                value_at(&prom_line, collected)
+            };
+            a.push(changes(read, None, p as f64, span, 3) as f64);
+        }
+    }
+    // The shipped recipe's `behavior`, read as the adapter reads HPA manifests.
+    let shipped = std::fs::read_to_string(
+        paths::root().join("istio/fast-scaling/HorizontalPodAutoscaler-podinfo-fast.yaml"),
+    )?;
+    let fast_behavior = mixerless_adapter::hpa::manifest::parse_all(&shipped)?
+        .first()
+        .and_then(|h| h.limits().behavior)
+        .context("no behavior in the shipped fast HPA")?;
+    let c: Vec<f64> = (0..15)
+        .map(|p| {
+            changes(
+                |t| value_at(&fast_line, t),
+                Some(fast_behavior.clone()),
+                p as f64,
+                span,
+                3,
+            ) as f64
+        })
+        .collect();
+    let (sa, sc) = (summary(a), summary(c));
+    println!(
+        "RESULT noise load=10..50rps(mean 30) minutes=10 a_today changes median={} min={} max={} | c_fast_15s changes median={} min={} max={} | c<=a {}",
+        sa.0, sa.1, sa.2, sc.0, sc.1, sc.2, sc.0 <= sa.0
+    );
+    Ok(())
+}
