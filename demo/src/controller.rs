@@ -35,6 +35,8 @@ pub struct HpaState {
     /// Per metric: the last status value (milli), `None` until a good answer.
     pub current: Vec<Option<i64>>,
     pub last: Option<SyncRecord>,
+    /// `--min-replicas`: overrides the manifest's minReplicas.
+    pub min_replicas: Option<i32>,
 }
 
 /// What one sync of one HPA saw and decided (written to the timeline).
@@ -76,7 +78,18 @@ impl HpaState {
             controller: Controller::new(settings.downscale_stabilization.as_millis() as i64),
             current: vec![None; n],
             last: None,
+            min_replicas: None,
         }
+    }
+
+    /// The manifest's bounds and `behavior` with the API defaults, as the controller reads
+    /// them, with `--min-replicas` in place of minReplicas.
+    pub fn limits(&self) -> replicas::Limits {
+        let mut limits = self.hpa.manifest.limits();
+        if let Some(min) = self.min_replicas {
+            limits.min = min;
+        }
+        limits
     }
 
     /// One sync: ask the adapter for every metric, compute proposals, normalise.
@@ -137,8 +150,7 @@ impl HpaState {
             };
             metrics.push(record);
         }
-        // The manifest's bounds and `behavior` with the API defaults, as the controller reads them.
-        let limits = self.hpa.manifest.limits();
+        let limits = self.limits();
         let proposal = replicas::combine(current, &proposals);
         let (desired, error) = match self
             .controller
@@ -179,7 +191,7 @@ impl HpaState {
 
     /// This HPA's `kubectl get hpa` row, with the Deployment's current replicas.
     pub fn row(&self, replicas: i32) -> Row {
-        let limits = self.hpa.manifest.limits();
+        let limits = self.limits();
         Row {
             name: self.hpa.name().to_owned(),
             reference: self.hpa.manifest.reference(),

@@ -2,6 +2,7 @@
 //! phases, run the HPA controller loop, draw the table, and write the chart and the summary.
 //! Everything started is owned here and stopped on every way out (end, error, Ctrl-C).
 
+mod counted;
 mod live;
 mod report;
 
@@ -156,8 +157,10 @@ fn check_tools(args: &Args) -> Result<Tools, Error> {
             path: tags_path.clone(),
             source,
         })?;
+    let zero_dir = Path::new("istio/fast-scaling");
     let hpa_dir = match &args.hpa_dir {
         Some(d) => d.clone(),
+        None if args.to_zero() && !hpa::files_in(zero_dir).is_empty() => zero_dir.to_owned(),
         None if !hpa::files_in(Path::new("istio")).is_empty() => PathBuf::from("istio"),
         None => PathBuf::from("demo/hpa"),
     };
@@ -179,10 +182,10 @@ fn absolute(p: &Path) -> PathBuf {
 pub async fn run(args: Args) -> Result<Outcome, Error> {
     let tools = check_tools(&args)?;
     let hpas = hpa::load_dir(&tools.hpa_dir)?;
-    if !hpas.iter().any(|h| h.name() == args.scale_on) {
+    if !hpas.iter().any(|h| h.name() == args.scale_on()) {
         let names: Vec<&str> = hpas.iter().map(Hpa::name).collect();
         return Err(Error::NoSuchHpa {
-            name: args.scale_on.clone(),
+            name: args.scale_on().to_owned(),
             dir: tools.hpa_dir.clone(),
             names: names.join(", "),
         });
@@ -224,12 +227,16 @@ pub async fn run(args: Args) -> Result<Outcome, Error> {
         workers: args.workers,
         qps: args.qps,
         down_qps: args.down_qps,
+        idle: args.idle(),
     });
     let scaler_min = hpas
         .iter()
-        .find(|h| h.name() == args.scale_on)
+        .find(|h| h.name() == args.scale_on())
         .map_or(1, |h| h.manifest.limits().min);
-    let initial = usize::from(args.replicas).max(usize::try_from(scaler_min).unwrap_or(1));
+    let initial = match args.min_replicas {
+        Some(min) => usize::from(min),
+        None => usize::from(args.replicas).max(usize::try_from(scaler_min).unwrap_or(1)),
+    };
 
     let mut interrupts = Interrupts::new()?;
     let common = Common {
@@ -298,8 +305,12 @@ pub async fn run(args: Args) -> Result<Outcome, Error> {
         hpas: hpas
             .into_iter()
             .map(|h| {
-                let scales = h.name() == args.scale_on;
-                HpaState::new(h, scales, &settings)
+                let scales = h.name() == args.scale_on();
+                let mut state = HpaState::new(h, scales, &settings);
+                if scales {
+                    state.min_replicas = args.min_replicas.map(i32::from);
+                }
+                state
             })
             .collect(),
         driver: Driver::new(plan, tools.hey.clone(), mesh.client_url(), &logs),
@@ -310,6 +321,7 @@ pub async fn run(args: Args) -> Result<Outcome, Error> {
         tty: std::io::stdout().is_terminal(),
         drawn_lines: 0,
         out: out.clone(),
+        scrape_interval: args.scrape_interval,
     };
     demo.print_intro(&serve, &kubeconfig, &out);
     let result = demo.run_loop(&mut interrupts).await;

@@ -39,6 +39,8 @@ pub(super) struct Demo {
     pub(super) tty: bool,
     pub(super) drawn_lines: usize,
     pub(super) out: PathBuf,
+    /// The adapter's scrape interval: the sidecar's last counts land within it.
+    pub(super) scrape_interval: Duration,
 }
 
 impl Demo {
@@ -143,7 +145,18 @@ impl Demo {
             }
         }
         self.draw();
-        self.finish()?;
+        if self
+            .driver
+            .plan()
+            .steps
+            .last()
+            .is_some_and(|s| s.workers > 0)
+        {
+            // The last requests reach the store with the next scrape of the loadtester sidecar.
+            tokio::time::sleep(self.scrape_interval * 2).await;
+        }
+        let counts = super::counted::sidecar(&self.adapter.base).await;
+        self.finish(counts)?;
         Ok(Outcome::Finished)
     }
 
