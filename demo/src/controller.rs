@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::adapter::Adapter;
 use crate::hpa::Hpa;
+use crate::keda::Keda;
 use crate::table::Row;
 
 /// The controller's knobs, kube-controller-manager's flags.
@@ -92,10 +93,12 @@ impl HpaState {
         limits
     }
 
-    /// One sync: ask the adapter for every metric, compute proposals, normalise.
+    /// One sync: ask the adapter for every metric, compute proposals, normalise. With `keda`
+    /// (the HPA KEDA made for its trigger), the first metric is the trigger's `GetMetrics`.
     pub async fn sync(
         &mut self,
         adapter: &Adapter,
+        keda: Option<&Keda>,
         settings: &Settings,
         now_ms: i64,
         current: i32,
@@ -114,8 +117,13 @@ impl HpaState {
         for (i, m) in self.hpa.metrics.iter().enumerate() {
             let selector = m.label_selector();
             let namespace = self.hpa.manifest.namespace();
-            let path = Adapter::metric_path(namespace, &m.name, &selector);
-            let answer = adapter.external_metric(namespace, &m.name, &selector).await;
+            let (path, answer) = match keda {
+                Some(k) if i == 0 => (format!("GetMetrics {}", k.metric_name), k.metric().await),
+                _ => (
+                    Adapter::metric_path(namespace, &m.name, &selector),
+                    adapter.external_metric(namespace, &m.name, &selector).await,
+                ),
+            };
             let record = match answer {
                 Ok(items) => {
                     let usage = replicas::sum_usage(&items);

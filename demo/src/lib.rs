@@ -20,6 +20,7 @@ pub mod chart;
 pub mod controller;
 pub mod envoy;
 pub mod hpa;
+pub mod keda;
 pub mod load;
 pub mod mesh;
 pub mod procs;
@@ -55,7 +56,8 @@ pub struct Args {
     /// Scale like KEDA's operator over the adapter's external scaler (`serve --keda-grpc`):
     /// 0 <-> 1 from `StreamIsActive` (cooldown: --downscale-stabilization), 1 <-> N from
     /// `GetMetrics` through the HPA arithmetic with the trigger's threshold as AverageValue
-    /// target. The trigger is the scaling HPA's first metric: its query, its target.
+    /// target. The trigger is the scaling HPA's first metric: its query, its target. Implies
+    /// --min-replicas 0 unless given.
     #[arg(long, conflicts_with = "prometheus")]
     pub keda: bool,
 
@@ -140,9 +142,14 @@ pub struct Args {
 }
 
 impl Args {
-    /// Scale to zero: `--min-replicas 0`.
+    /// `--min-replicas`; with `--keda` and without it, 0 (KEDA's default minReplicaCount).
+    pub fn min_replicas(&self) -> Option<u16> {
+        self.min_replicas.or(self.keda.then_some(0))
+    }
+
+    /// Scale to zero: `--min-replicas 0` (or `--keda`).
     pub fn to_zero(&self) -> bool {
-        self.min_replicas == Some(0)
+        self.min_replicas() == Some(0)
     }
 
     /// The HPA that scales podinfo.
@@ -210,6 +217,8 @@ mod tests {
             ("podinfo-zero", Duration::from_secs(90))
         );
         assert!(Args::try_parse_from(["mixerless-demo", "--keda", "--prometheus"]).is_err());
+        let a = Args::try_parse_from(["mixerless-demo", "--keda"]).unwrap();
+        assert_eq!((a.min_replicas(), a.scale_on()), (Some(0), "podinfo-zero"));
         let a = Args::try_parse_from(["mixerless-demo", "--steady", "2m", "-q", "12.5"]).unwrap();
         assert_eq!((a.steady, a.qps), (Duration::from_secs(120), 12.5));
         for bad in [

@@ -15,6 +15,7 @@ use crate::adapter::{self, Adapter, AdapterError, ServeConfig};
 use crate::controller::{HpaState, Settings};
 use crate::envoy::{Common, PluginConfigs};
 use crate::hpa::{self, Hpa, HpaError};
+use crate::keda::{Keda, KedaError};
 use crate::load::{Driver, Plan, PlanConfig};
 use crate::mesh::{AppConfig, Mesh, MeshError};
 use crate::procs::{self, ProcError};
@@ -37,6 +38,9 @@ pub enum Error {
     /// The adapter failed to start.
     #[error(transparent)]
     Adapter(#[from] AdapterError),
+    /// The adapter's external scaler did not answer as KEDA expects (`--keda`).
+    #[error(transparent)]
+    Keda(#[from] crate::keda::KedaError),
     /// Prometheus failed to start (`--prometheus`).
     #[error(transparent)]
     Prometheus(#[from] PrometheusError),
@@ -193,6 +197,11 @@ pub async fn run(args: Args) -> Result<Outcome, Error> {
     // Ports the user named must be free now; otherwise say which and how to free it.
     let adapter_port = procs::loopback_port(args.adapter_port)?;
     let client_port = procs::loopback_port(args.client_port)?;
+    let keda_port = if args.keda {
+        Some(procs::loopback_port(None)?)
+    } else {
+        None
+    };
 
     let out = absolute(&args.out);
     claim(&out)?;
@@ -233,7 +242,7 @@ pub async fn run(args: Args) -> Result<Outcome, Error> {
         .iter()
         .find(|h| h.name() == args.scale_on())
         .map_or(1, |h| h.manifest.limits().min);
-    let initial = match args.min_replicas {
+    let initial = match args.min_replicas() {
         Some(min) => usize::from(min),
         None => usize::from(args.replicas).max(usize::try_from(scaler_min).unwrap_or(1)),
     };
@@ -281,6 +290,7 @@ pub async fn run(args: Args) -> Result<Outcome, Error> {
         hpa_dir: hpa_copy.clone(),
         scrape_interval: args.scrape_interval,
         prometheus_url: prometheus.as_ref().map(|p| p.url.clone()),
+        keda_port,
         log: logs.join("adapter.log"),
     };
     let adapter = tokio::select! {
@@ -299,6 +309,25 @@ pub async fn run(args: Args) -> Result<Outcome, Error> {
         }
     };
     adapter::write_kubeconfig(&kubeconfig, &adapter.base).map_err(io("write", &kubeconfig))?;
+    let keda = match keda_port {
+        None => None,
+        Some(port) => {
+            let scaler = hpas.iter().find(|h| h.name() == args.scale_on());
+            let started = match scaler {
+                Some(h) => Keda::start(port, h, args.downscale_stabilization).await,
+                None => Err(KedaError::Trigger("no scaling HPA".into())),
+            };
+            match started {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    adapter.proc.stop().await;
+                    stop_prometheus(prometheus).await;
+                    mesh.stop().await;
+                    return Err(e.into());
+                }
+            }
+        }
+    };
 
     let mut demo = Demo {
         settings,
@@ -308,7 +337,11 @@ pub async fn run(args: Args) -> Result<Outcome, Error> {
                 let scales = h.name() == args.scale_on();
                 let mut state = HpaState::new(h, scales, &settings);
                 if scales {
-                    state.min_replicas = args.min_replicas.map(i32::from);
+                    // KEDA's HPA has minReplicas 1: KEDA itself owns 0 <-> 1.
+                    state.min_replicas = match &keda {
+                        Some(_) => Some(1),
+                        None => args.min_replicas().map(i32::from),
+                    };
                 }
                 state
             })
@@ -322,6 +355,7 @@ pub async fn run(args: Args) -> Result<Outcome, Error> {
         drawn_lines: 0,
         out: out.clone(),
         scrape_interval: args.scrape_interval,
+        keda,
     };
     demo.print_intro(&serve, &kubeconfig, &out);
     let result = demo.run_loop(&mut interrupts).await;

@@ -191,3 +191,51 @@ fn scale_to_zero_with_the_plain_hpa() -> anyhow::Result<()> {
     let (demo, stdout) = run(&[])?;
     check(demo.out.path(), &stdout)
 }
+
+/// Demonstrates `--keda`: the controller as KEDA's operator over the adapter's gRPC scaler
+/// takes podinfo 0 -> 1 on a pushed `StreamIsActive`, 1 -> N on `GetMetrics` through the HPA
+/// arithmetic, and back to 0 after the cooldown; every request counted.
+#[test]
+fn scale_to_zero_as_keda() -> anyhow::Result<()> {
+    let (demo, stdout) = run(&["--keda", "--downscale-stabilization", "10s"])?;
+    check(demo.out.path(), &stdout)?;
+    assert!(
+        stdout.contains("keda: New size: 1; reason: StreamIsActive: trigger mixerless-")
+            && stdout.contains("is active"),
+        "KEDA took podinfo from 0 to 1 on StreamIsActive"
+    );
+    assert!(
+        stdout.contains("keda: New size: 0; reason: StreamIsActive: trigger mixerless-")
+            && stdout.contains("inactive for the cooldown (10s)"),
+        "KEDA took podinfo back to 0 after the cooldown"
+    );
+    // The scale-up beyond 1 came from the HPA reading GetMetrics.
+    let text = std::fs::read_to_string(demo.out.path().join("timeline.jsonl"))?;
+    let ticks: Vec<Value> = text
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let up = ticks
+        .iter()
+        .find(|t| t["scaled_to"].as_i64().is_some_and(|n| n >= 2))
+        .context("no scale-up to 2")?;
+    let m = &up["hpas"][0]["metrics"][0];
+    assert!(
+        m["path"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("GetMetrics mixerless-")),
+        "1 -> N read GetMetrics: {m}"
+    );
+    let usage = m["usage_milli"].as_i64().context("usage")?;
+    assert_eq!(
+        up["scaled_to"].as_i64(),
+        Some((usage + 9_999) / 10_000),
+        "AverageValue 10 over GetMetrics' value {usage}m"
+    );
+    let active: Vec<bool> = ticks.iter().filter_map(|t| t["active"].as_bool()).collect();
+    assert!(
+        active.contains(&true) && active.last() == Some(&false),
+        "the timeline records StreamIsActive: {active:?}"
+    );
+    Ok(())
+}

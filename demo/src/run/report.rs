@@ -184,8 +184,26 @@ impl Demo {
                 color: colors[i % colors.len()],
             });
         }
+        if self.keda.is_some() {
+            panels.push(Panel {
+                title: "KEDA: StreamIsActive (1 = active), pushed by the adapter".into(),
+                points: self
+                    .timeline
+                    .iter()
+                    .map(|t| (t.t, t.active.map(|a| f64::from(u8::from(a)))))
+                    .collect(),
+                step: true,
+                color: "#d62728",
+                ..Panel::default()
+            });
+        }
         panels.push(Panel {
-            title: "podinfo replicas".into(),
+            title: if self.timeline.first().is_some_and(|t| t.replicas == 0) {
+                "podinfo replicas (from zero: requests at 0 end as 503 UH, counted by the caller)"
+                    .into()
+            } else {
+                "podinfo replicas".into()
+            },
             points: self
                 .timeline
                 .iter()
