@@ -50,7 +50,7 @@ pub struct Args {
     /// in the loadtester sidecar (and are counted there, `reporter="source"`), and the HPA
     /// must read the callers' side: without --hpa-dir the HPAs come from istio/fast-scaling
     /// and podinfo scales on `podinfo-zero` (unless --scale-on says otherwise); the plan ends
-    /// with --idle [default 90s here] so podinfo goes back to 0.
+    /// with --idle [default 120s here] so podinfo goes back to 0.
     #[arg(long, value_parser = clap::value_parser!(u16).range(0..=20))]
     pub min_replicas: Option<u16>,
     /// Scale like KEDA's operator over the adapter's external scaler (`serve --keda-grpc`):
@@ -82,7 +82,7 @@ pub struct Args {
     /// Queries per second per worker in the down phase (keeps latency queries answerable).
     #[arg(long, default_value_t = 0.5, value_parser = positive)]
     pub down_qps: f64,
-    /// Length of a last phase without any load [default: 0s; 90s with --min-replicas 0].
+    /// Length of a last phase without any load [default: 0s; 120s with --min-replicas 0].
     #[arg(long, value_parser = humantime::parse_duration)]
     pub idle: Option<Duration>,
 
@@ -164,7 +164,7 @@ impl Args {
     /// The last phase without load.
     pub fn idle(&self) -> Duration {
         self.idle.unwrap_or(if self.to_zero() {
-            Duration::from_secs(90)
+            Duration::from_secs(120)
         } else {
             Duration::ZERO
         })
