@@ -214,7 +214,7 @@ mod tests {
         let a = Args::try_parse_from(["mixerless-demo", "--min-replicas", "0"]).unwrap();
         assert_eq!(
             (a.scale_on(), a.idle()),
-            ("podinfo-zero", Duration::from_secs(90))
+            ("podinfo-zero", Duration::from_secs(120))
         );
         assert!(Args::try_parse_from(["mixerless-demo", "--keda", "--prometheus"]).is_err());
         let a = Args::try_parse_from(["mixerless-demo", "--keda"]).unwrap();
