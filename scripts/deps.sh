@@ -54,6 +54,12 @@ if ! "$venv/bin/python" -c "import kubernetes_validate, celpy, jsonschema, yaml"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==1.37.0" "cel-python==0.5.0"
 fi
 
+# KEDA's external scaler is tested with a gRPC client that is not ours (tests/keda/).
+if ! "$venv/bin/python" -c "import grpc, grpc_tools" 2>/dev/null; then
+  say "installing grpcio and grpcio-tools into $venv (the KEDA scaler's test client)"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "grpcio==1.76.0" "grpcio-tools==1.76.0"
+fi
+
 # Debian packages: binaryen (wasm-opt), hey and wrk (load), prometheus (the PromQL oracle),
 # openssl (the adapter test makes its client certificates with it).
 missing=()

@@ -4,8 +4,8 @@
 //! Layers that point one way, each taking the next as a trait or generic (drawn in
 //! `adapter/README.md`): [`api`] (HTTP) → [`provider`] (HPA queries, result policy) →
 //! [`querier`] (PromQL evaluation, embedded or remote) → [`store`] (the embedded store) ←
-//! [`scrape`]. Beneath them all: [`clock`] and the engine (its `promql::Query` is a query
-//! parsed once).
+//! [`scrape`]; [`keda`] (KEDA's gRPC scaler) sits beside `api`. Beneath them all: [`clock`]
+//! and the engine (its `promql::Query` is a query parsed once).
 //!
 //! ```
 //! assert_eq!(mixerless_adapter::NAME, "mixerless-adapter");
@@ -16,6 +16,7 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod hpa;
+pub mod keda;
 pub mod kubernetes;
 pub mod provider;
 pub mod querier;

@@ -52,6 +52,8 @@ pub struct ServeConfig {
     pub scrape_interval: Duration,
     /// Query this Prometheus instead of scraping (`--prometheus-url`).
     pub prometheus_url: Option<String>,
+    /// Also serve KEDA's external scaler on this loopback port (`--keda-grpc`).
+    pub keda_port: Option<u16>,
     pub log: PathBuf,
 }
 
@@ -78,6 +80,9 @@ impl ServeConfig {
                 "--query-interval".into(),
                 format!("{}ms", self.scrape_interval.as_millis()),
             ]),
+        }
+        if let Some(port) = self.keda_port {
+            args.extend(["--keda-grpc".into(), format!("127.0.0.1:{port}")]);
         }
         args
     }

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::adapter::Adapter;
 use crate::hpa::Hpa;
+use crate::keda::Keda;
 use crate::table::Row;
 
 /// The controller's knobs, kube-controller-manager's flags.
@@ -35,6 +36,8 @@ pub struct HpaState {
     /// Per metric: the last status value (milli), `None` until a good answer.
     pub current: Vec<Option<i64>>,
     pub last: Option<SyncRecord>,
+    /// `--min-replicas`: overrides the manifest's minReplicas.
+    pub min_replicas: Option<i32>,
 }
 
 /// What one sync of one HPA saw and decided (written to the timeline).
@@ -76,13 +79,26 @@ impl HpaState {
             controller: Controller::new(settings.downscale_stabilization.as_millis() as i64),
             current: vec![None; n],
             last: None,
+            min_replicas: None,
         }
     }
 
-    /// One sync: ask the adapter for every metric, compute proposals, normalise.
+    /// The manifest's bounds and `behavior` with the API defaults, as the controller reads
+    /// them, with `--min-replicas` in place of minReplicas.
+    pub fn limits(&self) -> replicas::Limits {
+        let mut limits = self.hpa.manifest.limits();
+        if let Some(min) = self.min_replicas {
+            limits.min = min;
+        }
+        limits
+    }
+
+    /// One sync: ask the adapter for every metric, compute proposals, normalise. With `keda`
+    /// (the HPA KEDA made for its trigger), the first metric is the trigger's `GetMetrics`.
     pub async fn sync(
         &mut self,
         adapter: &Adapter,
+        keda: Option<&Keda>,
         settings: &Settings,
         now_ms: i64,
         current: i32,
@@ -101,8 +117,13 @@ impl HpaState {
         for (i, m) in self.hpa.metrics.iter().enumerate() {
             let selector = m.label_selector();
             let namespace = self.hpa.manifest.namespace();
-            let path = Adapter::metric_path(namespace, &m.name, &selector);
-            let answer = adapter.external_metric(namespace, &m.name, &selector).await;
+            let (path, answer) = match keda {
+                Some(k) if i == 0 => (format!("GetMetrics {}", k.metric_name), k.metric().await),
+                _ => (
+                    Adapter::metric_path(namespace, &m.name, &selector),
+                    adapter.external_metric(namespace, &m.name, &selector).await,
+                ),
+            };
             let record = match answer {
                 Ok(items) => {
                     let usage = replicas::sum_usage(&items);
@@ -137,8 +158,7 @@ impl HpaState {
             };
             metrics.push(record);
         }
-        // The manifest's bounds and `behavior` with the API defaults, as the controller reads them.
-        let limits = self.hpa.manifest.limits();
+        let limits = self.limits();
         let proposal = replicas::combine(current, &proposals);
         let (desired, error) = match self
             .controller
@@ -179,7 +199,7 @@ impl HpaState {
 
     /// This HPA's `kubectl get hpa` row, with the Deployment's current replicas.
     pub fn row(&self, replicas: i32) -> Row {
-        let limits = self.hpa.manifest.limits();
+        let limits = self.limits();
         Row {
             name: self.hpa.name().to_owned(),
             reference: self.hpa.manifest.reference(),

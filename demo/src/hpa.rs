@@ -121,7 +121,9 @@ fn parse(text: &str, path: &Path) -> Result<Hpa, HpaError> {
         return Err(invalid("no External metrics".into()));
     }
     let limits = manifest.limits();
-    if limits.min < 1 || limits.max < limits.min {
+    // minReplicas 0 as the API server allows it with HPAScaleToZero (on by default from
+    // Kubernetes 1.37) when the HPA has an External metric, as every HPA here has.
+    if limits.min < 0 || limits.max < limits.min.max(1) {
         return Err(invalid(format!(
             "replicas bounds min {}, max {} are not valid",
             limits.min, limits.max

@@ -20,6 +20,7 @@ pub mod chart;
 pub mod controller;
 pub mod envoy;
 pub mod hpa;
+pub mod keda;
 pub mod load;
 pub mod mesh;
 pub mod procs;
@@ -44,6 +45,21 @@ pub struct Args {
     /// Replicas of podinfo at start (raised to the scaling HPA's minReplicas).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=20))]
     pub replicas: u16,
+    /// The scaling HPA's minReplicas, overriding its manifest; podinfo starts with this many.
+    /// 0 is scale to zero: podinfo starts with no replica, the first requests end as 503 `UH`
+    /// in the loadtester sidecar (and are counted there, `reporter="source"`), and the HPA
+    /// must read the callers' side: without --hpa-dir the HPAs come from istio/fast-scaling
+    /// and podinfo scales on `podinfo-zero` (unless --scale-on says otherwise); the plan ends
+    /// with --idle [default 120s here] so podinfo goes back to 0.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(0..=20))]
+    pub min_replicas: Option<u16>,
+    /// Scale like KEDA's operator over the adapter's external scaler (`serve --keda-grpc`):
+    /// 0 <-> 1 from `StreamIsActive` (cooldown: --downscale-stabilization), 1 <-> N from
+    /// `GetMetrics` through the HPA arithmetic with the trigger's threshold as AverageValue
+    /// target. The trigger is the scaling HPA's first metric: its query, its target. Implies
+    /// --min-replicas 0 unless given.
+    #[arg(long, conflicts_with = "prometheus")]
+    pub keda: bool,
 
     /// Length of the ramp-up phase (split into --ramp-steps steps of rising rate).
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
@@ -66,6 +82,9 @@ pub struct Args {
     /// Queries per second per worker in the down phase (keeps latency queries answerable).
     #[arg(long, default_value_t = 0.5, value_parser = positive)]
     pub down_qps: f64,
+    /// Length of a last phase without any load [default: 0s; 120s with --min-replicas 0].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub idle: Option<Duration>,
 
     /// Service time of one podinfo request.
     #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
@@ -83,9 +102,10 @@ pub struct Args {
     /// HPA tolerance (kube-controller-manager: 0.1).
     #[arg(long, default_value_t = 0.1, value_parser = tolerance)]
     pub tolerance: f64,
-    /// The HPA whose decisions scale podinfo; the others are evaluated and shown.
-    #[arg(long, default_value = "podinfo-total")]
-    pub scale_on: String,
+    /// The HPA whose decisions scale podinfo; the others are evaluated and shown
+    /// [default: podinfo-total; podinfo-zero with --min-replicas 0].
+    #[arg(long)]
+    pub scale_on: Option<String>,
 
     /// The adapter's scrape interval (`serve --scrape-interval`).
     #[arg(long, default_value = "2s", value_parser = nonzero)]
@@ -119,6 +139,36 @@ pub struct Args {
     /// The adapter binary [default: mixerless-adapter next to this program]
     #[arg(long)]
     pub adapter_bin: Option<PathBuf>,
+}
+
+impl Args {
+    /// `--min-replicas`; with `--keda` and without it, 0 (KEDA's default minReplicaCount).
+    pub fn min_replicas(&self) -> Option<u16> {
+        self.min_replicas.or(self.keda.then_some(0))
+    }
+
+    /// Scale to zero: `--min-replicas 0` (or `--keda`).
+    pub fn to_zero(&self) -> bool {
+        self.min_replicas() == Some(0)
+    }
+
+    /// The HPA that scales podinfo.
+    pub fn scale_on(&self) -> &str {
+        match &self.scale_on {
+            Some(name) => name,
+            None if self.to_zero() => "podinfo-zero",
+            None => "podinfo-total",
+        }
+    }
+
+    /// The last phase without load.
+    pub fn idle(&self) -> Duration {
+        self.idle.unwrap_or(if self.to_zero() {
+            Duration::from_secs(120)
+        } else {
+            Duration::ZERO
+        })
+    }
 }
 
 /// A rate: a finite number above zero.
@@ -157,6 +207,18 @@ mod tests {
         let a = Args::try_parse_from(["mixerless-demo"]).unwrap();
         assert_eq!((a.workers, a.qps, a.replicas), (2, 10.0, 1));
         assert_eq!(a.ramp + a.steady + a.down, Duration::from_secs(180));
+        assert_eq!(
+            (a.scale_on(), a.idle(), a.to_zero()),
+            ("podinfo-total", Duration::ZERO, false)
+        );
+        let a = Args::try_parse_from(["mixerless-demo", "--min-replicas", "0"]).unwrap();
+        assert_eq!(
+            (a.scale_on(), a.idle()),
+            ("podinfo-zero", Duration::from_secs(120))
+        );
+        assert!(Args::try_parse_from(["mixerless-demo", "--keda", "--prometheus"]).is_err());
+        let a = Args::try_parse_from(["mixerless-demo", "--keda"]).unwrap();
+        assert_eq!((a.min_replicas(), a.scale_on()), (Some(0), "podinfo-zero"));
         let a = Args::try_parse_from(["mixerless-demo", "--steady", "2m", "-q", "12.5"]).unwrap();
         assert_eq!((a.steady, a.qps), (Duration::from_secs(120), 12.5));
         for bad in [
@@ -166,6 +228,7 @@ mod tests {
             &["--sync-period", "0s"],
             &["-c", "0"],
             &["--replicas", "0"],
+            &["--min-replicas", "21"],
             &["--steady", "5x"],
         ] {
             let argv = std::iter::once("mixerless-demo").chain(bad.iter().copied());

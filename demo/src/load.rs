@@ -1,6 +1,7 @@
 //! Load like the walk-through's `hey -z 5m -c 2 -q 10 http://podinfo:9898`, in phases: ramp up in
 //! steps, hold steady, then a light trickle while the autoscaler scales back down (a trickle, not
-//! silence, so the latency queries keep having samples). Every request goes to the client
+//! silence, so the latency queries keep having samples), and with scale to zero a last phase of
+//! silence (`--idle`), without `hey`. Every request goes to the client
 //! sidecar on 127.0.0.1; each step is one bounded `hey -z` run.
 
 use std::path::{Path, PathBuf};
@@ -56,6 +57,8 @@ pub struct PlanConfig {
     pub workers: u32,
     pub qps: f64,
     pub down_qps: f64,
+    /// A last phase without load (scale to zero).
+    pub idle: Duration,
 }
 
 impl Plan {
@@ -87,6 +90,14 @@ impl Plan {
                 duration: c.down,
                 workers: 1,
                 qps: c.down_qps * f64::from(c.workers),
+            });
+        }
+        if !c.idle.is_zero() {
+            steps.push(Step {
+                phase: "idle",
+                duration: c.idle,
+                workers: 0,
+                qps: 0.0,
             });
         }
         Self { steps }
@@ -133,7 +144,8 @@ pub struct Driver {
     url: String,
     logs: PathBuf,
     next: usize,
-    running: Option<(Step, Proc)>,
+    /// The step running, its `hey` (none in a step without load) and when it ends.
+    running: Option<(Step, Option<Proc>, Instant)>,
     started: Option<Instant>,
     /// Each finished step and its `hey` summary text.
     pub finished: Vec<(Step, String)>,
@@ -164,38 +176,49 @@ impl Driver {
 
     /// The step running now.
     pub fn current(&self) -> Option<&Step> {
-        self.running.as_ref().map(|(s, _)| s)
+        self.running.as_ref().map(|(s, _, _)| s)
     }
 
     /// Starts the next step when the current one has ended; false once every step is done.
     pub fn poll(&mut self) -> Result<bool, ProcError> {
-        if let Some((step, proc)) = &mut self.running {
-            if proc.exited().is_none() {
-                return Ok(true);
+        if let Some((step, proc, end)) = &mut self.running {
+            match proc {
+                Some(p) => {
+                    if p.exited().is_none() {
+                        return Ok(true);
+                    }
+                    let text = std::fs::read_to_string(&p.log).unwrap_or_default();
+                    self.finished.push((step.clone(), text));
+                }
+                None if Instant::now() < *end => return Ok(true),
+                None => {}
             }
-            let text = std::fs::read_to_string(&proc.log).unwrap_or_default();
-            self.finished.push((step.clone(), text));
             self.running = None;
         }
         let Some(step) = self.plan.steps.get(self.next).cloned() else {
             return Ok(false);
         };
-        self.started.get_or_insert_with(Instant::now);
-        let log = self.logs.join(format!("hey-{}.log", self.next + 1));
-        let proc = Proc::spawn(
-            format!("hey ({})", step.phase),
-            &self.hey,
-            &step.args(&self.url),
-            log,
-        )?;
+        let now = Instant::now();
+        self.started.get_or_insert(now);
+        let proc = if step.workers == 0 {
+            None
+        } else {
+            let log = self.logs.join(format!("hey-{}.log", self.next + 1));
+            Some(Proc::spawn(
+                format!("hey ({})", step.phase),
+                &self.hey,
+                &step.args(&self.url),
+                log,
+            )?)
+        };
         self.next += 1;
-        self.running = Some((step, proc));
+        self.running = Some((step.clone(), proc, now + step.duration));
         Ok(true)
     }
 
     /// Stops a running `hey`.
     pub async fn stop(&mut self) {
-        if let Some((_, proc)) = self.running.take() {
+        if let Some((_, Some(proc), _)) = self.running.take() {
             proc.stop().await;
         }
     }
@@ -203,8 +226,13 @@ impl Driver {
 
 /// Totals from `hey` summaries: requests (answered or failed) and how many got 200.
 pub fn totals(summaries: &[(Step, String)]) -> (u64, u64) {
-    let mut total = 0;
-    let mut ok = 0;
+    let by = by_status(summaries);
+    (by.values().sum(), by.get("200").copied().unwrap_or(0))
+}
+
+/// Requests per HTTP status in `hey` summaries; requests without an answer under "error".
+pub fn by_status(summaries: &[(Step, String)]) -> std::collections::BTreeMap<String, u64> {
+    let mut by = std::collections::BTreeMap::new();
     for (_, text) in summaries {
         // Inside "Status code distribution:" ("[200]\t1234 responses") or "Error distribution:"
         // ("[3]\tGet ...: connection refused").
@@ -230,16 +258,13 @@ pub fn totals(summaries: &[(Step, String)]) -> (u64, u64) {
                     .next()
                     .and_then(|c| c.parse().ok())
                     .unwrap_or(0);
-                total += n;
-                if first == "200" {
-                    ok += n;
-                }
+                *by.entry(first.to_owned()).or_insert(0) += n;
             } else {
-                total += first.parse::<u64>().unwrap_or(0);
+                *by.entry("error".to_owned()).or_insert(0) += first.parse::<u64>().unwrap_or(0);
             }
         }
     }
-    (total, ok)
+    by
 }
 
 /// The 95th percentile latency `hey` measured in one run (`95% in 0.0213 secs`), in seconds.
@@ -263,6 +288,7 @@ mod tests {
             workers: 2,
             qps: 10.0,
             down_qps: 0.5,
+            idle: Duration::ZERO,
         }
     }
 

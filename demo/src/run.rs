@@ -2,6 +2,7 @@
 //! phases, run the HPA controller loop, draw the table, and write the chart and the summary.
 //! Everything started is owned here and stopped on every way out (end, error, Ctrl-C).
 
+mod counted;
 mod live;
 mod report;
 
@@ -14,6 +15,7 @@ use crate::adapter::{self, Adapter, AdapterError, ServeConfig};
 use crate::controller::{HpaState, Settings};
 use crate::envoy::{Common, PluginConfigs};
 use crate::hpa::{self, Hpa, HpaError};
+use crate::keda::{Keda, KedaError};
 use crate::load::{Driver, Plan, PlanConfig};
 use crate::mesh::{AppConfig, Mesh, MeshError};
 use crate::procs::{self, ProcError};
@@ -36,6 +38,9 @@ pub enum Error {
     /// The adapter failed to start.
     #[error(transparent)]
     Adapter(#[from] AdapterError),
+    /// The adapter's external scaler did not answer as KEDA expects (`--keda`).
+    #[error(transparent)]
+    Keda(#[from] crate::keda::KedaError),
     /// Prometheus failed to start (`--prometheus`).
     #[error(transparent)]
     Prometheus(#[from] PrometheusError),
@@ -156,8 +161,10 @@ fn check_tools(args: &Args) -> Result<Tools, Error> {
             path: tags_path.clone(),
             source,
         })?;
+    let zero_dir = Path::new("istio/fast-scaling");
     let hpa_dir = match &args.hpa_dir {
         Some(d) => d.clone(),
+        None if args.to_zero() && !hpa::files_in(zero_dir).is_empty() => zero_dir.to_owned(),
         None if !hpa::files_in(Path::new("istio")).is_empty() => PathBuf::from("istio"),
         None => PathBuf::from("demo/hpa"),
     };
@@ -179,10 +186,10 @@ fn absolute(p: &Path) -> PathBuf {
 pub async fn run(args: Args) -> Result<Outcome, Error> {
     let tools = check_tools(&args)?;
     let hpas = hpa::load_dir(&tools.hpa_dir)?;
-    if !hpas.iter().any(|h| h.name() == args.scale_on) {
+    if !hpas.iter().any(|h| h.name() == args.scale_on()) {
         let names: Vec<&str> = hpas.iter().map(Hpa::name).collect();
         return Err(Error::NoSuchHpa {
-            name: args.scale_on.clone(),
+            name: args.scale_on().to_owned(),
             dir: tools.hpa_dir.clone(),
             names: names.join(", "),
         });
@@ -190,6 +197,11 @@ pub async fn run(args: Args) -> Result<Outcome, Error> {
     // Ports the user named must be free now; otherwise say which and how to free it.
     let adapter_port = procs::loopback_port(args.adapter_port)?;
     let client_port = procs::loopback_port(args.client_port)?;
+    let keda_port = if args.keda {
+        Some(procs::loopback_port(None)?)
+    } else {
+        None
+    };
 
     let out = absolute(&args.out);
     claim(&out)?;
@@ -224,12 +236,16 @@ pub async fn run(args: Args) -> Result<Outcome, Error> {
         workers: args.workers,
         qps: args.qps,
         down_qps: args.down_qps,
+        idle: args.idle(),
     });
     let scaler_min = hpas
         .iter()
-        .find(|h| h.name() == args.scale_on)
+        .find(|h| h.name() == args.scale_on())
         .map_or(1, |h| h.manifest.limits().min);
-    let initial = usize::from(args.replicas).max(usize::try_from(scaler_min).unwrap_or(1));
+    let initial = match args.min_replicas() {
+        Some(min) => usize::from(min),
+        None => usize::from(args.replicas).max(usize::try_from(scaler_min).unwrap_or(1)),
+    };
 
     let mut interrupts = Interrupts::new()?;
     let common = Common {
@@ -274,6 +290,7 @@ pub async fn run(args: Args) -> Result<Outcome, Error> {
         hpa_dir: hpa_copy.clone(),
         scrape_interval: args.scrape_interval,
         prometheus_url: prometheus.as_ref().map(|p| p.url.clone()),
+        keda_port,
         log: logs.join("adapter.log"),
     };
     let adapter = tokio::select! {
@@ -292,14 +309,41 @@ pub async fn run(args: Args) -> Result<Outcome, Error> {
         }
     };
     adapter::write_kubeconfig(&kubeconfig, &adapter.base).map_err(io("write", &kubeconfig))?;
+    let keda = match keda_port {
+        None => None,
+        Some(port) => {
+            let scaler = hpas.iter().find(|h| h.name() == args.scale_on());
+            let started = match scaler {
+                Some(h) => Keda::start(port, h, args.downscale_stabilization).await,
+                None => Err(KedaError::Trigger("no scaling HPA".into())),
+            };
+            match started {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    adapter.proc.stop().await;
+                    stop_prometheus(prometheus).await;
+                    mesh.stop().await;
+                    return Err(e.into());
+                }
+            }
+        }
+    };
 
     let mut demo = Demo {
         settings,
         hpas: hpas
             .into_iter()
             .map(|h| {
-                let scales = h.name() == args.scale_on;
-                HpaState::new(h, scales, &settings)
+                let scales = h.name() == args.scale_on();
+                let mut state = HpaState::new(h, scales, &settings);
+                if scales {
+                    // KEDA's HPA has minReplicas 1: KEDA itself owns 0 <-> 1.
+                    state.min_replicas = match &keda {
+                        Some(_) => Some(1),
+                        None => args.min_replicas().map(i32::from),
+                    };
+                }
+                state
             })
             .collect(),
         driver: Driver::new(plan, tools.hey.clone(), mesh.client_url(), &logs),
@@ -310,6 +354,8 @@ pub async fn run(args: Args) -> Result<Outcome, Error> {
         tty: std::io::stdout().is_terminal(),
         drawn_lines: 0,
         out: out.clone(),
+        scrape_interval: args.scrape_interval,
+        keda,
     };
     demo.print_intro(&serve, &kubeconfig, &out);
     let result = demo.run_loop(&mut interrupts).await;

@@ -117,7 +117,19 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         Remote::new(remote_config(&factory_args, url, false))
             .map(|r| Arc::new(r) as Arc<dyn Querier>)
     });
-    let scraper = store.as_ref().map(|s| {
+    // Between the scraper and the store: it hears each scrape land (StreamIsActive) and holds
+    // the queries whose metrics the store keeps, the HPAs' and the KEDA triggers'.
+    let keda = Arc::new(crate::keda::source::Adapter::new(
+        crate::keda::source::AdapterConfig {
+            partial_data: args.partial_data,
+            retention: args.retention,
+            query_timeout: args.query_timeout,
+            prometheus_ca_file: args.prometheus_ca_file.clone(),
+        },
+        default.clone(),
+        store.clone(),
+    ));
+    let scraper = keda.sink().map(|s| {
         Arc::new(Scraper::new(
             ScrapeConfig {
                 interval: args.scrape_interval,
@@ -128,7 +140,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 protocols: args.scrape_protocols.clone(),
                 fallback: args.fallback_scrape_protocol,
             },
-            s.clone(),
+            s,
             telemetry.clone(),
         ))
     });
@@ -176,12 +188,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     hpas.wait_listed(Duration::from_secs(10)).await;
     let apply = {
         let provider = provider.clone();
-        let store = store.clone();
+        let keda = keda.clone();
         move |snap: Snapshot| {
             provider.set_hpas(&snap);
-            if let Some(store) = &store {
-                store.keep(&provider.embedded_queries());
-            }
+            keda.set_hpa_queries(provider.embedded_queries());
         }
     };
     if let Some(snap) = hpas.refresh().await {
@@ -203,6 +213,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         tokio::spawn(s.clone().watch(static_targets, args.file_sd.clone()));
     }
     tokio::spawn(provider.clone().run());
+    let scaler =
+        crate::keda::Scaler::new(keda, args.query_interval.unwrap_or(args.scrape_interval));
+    if let Some(keda) = crate::keda::serve(&args.keda(), scaler).await? {
+        tokio::spawn(keda);
+    }
 
     let identity = match (&args.tls_cert_file, &args.tls_private_key_file) {
         (Some(c), Some(k)) => crate::tls::load_identity(c, k)?,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::{Error, Interrupts, Outcome};
 use crate::adapter::{Adapter, ServeConfig};
 use crate::controller::{HpaState, Settings, SyncRecord};
+use crate::keda::Keda;
 use crate::load::{self, Driver};
 use crate::mesh::Mesh;
 use crate::table;
@@ -23,6 +24,9 @@ pub(super) struct Tick {
     pub(super) load_rps: f64,
     pub(super) replicas: i32,
     pub(super) scaled_to: Option<i32>,
+    /// `--keda`: `StreamIsActive`'s state at this sync.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) active: Option<bool>,
     pub(super) hpas: Vec<SyncRecord>,
 }
 
@@ -39,6 +43,10 @@ pub(super) struct Demo {
     pub(super) tty: bool,
     pub(super) drawn_lines: usize,
     pub(super) out: PathBuf,
+    /// The adapter's scrape interval: the sidecar's last counts land within it.
+    pub(super) scrape_interval: Duration,
+    /// `--keda`: the ScaledObject the controller plays KEDA's operator for.
+    pub(super) keda: Option<Keda>,
 }
 
 impl Demo {
@@ -75,6 +83,14 @@ impl Demo {
             self.adapter.base,
             serve.args().join(" ")
         );
+        if let Some(k) = &self.keda {
+            println!(
+                "  keda                ScaledObject test/podinfo as KEDA's operator: external-push trigger {} (threshold {}, activationThreshold 0) over the adapter's --keda-grpc; 0 <-> 1 on StreamIsActive (cooldown {}), 1 <-> N on GetMetrics",
+                k.metric_name,
+                k.target,
+                humantime::format_duration(k.cooldown)
+            );
+        }
         println!("  look at it          kubectl --kubeconfig {} get --raw /apis/external.metrics.k8s.io/v1beta1", kubeconfig.display());
         // The metric of the HPA that scales podinfo.
         if let Some(m) = self
@@ -128,6 +144,10 @@ impl Demo {
                 }
             }
             let now = Instant::now();
+            // KEDA acts on a pushed activation at once, not at the next HPA sync.
+            if self.keda_activate().await? {
+                next_draw = now;
+            }
             if now >= next_sync {
                 next_sync = now + self.settings.sync_period;
                 self.sync().await?;
@@ -143,11 +163,51 @@ impl Demo {
             }
         }
         self.draw();
-        self.finish()?;
+        if self
+            .driver
+            .plan()
+            .steps
+            .last()
+            .is_some_and(|s| s.workers > 0)
+        {
+            // The last requests reach the store with the next scrape of the loadtester sidecar.
+            tokio::time::sleep(self.scrape_interval * 2).await;
+        }
+        let counts = super::counted::sidecar(&self.adapter.base).await;
+        self.finish(counts)?;
         Ok(Outcome::Finished)
     }
 
+    /// `--keda` at zero replicas: scales to 1 as soon as `StreamIsActive` says active.
+    async fn keda_activate(&mut self) -> Result<bool, Error> {
+        let Some(keda) = &mut self.keda else {
+            return Ok(false);
+        };
+        if !self.mesh.replicas.is_empty() || keda.decide(Instant::now(), 0) != Some(1) {
+            return Ok(false);
+        }
+        let t = self.driver.elapsed();
+        self.events.push(format!(
+            "{}  keda: New size: 1; reason: StreamIsActive: trigger {} is active",
+            table::clock(t),
+            keda.metric_name
+        ));
+        self.mesh.scale_to(1).await?;
+        self.timeline.push(Tick {
+            t: t.as_secs_f64(),
+            phase: self.driver.current().map_or("", |s| s.phase).to_owned(),
+            load_rps: self.driver.current().map_or(0.0, load::Step::rps),
+            replicas: 0,
+            scaled_to: Some(1),
+            active: Some(true),
+            hpas: Vec::new(),
+        });
+        Ok(true)
+    }
+
     /// One controller sync of every HPA; the scaling HPA's decision is applied to the mesh.
+    /// With `--keda`, KEDA's HPA does nothing at zero replicas (its minReplicas is 1) and KEDA
+    /// takes the workload to zero once the trigger has been inactive for the cooldown.
     async fn sync(&mut self) -> Result<(), Error> {
         let t = self.driver.elapsed();
         let now_ms = t.as_millis() as i64;
@@ -155,11 +215,21 @@ impl Demo {
         let mut records = Vec::new();
         let mut scale_to = None;
         for h in &mut self.hpas {
+            let keda = self.keda.as_ref().filter(|_| h.scales);
             let rec = h
-                .sync(&self.adapter, &self.settings, now_ms, current, current)
+                .sync(
+                    &self.adapter,
+                    keda,
+                    &self.settings,
+                    now_ms,
+                    current,
+                    current,
+                )
                 .await
                 .clone();
-            if h.scales {
+            if h.scales && keda.is_some() && current == 0 {
+                // KEDA's HPA: "scaling is disabled since the replica count of the target is zero".
+            } else if h.scales {
                 if let Some(d) = rec.desired.filter(|d| *d != current) {
                     scale_to = Some(d);
                     let why = if d > current { "above" } else { "below" };
@@ -176,6 +246,18 @@ impl Demo {
             }
             records.push(rec);
         }
+        let active = self.keda.as_ref().and_then(Keda::active);
+        if let Some(keda) = &mut self.keda {
+            if current > 0 && keda.decide(Instant::now(), self.mesh.replicas.len()) == Some(0) {
+                scale_to = Some(0);
+                self.events.push(format!(
+                    "{}  keda: New size: 0; reason: StreamIsActive: trigger {} inactive for the cooldown ({})",
+                    table::clock(t),
+                    keda.metric_name,
+                    humantime::format_duration(keda.cooldown)
+                ));
+            }
+        }
         if let Some(n) = scale_to {
             self.mesh.scale_to(usize::try_from(n).unwrap_or(1)).await?;
         }
@@ -185,6 +267,7 @@ impl Demo {
             load_rps: self.driver.current().map_or(0.0, load::Step::rps),
             replicas: current,
             scaled_to: scale_to,
+            active,
             hpas: records,
         };
         self.timeline.push(tick);

@@ -3,6 +3,7 @@
 use mixerless_hpa::quantity::format_milli;
 use mixerless_hpa::replicas::Target;
 
+use super::counted::{self, Count, Counts};
 use super::live::Demo;
 use super::Error;
 use crate::chart::{self, Panel};
@@ -11,7 +12,7 @@ use crate::table;
 
 impl Demo {
     /// Writes the timeline and the chart, and prints the summary.
-    pub(super) fn finish(&self) -> Result<(), Error> {
+    pub(super) fn finish(&self, sidecar: Result<Vec<Count>, String>) -> Result<(), Error> {
         let out = &self.out;
         let timeline_path = out.join("timeline.jsonl");
         let mut lines = String::new();
@@ -94,7 +95,38 @@ impl Demo {
                 }
             );
         }
+        let counts_path = out.join("counts.json");
+        match sidecar {
+            Ok(sidecar) => {
+                let counts = Counts {
+                    hey: load::by_status(&self.driver.finished),
+                    sidecar,
+                };
+                let text = serde_json::to_string_pretty(&counts).unwrap_or_default();
+                std::fs::write(&counts_path, text).map_err(super::io("write", &counts_path))?;
+                let all: u64 = counts.sidecar.iter().map(|c| c.requests).sum();
+                let each: Vec<String> = counts
+                    .sidecar
+                    .iter()
+                    .map(|c| match c.flags.as_str() {
+                        "-" | "" => format!("{} × {}", c.code, c.requests),
+                        "UH" => format!(
+                            "{} {} × {} (no podinfo replica)",
+                            c.code, c.flags, c.requests
+                        ),
+                        f => format!("{} {f} × {}", c.code, c.requests),
+                    })
+                    .collect();
+                println!(
+                    "  callers     the loadtester sidecar counted {all} requests to {} (reporter=source): {}",
+                    counted::SERVICE,
+                    each.join(", ")
+                );
+            }
+            Err(e) => println!("  callers     cannot read the loadtester sidecar's counts: {e}"),
+        }
         println!("  chart       {}", chart_path.display());
+        println!("  counts      {}", counts_path.display());
         println!("  timeline    {}", timeline_path.display());
         Ok(())
     }
@@ -152,8 +184,26 @@ impl Demo {
                 color: colors[i % colors.len()],
             });
         }
+        if self.keda.is_some() {
+            panels.push(Panel {
+                title: "KEDA: StreamIsActive (1 = active), pushed by the adapter".into(),
+                points: self
+                    .timeline
+                    .iter()
+                    .map(|t| (t.t, t.active.map(|a| f64::from(u8::from(a)))))
+                    .collect(),
+                step: true,
+                color: "#d62728",
+                ..Panel::default()
+            });
+        }
         panels.push(Panel {
-            title: "podinfo replicas".into(),
+            title: if self.timeline.first().is_some_and(|t| t.replicas == 0) {
+                "podinfo replicas (from zero: requests at 0 end as 503 UH, counted by the caller)"
+                    .into()
+            } else {
+                "podinfo replicas".into()
+            },
             points: self
                 .timeline
                 .iter()

@@ -8,6 +8,7 @@
 
 mod cli_messages;
 mod e2e;
+mod keda;
 mod kube_watch;
 mod oracle_prometheus;
 mod scrape_formats;

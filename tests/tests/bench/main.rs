@@ -8,4 +8,5 @@
 
 mod adapter;
 mod kube_scale;
+mod reaction;
 mod scrape_million;

@@ -9,7 +9,9 @@
 mod adapter;
 mod common;
 mod envoy;
+mod fast;
 mod generated;
 mod hpa;
+mod keda;
 mod objects;
 mod scrape;

@@ -225,9 +225,36 @@ pub struct Args {
     /// ready: every replica warms it up alike).
     #[arg(long, value_enum, default_value = "refuse")]
     pub partial_data: crate::provider::PartialData,
+    /// Also serve KEDA's external scaler (`externalscaler.ExternalScaler`, gRPC) on this
+    /// address, for `external` and `external-push` triggers with a PromQL `query` (see README,
+    /// "KEDA"). Plain HTTP/2 unless --keda-tls-cert-file is given.
+    #[arg(long, value_name = "ADDR")]
+    pub keda_grpc: Option<SocketAddr>,
+    /// PEM certificate (chain) of the KEDA endpoint (KEDA's `caCert` must trust it).
+    #[arg(long, value_name = "PATH", requires_all = ["keda_grpc", "keda_tls_private_key_file"])]
+    pub keda_tls_cert_file: Option<PathBuf>,
+    /// PEM private key of --keda-tls-cert-file.
+    #[arg(long, value_name = "PATH", requires = "keda_tls_cert_file")]
+    pub keda_tls_private_key_file: Option<PathBuf>,
+    /// Only serve KEDA clients presenting a certificate signed by this CA (KEDA's
+    /// `tlsClientCert` / `tlsClientKey`); others fail the TLS handshake.
+    #[arg(long, value_name = "PATH", requires = "keda_tls_cert_file")]
+    pub keda_client_ca_file: Option<PathBuf>,
     /// Also write the self-signed certificate's PEM here (for clients that pin it).
     #[arg(long, value_name = "PATH", conflicts_with = "tls_cert_file")]
     pub write_self_signed_cert: Option<PathBuf>,
+}
+
+impl Args {
+    /// The KEDA endpoint the `--keda-*` flags ask for.
+    pub fn keda(&self) -> crate::keda::Endpoint {
+        crate::keda::Endpoint {
+            addr: self.keda_grpc,
+            tls_cert_file: self.keda_tls_cert_file.clone(),
+            tls_private_key_file: self.keda_tls_private_key_file.clone(),
+            client_ca_file: self.keda_client_ca_file.clone(),
+        }
+    }
 }
 
 /// `NAME=URL` of --prometheus-server-alias.
