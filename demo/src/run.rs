@@ -5,9 +5,11 @@
 mod counted;
 mod live;
 mod report;
+mod warm;
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -309,6 +311,25 @@ pub async fn run(args: Args) -> Result<Outcome, Error> {
         }
     };
     adapter::write_kubeconfig(&kubeconfig, &adapter.base).map_err(io("write", &kubeconfig))?;
+    if args.to_zero() {
+        println!("  podinfo is at zero; waiting for the adapter's warm-up (the HPA query's window of history) before the load starts ...");
+        let limit = Duration::from_secs(120);
+        let ready = tokio::select! {
+            r = warm::wait_ready(&adapter.base, limit) => r,
+            () = interrupts.wait() => {
+                adapter.proc.stop().await;
+                stop_prometheus(prometheus).await;
+                mesh.stop().await;
+                return Ok(Outcome::Interrupted);
+            }
+        };
+        if !ready {
+            println!(
+                "  the adapter is still warming up after {}; starting the load anyway",
+                humantime::format_duration(limit)
+            );
+        }
+    }
     let keda = match keda_port {
         None => None,
         Some(port) => {

@@ -1,5 +1,6 @@
 //! The four RPCs of `externalscaler.ExternalScaler` over a [`Source`]. Every call carries the
-//! trigger's metadata, so nothing is registered ahead: each call reads it again.
+//! trigger's metadata, so nothing is registered ahead: each call looks its trigger up by it
+//! (parsed once, [`super::trigger::cache`]).
 //!
 //! Values are read as KEDA's own Prometheus scaler reads `/api/v1/query`: an empty result is 0
 //! and inactive; NaN and ±Inf are 0 unless `ignoreNullValues: "false"`; active means above
@@ -18,6 +19,7 @@ use super::proto::{
     MetricValue, ScaledObjectRef,
 };
 use super::source::{Reading, Shape, Source, SourceError};
+use super::trigger::cache::Cache;
 use super::Trigger;
 use crate::clock::now_ms;
 
@@ -25,6 +27,7 @@ use crate::clock::now_ms;
 #[derive(Clone)]
 pub struct Scaler {
     source: Arc<dyn Source>,
+    triggers: Arc<Cache>,
     /// How often `StreamIsActive` re-evaluates when no scrape lands and the trigger names no
     /// `interval` (`--query-interval`, else the scrape interval).
     default_interval: Duration,
@@ -35,13 +38,14 @@ impl Scaler {
     pub fn new(source: Arc<dyn Source>, default_interval: Duration) -> Self {
         Self {
             source,
+            triggers: Arc::new(Cache::new(TRIGGERS)),
             default_interval,
         }
     }
 
     /// The trigger of a call, its families kept from now on.
-    fn trigger(&self, r: &ScaledObjectRef) -> Result<Trigger, Status> {
-        let t = Trigger::from_metadata(&r.scaler_metadata).map_err(|e| {
+    fn trigger(&self, r: &ScaledObjectRef) -> Result<Arc<Trigger>, Status> {
+        let t = self.triggers.get(&r.scaler_metadata).map_err(|e| {
             Status::invalid_argument(format!("ScaledObject {}/{}: {e}", r.namespace, r.name))
         })?;
         self.source.keep(&t);
@@ -87,6 +91,9 @@ impl Scaler {
         Ok(self.value(t, false).await? > t.activation)
     }
 }
+
+/// Triggers kept parsed: far more than the ScaledObjects one adapter serves.
+const TRIGGERS: usize = 4096;
 
 /// Least time between two evaluations of one stream. Each target's scrape lands on its own, so
 /// a service of 500 pods scraped every 5 s lands 100 scrapes a second; evaluating after each would

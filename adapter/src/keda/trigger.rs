@@ -2,6 +2,8 @@
 //! the PromQL `query`, the per-replica `threshold`, the `activationThreshold`, and optional
 //! `interval`, `prometheusUrl` and `ignoreNullValues`.
 
+pub mod cache;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -36,7 +38,8 @@ pub enum Error {
 /// One trigger, as KEDA describes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trigger {
-    /// Parsed once per call; the evaluation, the store's filter and the warm-up read this parse.
+    /// Parsed once per trigger ([`cache`]); the evaluation, the store's filter and the
+    /// warm-up read this parse.
     pub query: Query,
     /// The value per replica the HPA aims at (`targetSizeFloat`).
     pub threshold: f64,
