@@ -104,7 +104,8 @@ fn keda_variant_validates_against_the_openapi_schemas() {
     let objs: Objects = kustomize_with(&["components/keda"])
         .into_iter()
         .filter(|o| {
-            !super::common::api_group(o).ends_with("istio.io") && super::common::api_group(o) != "cert-manager.io"
+            !super::common::api_group(o).ends_with("istio.io")
+                && super::common::api_group(o) != "cert-manager.io"
         })
         .collect();
     for version in ["1.26.0", "1.37.0"] {
