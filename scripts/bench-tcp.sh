@@ -200,8 +200,8 @@ lines = ["## TCP", "",
     "another, 16 bytes to an echo and back, then closed). The configurations run in turn in each round; median and",
     "(min–max) over the rounds. CPU is Envoy's utime+stime over each load. After each mixerless run the script checks the",
     "filter counted exactly the bytes and connections that went through.",
-    f"**The machine was loaded by other builders during this run** (load average {' '.join(load)} at the end on {nproc} cores),",
-    "and the Python client shares the two cores with Envoy: absolute figures are low and noisy; the ratios are per round.", "",
+    f"Load average at the end: {' '.join(load)} on {nproc} cores (above about 2, other work shared the cores and the",
+    "figures are low and noisy). The Python client shares the cores with Envoy; the ratios are per round.", "",
     "| configuration | bulk MiB/s | connections/s | Envoy CPU µs / MiB | Envoy CPU µs / connection |", "| --- | --- | --- | --- | --- |"]
 for name, _, _ in configs:
     b, c, cb, cc = [col(name, i) for i in range(4)]
@@ -212,7 +212,7 @@ lines += ["",
     f"- mixerless vs the empty network filter, per round: bytes/s {show(bytes_ratio)} (target ≥ 95 %; met: "
     f"**{'yes' if bytes_ratio[0] >= 0.95 else 'no'}**), connections/s {show(conn_ratio)} (target ≥ 90 %; met: "
     f"**{'yes' if conn_ratio[0] >= 0.90 else 'no'}**). The spread of the connection rate is wide: the Python client",
-    "  and the other builders compete with Envoy for two cores, so a single round says little; a ratio above",
+    "  competes with Envoy for the two cores, so a single round says little; a ratio above",
     "  100 % is that noise, not a gain (mixerless does all the empty filter does, and more).",
     f"- Envoy CPU of mixerless over the empty network filter (median of per-round differences, and their spread): "
     f"{diff(OURS, empty, 3)} µs per connection, {diff(OURS, empty, 2)} µs per MiB. CPU time is counted in "
