@@ -52,14 +52,20 @@ pub fn command(program: &Path, args: &[String], log: &Path) -> Result<Command, E
     };
     let out = File::create(log).map_err(log_error)?;
     let err = out.try_clone().map_err(log_error)?;
+    let mut cmd = guarded(program);
+    cmd.args(args).stdout(out).stderr(err);
+    Ok(cmd)
+}
+
+/// `program` under `setpriv --pdeathsig KILL`, stdin closed: the one way every test and the
+/// demo start a child, so none outlives the thread that started it. The caller adds arguments,
+/// environment, where output goes, and spawns.
+pub fn guarded(program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut cmd = Command::new("setpriv");
     cmd.args(["--pdeathsig", "KILL", "--"])
         .arg(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err);
-    Ok(cmd)
+        .stdin(Stdio::null());
+    cmd
 }
 
 /// A loopback port: `wanted` if it is free (an error naming it if not), else one the kernel picks.

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -48,9 +48,7 @@ impl Adapter {
             "5s",
         ];
         args.extend_from_slice(flags);
-        let child = Command::new("setpriv")
-            .args(["--pdeathsig", "KILL", "--"])
-            .arg(process::binary("mixerless-adapter")?)
+        let child = process::guarded(process::binary("mixerless-adapter")?)
             .args(&args)
             .env("KUBECONFIG", &kubeconfig)
             .env("RUST_LOG", "info")

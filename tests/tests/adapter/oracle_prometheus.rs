@@ -192,8 +192,7 @@ impl Prometheus {
         std::fs::write(&config, "global:\n  scrape_interval: 1h\n")?;
         let port = free_port();
         let log = std::fs::File::create(dir.join("prometheus.log"))?;
-        let child = Command::new("setpriv")
-            .args(["--pdeathsig", "KILL", "--", "/usr/bin/prometheus"])
+        let child = mixerless_harness::process::guarded("/usr/bin/prometheus")
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",

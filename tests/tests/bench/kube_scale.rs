@@ -52,10 +52,8 @@ fn adapter(
 ) -> anyhow::Result<std::process::Child> {
     let profile = std::env::var("ADAPTER_PROFILE").unwrap_or_else(|_| "release".into());
     let out = std::fs::File::create(dir.join("adapter.log"))?;
-    let mut cmd = std::process::Command::new("setpriv");
-    cmd.args(["--pdeathsig", "KILL", "--"])
-        .arg(process::binary_in(&profile, "mixerless-adapter")?)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+    let mut cmd = process::guarded(process::binary_in(&profile, "mixerless-adapter")?);
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .args(args)
         .current_dir(dir)
         .stdin(std::process::Stdio::null())

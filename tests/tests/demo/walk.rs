@@ -27,9 +27,7 @@ impl Demo {
         let out = tempfile::Builder::new()
             .prefix("mixerless-demo-test-")
             .tempdir()?;
-        let mut child = Command::new("setpriv")
-            .args(["--pdeathsig", "KILL", "--"])
-            .arg(demo)
+        let mut child = mixerless_harness::process::guarded(demo)
             .arg("--adapter-bin")
             .arg(adapter)
             .arg("--out")

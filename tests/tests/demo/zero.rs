@@ -6,7 +6,7 @@
 //! adapter's gRPC scaler).
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
@@ -50,9 +50,7 @@ fn run(extra: &[&str]) -> anyhow::Result<(Demo, String)> {
     std::fs::create_dir_all(&hpa_dir)?;
     shortened_zero_hpa(&hpa_dir)?;
     let log = out.path().join("demo.out");
-    let child = Command::new("setpriv")
-        .args(["--pdeathsig", "KILL", "--"])
-        .arg(binary("mixerless-demo")?)
+    let child = mixerless_harness::process::guarded(binary("mixerless-demo")?)
         .arg("--adapter-bin")
         .arg(binary("mixerless-adapter")?)
         .arg("--out")

@@ -7,7 +7,7 @@
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -327,9 +327,7 @@ fn spawn_adapter(
         args.push("--target".into());
         args.push(format!("http://127.0.0.1:{target_port}/{path}"));
     }
-    let child = Command::new("setpriv")
-        .args(["--pdeathsig", "KILL", "--"])
-        .arg(adapter_bin()?)
+    let child = mixerless_harness::process::guarded(adapter_bin()?)
         .args(&args)
         .current_dir(dir)
         .stdin(Stdio::null())

@@ -119,9 +119,7 @@ fn deployment_args_serve_tls_for_the_apiservice() {
     let bin = paths::root().join("target/debug/mixerless-adapter");
     assert!(bin.exists(), "run `cargo build -p mixerless-adapter`");
     let _adapter = Adapter(
-        Command::new("setpriv")
-            .args(["--pdeathsig", "KILL", "--"])
-            .arg(&bin)
+        mixerless_harness::process::guarded(&bin)
             .args(&local)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

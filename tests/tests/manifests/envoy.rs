@@ -89,8 +89,7 @@ struct Prometheus {
 impl Prometheus {
     fn start(config: &Path, data: &Path) -> Self {
         let port = free_port();
-        let child = Command::new("setpriv")
-            .args(["--pdeathsig", "KILL", "--", "prometheus"])
+        let child = mixerless_harness::process::guarded("prometheus")
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg(format!("--storage.tsdb.path={}", data.display()))

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -27,9 +27,7 @@ pub(crate) struct Keda {
 impl Keda {
     pub(crate) fn start(addr: &str, tls: &[String]) -> anyhow::Result<Self> {
         let root = paths::root();
-        let mut child = Command::new("setpriv")
-            .args(["--pdeathsig", "KILL", "--"])
-            .arg(root.join(".venv/bin/python"))
+        let mut child = mixerless_harness::process::guarded(root.join(".venv/bin/python"))
             .arg(root.join("tests/keda/scaler_client.py"))
             .arg(root.join("adapter/proto/externalscaler.proto"))
             .arg(addr)
