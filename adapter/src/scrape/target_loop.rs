@@ -74,6 +74,13 @@ pub(super) async fn target_loop(
             .scrape_duration
             .get_or_create(&labels)
             .observe(took.as_secs_f64());
+        if result.is_err() {
+            // The store before the health table: once /status says a target is down, the
+            // series its last scrape wrote are already stale (a large failed scrape can wait a
+            // while for the store's lock).
+            let (sink, t) = (sink.clone(), target.clone());
+            let _ = tokio::task::spawn_blocking(move || sink.target_down(&t, t_ms)).await;
+        }
         let mut hl = sync::lock(&health);
         let Some(entry) = hl.get_mut(&target) else {
             return;
@@ -104,7 +111,6 @@ pub(super) async fn target_loop(
                 entry.last_error = Some(msg);
                 drop(hl);
                 telemetry.scrape_error(&target.url, e.reason());
-                sink.target_down(&target, t_ms);
             }
         }
     }
