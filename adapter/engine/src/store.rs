@@ -2,6 +2,7 @@
 //! optional metric-name filter. A plain struct; callers share it behind a lock.
 
 mod chunk;
+mod ingest;
 mod kept;
 pub mod matcher;
 mod series;
@@ -11,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustc_hash::{FxHashMap, FxHashSet};
-use xxhash_rust::xxh3::xxh3_128;
 
+pub use ingest::Prepared;
 pub use kept::History;
 pub use matcher::{MatchOp, Matcher};
 pub use series::{is_stale, Series, STALE_NAN};
@@ -172,8 +173,8 @@ impl Store {
     /// Limits the samples of kept metrics one scrape may write (0: no limit), so one scrape
     /// creates at most this many series (a target that changes its series every scrape is
     /// bounded by retention and the store's `max_series`). Past it the scrape fails with
-    /// [`Error::SampleLimit`]; the samples before the limit are written (the caller marks the
-    /// target down, which makes them stale), and no series beyond it is created.
+    /// [`Error::SampleLimit`]: the samples before the limit are replaced by stale markers in the
+    /// same call (the target is down, as in Prometheus), and no series beyond it is created.
     pub fn set_sample_limit(&mut self, limit: usize) {
         self.sample_limit = limit;
     }
@@ -182,7 +183,8 @@ impl Store {
     /// its scrapes wrote until retention drops it. [`Store::set_sample_limit`] bounds one
     /// scrape; this bounds a target that writes new series every scrape, which would otherwise
     /// fill `max_series` and starve every other target's new series. Past it the scrape fails
-    /// with [`Error::TargetSeriesLimit`], its known series are written and no new one is created.
+    /// with [`Error::TargetSeriesLimit`]: no new series is created and the scrape's samples are
+    /// replaced by stale markers in the same call.
     pub fn set_target_series_limit(&mut self, limit: usize) {
         self.target_series_limit = limit;
     }
@@ -246,149 +248,6 @@ impl Store {
         self.ingest_scrape("", target_labels, scrape_ms, body, opts)
     }
 
-    /// [`Store::ingest_with`] for the target scraped at `url`: the target is its URL and its
-    /// labels, so two targets with the same labels (one `host:port`, two paths) each keep
-    /// their own staleness. Series with the same labels are still one series.
-    pub fn ingest_scrape(
-        &mut self,
-        url: &str,
-        target_labels: &[(String, String)],
-        scrape_ms: i64,
-        body: &[u8],
-        opts: &ParseOptions,
-    ) -> Result<IngestReport> {
-        self.generation += 1;
-        let generation = self.generation;
-        let tkey = Labels::new(target_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let key: TargetKey = (url.into(), tkey);
-        let mut target = self.targets.remove(&key).unwrap_or_default();
-        let tkey = &key.1;
-        let mut report = IngestReport::default();
-        let mut seen: Vec<SeriesId> = Vec::with_capacity(target.active.len());
-        let limit = self.sample_limit;
-        let series_limit = self.target_series_limit;
-        let mut over = 0usize;
-        let mut over_target = 0usize;
-        let res = exposition::parse_each(body, opts, |s| {
-            // Series kept only by the pattern fill at most half of each limit (the store's, the
-            // target's, the scrape's), and are dropped past it without failing the scrape: the
-            // other half stays for the series queries read.
-            let pattern = match self.kept.keeps(s.name) {
-                kept::Keep::No => {
-                    report.dropped_filtered += 1;
-                    return;
-                }
-                kept::Keep::Named => false,
-                kept::Keep::Pattern => true,
-            };
-            let share = |n: usize| if pattern { n / 2 } else { n };
-            if pattern && limit > 0 && seen.len() >= share(limit) {
-                report.dropped_pattern += 1;
-                return;
-            }
-            // Past the limit no series is created: that is what bounds one scrape's memory.
-            if limit > 0 && seen.len() >= limit {
-                over += 1;
-                return;
-            }
-            let text = xxh3_128(s.series);
-            let id = match target.cache.get(&text) {
-                Some(&id) if self.series.contains_key(&id) => id,
-                _ => {
-                    // At the limit a known series is still written (the text differs from the
-                    // cached one), but neither created nor cached.
-                    let at_limit = series_limit > 0 && target.cache.len() >= share(series_limit);
-                    match self.resolve(tkey, s, !at_limit, share(self.config.max_series)) {
-                        Resolved::Series { id, created } => {
-                            report.new_series += usize::from(created);
-                            if !at_limit {
-                                target.cache.insert(text, id);
-                            }
-                            id
-                        }
-                        Resolved::OverTargetLimit | Resolved::StoreFull if pattern => {
-                            report.dropped_pattern += 1;
-                            return;
-                        }
-                        Resolved::OverTargetLimit => {
-                            over_target += 1;
-                            return;
-                        }
-                        Resolved::StoreFull => {
-                            report.dropped_series_limit += 1;
-                            return;
-                        }
-                    }
-                }
-            };
-            let Some(series) = self.series.get_mut(&id) else {
-                return;
-            };
-            if series.generation == generation {
-                report.duplicates += 1;
-                report.error_count += 1;
-                if report.errors.len() < 100 {
-                    report.errors.push(exposition::Error::Duplicate {
-                        line: s.line,
-                        series: series.labels.to_string(),
-                    });
-                }
-                return;
-            }
-            series.generation = generation;
-            series.explicit_ts = s.timestamp_ms.is_some();
-            seen.push(id);
-            if series.push(s.timestamp_ms.unwrap_or(scrape_ms), s.value) {
-                report.samples += 1;
-            } else {
-                report.out_of_order += 1;
-            }
-        });
-        let stats = match res {
-            Ok(stats) => stats,
-            Err(e) => {
-                // The scrape fails whole (strict mode), but the lines before the bad one are
-                // written: the series they wrote join the target's active set, so the caller's
-                // `mark_target_down` replaces this scrape's samples with stale markers, as
-                // Prometheus rolls such a scrape back.
-                let known: FxHashSet<SeriesId> = target.active.iter().copied().collect();
-                target
-                    .active
-                    .extend(seen.into_iter().filter(|id| !known.contains(id)));
-                self.targets.insert(key, target);
-                return Err(e.into());
-            }
-        };
-        report.error_count += stats.error_count;
-        report.errors.extend(stats.errors);
-        for id in std::mem::take(&mut target.active) {
-            if let Some(s) = self.series.get_mut(&id) {
-                if s.generation != generation
-                    && !s.explicit_ts
-                    && !s.last_is_stale()
-                    && s.push(scrape_ms, f64::from_bits(STALE_NAN))
-                {
-                    report.stale_marked += 1;
-                }
-            }
-        }
-        target.active = seen;
-        self.targets.insert(key, target);
-        self.samples += report.samples + report.stale_marked;
-        self.maybe_gc(scrape_ms);
-        if over > 0 {
-            return Err(Error::SampleLimit { limit, over });
-        }
-        if over_target > 0 {
-            return Err(Error::TargetSeriesLimit {
-                limit: series_limit,
-                over: over_target,
-            });
-        }
-        self.kept.scraped(scrape_ms);
-        Ok(report)
-    }
-
     /// Writes stale markers at `ms` for every series the target's last scrape wrote.
     pub fn mark_target_down(&mut self, target_labels: &[(String, String)], ms: i64) {
         self.mark_scrape_down("", target_labels, ms);
@@ -397,7 +256,11 @@ impl Store {
     /// [`Store::mark_target_down`] for the target scraped at `url` ([`Store::ingest_scrape`]).
     pub fn mark_scrape_down(&mut self, url: &str, target_labels: &[(String, String)], ms: i64) {
         let tkey = Labels::new(target_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let Some(target) = self.targets.get_mut(&(url.into(), tkey)) else {
+        self.mark_key_down(&(url.into(), tkey), ms);
+    }
+
+    fn mark_key_down(&mut self, key: &TargetKey, ms: i64) {
+        let Some(target) = self.targets.get_mut(key) else {
             return;
         };
         for id in std::mem::take(&mut target.active) {
@@ -546,17 +409,18 @@ impl Store {
 
     /// Finds the series for a parsed sample of target `tkey`, or creates it when `may_create`
     /// and the store holds fewer than `cap` series.
-    fn resolve(
+    fn resolve<'a>(
         &mut self,
         tkey: &Labels,
-        s: &exposition::SampleRef<'_>,
+        name: &str,
+        labels: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
         may_create: bool,
         cap: usize,
     ) -> Resolved {
         let mut pairs: Vec<(Arc<str>, Arc<str>)> =
-            Vec::with_capacity(s.labels.len() + tkey.len() + 1);
-        pairs.push((self.intern(METRIC_NAME), self.intern(s.name)));
-        for (n, v) in s.labels.iter() {
+            Vec::with_capacity(labels.len() + tkey.len() + 1);
+        pairs.push((self.intern(METRIC_NAME), self.intern(name)));
+        for (n, v) in labels {
             if v.is_empty() {
                 continue;
             }

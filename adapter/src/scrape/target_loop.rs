@@ -57,7 +57,7 @@ pub(super) async fn target_loop(
         let result = match fetched.and_then(|f| Ok((negotiated(&f, fallback)?, f))) {
             // Parsing a large body takes a while and waits for the store's lock: off the
             // async workers, so other targets' scrapes and API answers are not held up
-            // (tests/tests/harden_scrape.rs).
+            // (tests/tests/harden/scrape.rs).
             Ok((format, f)) => {
                 let (sink, t) = (sink.clone(), target.clone());
                 tokio::task::spawn_blocking(move || {
@@ -76,8 +76,9 @@ pub(super) async fn target_loop(
             .observe(took.as_secs_f64());
         if result.is_err() {
             // The store before the health table: once /status says a target is down, the
-            // series its last scrape wrote are already stale (a large failed scrape can wait a
-            // while for the store's lock).
+            // series its last scrape wrote are already stale. (A scrape the store refused is
+            // rolled back by the store itself; this covers failed fetches, and is a no-op
+            // after a refused one.)
             let (sink, t) = (sink.clone(), target.clone());
             let _ = tokio::task::spawn_blocking(move || sink.target_down(&t, t_ms)).await;
         }

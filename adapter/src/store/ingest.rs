@@ -53,15 +53,18 @@ impl MetricStore {
         body: &[u8],
         format: Format,
     ) -> Result<usize, IngestError> {
-        let mut store = sync::write(&self.store);
-        // Strict, as Prometheus: a body with a bad line fails the whole scrape (and the
-        // scraper then marks the target's series stale).
+        // Strict, as Prometheus: a body with a bad line fails the whole scrape, and the store
+        // marks the target's series stale.
         let opts = ParseOptions {
             strict: true,
             format,
             ..ParseOptions::default()
         };
-        let report = store.ingest_scrape(url, labels, t_ms, body, &opts)?;
+        // Parsed under the shared lock, so queries and evaluations go on meanwhile; written
+        // under the exclusive one.
+        let prepared = sync::read(&self.store).prepare(url, labels, t_ms, body, &opts);
+        let mut store = sync::write(&self.store);
+        let report = store.commit(prepared)?;
         let telemetry = &self.telemetry;
         if report.dropped_series_limit > 0 {
             // The store is full: this target's known series go on, its new ones are refused.

@@ -109,8 +109,7 @@ fn sample_limit_bounds_the_series_of_one_target() {
         6,
         "3 from the first scrape, 3 from the reversed one"
     );
-    // The caller marks the target down at the failed scrape's time: nothing of it is served.
-    s.mark_target_down(&target(), 3000);
+    // The failed scrape is rolled back before `ingest` returns: no reader sees any of it.
     let m = s.select(&[Matcher::equal("__name__", "m")]);
     assert!(m
         .iter()
@@ -124,8 +123,9 @@ fn sample_limit_bounds_the_series_of_one_target() {
     );
 }
 
-/// Demonstrates that a strict scrape failing on a bad line loses its good lines too once the
-/// caller marks the target down: nothing of the failed scrape is served, new series included.
+/// Demonstrates that a strict scrape failing on a bad line loses its good lines too, before
+/// `ingest` returns: nothing of the failed scrape is served, the target's series are stale at
+/// its time, and a series only it named is not created.
 #[test]
 fn a_failed_strict_scrape_is_rolled_back_by_the_down_marker() {
     let mut s = Store::new(StoreConfig::default());
@@ -136,13 +136,12 @@ fn a_failed_strict_scrape_is_rolled_back_by_the_down_marker() {
     s.ingest_with(&target(), 1000, b"a 1\n", &strict).unwrap();
     let e = s.ingest_with(&target(), 2000, b"a 2\nnew 5\nbad{ 1\n", &strict);
     assert!(e.is_err());
-    s.mark_target_down(&target(), 2000);
-    for name in ["a", "new"] {
-        let series = s.select(&[Matcher::equal("__name__", name)]);
-        let (t, v) = series[0].last_at_or_before(2000).unwrap();
-        assert_eq!(t, 2000, "{name}");
-        assert!(is_stale(v), "{name} is stale at the failed scrape, not {v}");
-    }
+    let (t, v) = s.select(&[Matcher::equal("__name__", "a")])[0]
+        .last_at_or_before(2000)
+        .unwrap();
+    assert_eq!(t, 2000);
+    assert!(is_stale(v), "a is stale at the failed scrape, not {v}");
+    assert!(s.select(&[Matcher::equal("__name__", "new")]).is_empty());
     assert_eq!(
         s.select(&[Matcher::equal("__name__", "a")])[0].last_at_or_before(1999),
         Some((1000, 1.0)),
@@ -151,7 +150,7 @@ fn a_failed_strict_scrape_is_rolled_back_by_the_down_marker() {
 }
 
 /// Demonstrates the per-target series limit: a target that writes new series every scrape
-/// stops at the limit (its known series go on, the scrape fails naming the excess) while another
+/// stops at the limit (the scrape fails naming the excess and is rolled back) while another
 /// target still creates series, and once retention drops its old series it may create again.
 #[test]
 fn target_series_limit_bounds_a_target_that_changes_its_series() {
@@ -182,8 +181,10 @@ fn target_series_limit_bounds_a_target_that_changes_its_series() {
         "the target holds 4 series, the most one target may hold, and this scrape has 2 new series beyond them (earlier series count until retention drops them)"
     );
     assert_eq!(s.series_count(), 4);
+    // The failed scrape is rolled back: its known series read stale at its time.
     let id1 = s.select(&[Matcher::equal("id", "1")]);
-    assert_eq!(id1[0].last_at_or_before(1000), Some((1000, 1.0)));
+    let (t, v) = id1[0].last_at_or_before(1000).unwrap();
+    assert!(t == 1000 && is_stale(v), "id 1 at {t}: {v}");
     // Ever new series: none is created, whatever the scrape.
     for (n, t) in (2..6).zip((2000..).step_by(1000)) {
         let e = s.ingest(&target(), t, body(n * 10..n * 10 + 3).as_bytes());
@@ -427,4 +428,41 @@ fn pattern_series_fill_half_the_store() {
         .ingest(&target(), 2000, body(5, &["named"]).as_bytes())
         .unwrap_err();
     assert!(matches!(e, Error::SampleLimit { limit: 4, over: 1 }), "{e}");
+}
+
+/// Demonstrates the two steps of an ingest with another target's scrape between them (callers
+/// prepare under a shared lock): a query between them still reads the previous scrape, and a
+/// series retention drops in between loses that one sample and is created again by the next
+/// scrape.
+#[test]
+fn prepare_then_commit_with_another_scrape_between() {
+    let mut s = Store::new(StoreConfig {
+        retention: Duration::from_secs(10),
+        ..StoreConfig::default()
+    });
+    let other = vec![("instance".into(), "b".into()), ("job".into(), "j".into())];
+    let opts = ParseOptions::default();
+    s.ingest(&target(), 0, b"old 1\nm 1\n").unwrap();
+    s.ingest(&target(), 5_000, b"m 2\n").unwrap();
+    s.ingest(&target(), 10_000, b"m 2.5\n").unwrap();
+    let old = |s: &Store, t| {
+        s.select(&[Matcher::equal("__name__", "old")])
+            .first()
+            .and_then(|x| x.last_at_or_before(t))
+    };
+    assert!(old(&s, 5_000).is_some_and(|(t, v)| t == 5_000 && is_stale(v)));
+    let prepared = s.prepare("", &target(), 16_000, b"old 3\nm 3\n", &opts);
+    // Prepared, not written.
+    let m = s.select(&[Matcher::equal("__name__", "m")]);
+    assert_eq!(m[0].last_at_or_before(16_000), Some((10_000, 2.5)));
+    // Another target's scrape runs retention: `old` (stale since 5 s) is dropped.
+    s.ingest(&other, 16_000, b"x 1\n").unwrap();
+    assert_eq!(old(&s, 16_000), None);
+    let r = s.commit(prepared).unwrap();
+    assert_eq!(r.samples, 1, "m written, old's sample lost");
+    let m = s.select(&[Matcher::equal("__name__", "m")]);
+    assert_eq!(m[0].last_at_or_before(16_000), Some((16_000, 3.0)));
+    let r = s.ingest(&target(), 17_000, b"old 4\nm 4\n").unwrap();
+    assert_eq!((r.samples, r.new_series), (2, 1));
+    assert_eq!(old(&s, 17_000), Some((17_000, 4.0)));
 }
