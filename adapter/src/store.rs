@@ -19,7 +19,7 @@ use std::time::Duration;
 use mixerless_engine::promql;
 use mixerless_engine::store::{History, Store, StoreConfig};
 
-pub use ingest::IngestError;
+pub use ingest::{IngestError, Stored};
 
 use crate::clock::now_ms;
 use crate::sync;

@@ -47,6 +47,10 @@ pub struct Telemetry {
     pub samples: Gauge,
     /// Samples of new series the store refused because it holds `--max-series`.
     pub series_dropped: Counter,
+    /// The same, by target: the targets the store limits.
+    pub target_series_refused: Family<TargetLabels, Counter>,
+    /// Series of the largest holders dropped to make room for targets below their share.
+    pub series_evicted: Counter,
     /// Samples of metrics kept only for `--keep-metrics`, dropped past half of a store limit.
     pub keep_metrics_dropped: Counter,
     pub hpa_errors: Gauge,
@@ -85,6 +89,8 @@ impl Telemetry {
         let series = Gauge::default();
         let samples = Gauge::default();
         let series_dropped = Counter::default();
+        let target_series_refused = Family::<TargetLabels, Counter>::default();
+        let series_evicted = Counter::default();
         let keep_metrics_dropped = Counter::default();
         let hpa_errors = Gauge::default();
         let requests = Family::<RequestLabels, Counter>::default();
@@ -126,6 +132,16 @@ impl Telemetry {
             "store_series_dropped",
             "Samples of new series refused because the store holds --max-series series",
             series_dropped.clone(),
+        );
+        registry.register(
+            "target_series_refused",
+            "Samples of new series refused because the store holds --max-series series and the target its fair share of them (--max-series over the targets) or more, by target",
+            target_series_refused.clone(),
+        );
+        registry.register(
+            "store_series_evicted",
+            "Series of the target holding the most, dropped to make room in a full store for a target below its fair share",
+            series_evicted.clone(),
         );
         registry.register(
             "store_keep_metrics_dropped",
@@ -172,6 +188,8 @@ impl Telemetry {
             series,
             samples,
             series_dropped,
+            target_series_refused,
+            series_evicted,
             keep_metrics_dropped,
             hpa_errors,
             requests,

@@ -81,8 +81,12 @@ pub struct IngestReport {
     pub stale_marked: usize,
     /// Samples dropped by the metric filter.
     pub dropped_filtered: usize,
-    /// Samples dropped because the series cap was reached.
+    /// Samples of new series refused because the store holds `max_series` and this target
+    /// holds its fair share of them or more (see [`Store::commit`]).
     pub dropped_series_limit: usize,
+    /// Series of the target holding the most, dropped to make room for this target's new
+    /// series while it held less than its fair share of a full store.
+    pub evicted: usize,
     /// Samples of metrics kept only by [`Store::set_keep_pattern`], dropped past half of a
     /// limit (the series cap, the target's series limit, the scrape's sample limit).
     pub dropped_pattern: usize,
@@ -335,23 +339,7 @@ impl Store {
             total += s.len();
         }
         for id in removed {
-            if let Some(s) = self.series.remove(&id) {
-                self.by_labels.remove(&s.labels);
-                if let Some(name) = s
-                    .labels
-                    .pairs()
-                    .iter()
-                    .find(|(k, _)| &**k == METRIC_NAME)
-                    .map(|p| p.1.clone())
-                {
-                    if let Some(ids) = self.by_name.get_mut(&name) {
-                        ids.retain(|x| *x != id);
-                        if ids.is_empty() {
-                            self.by_name.remove(&name);
-                        }
-                    }
-                }
-            }
+            self.remove_series(id);
         }
         // Forget series text of expired series, and targets that have nothing left, so that pod
         // churn does not grow the caches without bound.
@@ -451,6 +439,29 @@ impl Store {
             Ok(id) => Resolved::Series { id, created: true },
             Err(_) => Resolved::StoreFull,
         }
+    }
+
+    /// Drops a series and its index entries; returns the samples it held.
+    fn remove_series(&mut self, id: SeriesId) -> usize {
+        let Some(s) = self.series.remove(&id) else {
+            return 0;
+        };
+        self.by_labels.remove(&s.labels);
+        if let Some(name) = s
+            .labels
+            .pairs()
+            .iter()
+            .find(|(k, _)| &**k == METRIC_NAME)
+            .map(|p| p.1.clone())
+        {
+            if let Some(ids) = self.by_name.get_mut(&name) {
+                ids.retain(|x| *x != id);
+                if ids.is_empty() {
+                    self.by_name.remove(&name);
+                }
+            }
+        }
+        s.len()
     }
 
     fn create(&mut self, labels: Labels) -> Result<SeriesId> {

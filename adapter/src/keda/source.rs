@@ -18,7 +18,7 @@ use crate::provider::PartialData;
 use crate::querier::remote::{Remote, RemoteConfig};
 use crate::querier::{BoxFuture, Querier, Value};
 use crate::scrape::{Format, Sink, Target};
-use crate::store::{IngestError, MetricStore, Since};
+use crate::store::{IngestError, MetricStore, Since, Stored};
 use crate::sync;
 
 /// What a query answered, in the terms KEDA's Prometheus scaler reads it.
@@ -262,7 +262,7 @@ impl Sink for Landing {
         t_ms: i64,
         body: &[u8],
         format: Format,
-    ) -> Result<usize, IngestError> {
+    ) -> Result<Stored, IngestError> {
         let kept = self.store.ingest(target, t_ms, body, format);
         self.landed.send_modify(|n| *n = n.wrapping_add(1));
         kept

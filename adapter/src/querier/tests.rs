@@ -54,7 +54,7 @@ async fn stores_queries_and_lists_series() {
                     Format::Text004,
                 )
                 .unwrap();
-            assert_eq!(kept, 1, "other_total is not read by any query");
+            assert_eq!(kept.samples, 1, "other_total is not read by any query");
         }
     }
     let err = e

@@ -25,6 +25,9 @@ pub struct TargetHealth {
     pub last_duration_s: f64,
     pub last_error: Option<String>,
     pub samples: usize,
+    /// New series of the last scrape the store refused: it holds `--max-series` and this
+    /// target its fair share of them or more. Not 0: the target is limited.
+    pub series_refused: usize,
     pub scrapes: u64,
     pub failures: u64,
 }

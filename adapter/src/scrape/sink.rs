@@ -2,19 +2,19 @@
 //! recording fake; the embedded store is the real one.
 
 use super::{Format, Target};
-use crate::store::{IngestError, MetricStore};
+use crate::store::{IngestError, MetricStore, Stored};
 
 /// Where scraped bodies go.
 pub trait Sink: Send + Sync + 'static {
     /// Parses `body` as `format` and stores it as one scrape of `target` (its URL and labels
-    /// are its identity); returns the number of samples kept.
+    /// are its identity).
     fn ingest(
         &self,
         target: &Target,
         t_ms: i64,
         body: &[u8],
         format: Format,
-    ) -> Result<usize, IngestError>;
+    ) -> Result<Stored, IngestError>;
     /// Marks every series of a target stale (failed scrape, removed target).
     fn target_down(&self, target: &Target, t_ms: i64);
 }
@@ -26,7 +26,7 @@ impl Sink for MetricStore {
         t_ms: i64,
         body: &[u8],
         format: Format,
-    ) -> Result<usize, IngestError> {
+    ) -> Result<Stored, IngestError> {
         self.ingest_scrape(&target.url, &target.labels, t_ms, body, format)
     }
 

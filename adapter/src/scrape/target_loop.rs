@@ -90,7 +90,7 @@ pub(super) async fn target_loop(
         entry.last_duration_s = took.as_secs_f64();
         entry.scrapes += 1;
         match result {
-            Ok(samples) => {
+            Ok(stored) => {
                 // Scrapes finish out of order: keep the earliest timestamp.
                 let _ = first_success_ms.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |f| {
                     (f == 0 || t_ms < f).then_some(t_ms)
@@ -99,7 +99,8 @@ pub(super) async fn target_loop(
                     tracing::info!(target = %target.url, "target is up again");
                 }
                 entry.health = Health::Up;
-                entry.samples = samples;
+                entry.samples = stored.samples;
+                entry.series_refused = stored.refused;
                 entry.last_error = None;
             }
             Err(e) => {

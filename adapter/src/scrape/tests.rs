@@ -11,7 +11,7 @@ use super::*;
 use mixerless_engine::exposition::{self, Format};
 use mixerless_engine::store;
 
-use crate::store::IngestError;
+use crate::store::{IngestError, Stored};
 
 #[derive(Default)]
 struct Recorder {
@@ -34,7 +34,7 @@ impl Sink for Recorder {
         _t: i64,
         body: &[u8],
         _format: Format,
-    ) -> Result<usize, IngestError> {
+    ) -> Result<Stored, IngestError> {
         if body.starts_with(b"garbage") {
             return Err(IngestError::from(store::Error::Parse(
                 exposition::Error::Syntax {
@@ -45,7 +45,10 @@ impl Sink for Recorder {
             )));
         }
         self.ingested.lock().unwrap().push(instance(&target.labels));
-        Ok(body.iter().filter(|b| **b == b'\n').count())
+        Ok(Stored {
+            samples: body.iter().filter(|b| **b == b'\n').count(),
+            refused: 0,
+        })
     }
     fn target_down(&self, target: &Target, _t: i64) {
         self.down.lock().unwrap().push(instance(&target.labels));

@@ -5,6 +5,7 @@ use mixerless_engine::store;
 
 use super::MetricStore;
 use crate::sync;
+use crate::telemetry::TargetLabels;
 
 /// Why a scrape's body was not stored; [`IngestError::reason`] is the `reason` label of
 /// `mixerless_adapter_scrape_errors_total`.
@@ -42,9 +43,19 @@ impl From<store::Error> for IngestError {
     }
 }
 
+/// What one scrape stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// Samples written.
+    pub samples: usize,
+    /// New series refused: the store holds `--max-series` and this target its fair share of
+    /// them or more.
+    pub refused: usize,
+}
+
 impl MetricStore {
     /// Parses `body` as `format` and stores it as one scrape of the target `url` with `labels`
-    /// (its identity); returns the number of samples kept.
+    /// (its identity).
     pub fn ingest_scrape(
         &self,
         url: &str,
@@ -52,7 +63,7 @@ impl MetricStore {
         t_ms: i64,
         body: &[u8],
         format: Format,
-    ) -> Result<usize, IngestError> {
+    ) -> Result<Stored, IngestError> {
         // Strict, as Prometheus: a body with a bad line fails the whole scrape, and the store
         // marks the target's series stale.
         let opts = ParseOptions {
@@ -72,12 +83,22 @@ impl MetricStore {
             telemetry
                 .series_dropped
                 .inc_by(report.dropped_series_limit as u64);
+            telemetry
+                .target_series_refused
+                .get_or_create(&TargetLabels {
+                    target: url.to_owned(),
+                })
+                .inc_by(report.dropped_series_limit as u64);
             if before == 0 {
                 tracing::warn!(
-                    "the store holds --max-series {} series: new series are dropped (counted in mixerless_adapter_store_series_dropped_total)",
+                    "the store holds --max-series {} series: new series of targets holding their share are refused (counted in mixerless_adapter_target_series_refused_total, shown in /status)",
                     store.config().max_series
                 );
             }
+        }
+        if report.evicted > 0 {
+            // Room made for a target below its share: the largest holder's newest series go.
+            telemetry.series_evicted.inc_by(report.evicted as u64);
         }
         if report.dropped_pattern > 0 {
             // Series kept only for --keep-metrics past half of a limit: dropped, the scrape
@@ -93,7 +114,10 @@ impl MetricStore {
         }
         telemetry.series.set(store.series_count() as i64);
         telemetry.samples.set(store.sample_count() as i64);
-        Ok(report.samples)
+        Ok(Stored {
+            samples: report.samples,
+            refused: report.dropped_series_limit,
+        })
     }
 
     /// Marks every series of a target stale (failed scrape, removed target).

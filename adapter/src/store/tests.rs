@@ -28,11 +28,20 @@ fn store_limits_drop_and_refuse() {
             Format::Text004,
         )
         .unwrap();
-    assert_eq!(kept, 2);
+    assert_eq!(
+        kept,
+        Stored {
+            samples: 2,
+            refused: 1
+        }
+    );
     assert_eq!(telemetry.series_dropped.get(), 1);
-    assert!(telemetry
-        .encode()
-        .contains("mixerless_adapter_store_series_dropped_total 1"));
+    let text = telemetry.encode();
+    assert!(text.contains("mixerless_adapter_store_series_dropped_total 1"));
+    assert!(
+        text.contains("mixerless_adapter_target_series_refused_total{target=\"http://a:1/stats/prometheus\"} 1"),
+        "{text}"
+    );
     e.set_store_limits(100, 3, 0);
     let err = e
         .ingest(
@@ -100,7 +109,7 @@ other 1
             Format::Text004,
         )
         .unwrap();
-    assert_eq!(kept, 2, "q_total and istio_requests_total");
+    assert_eq!(kept.samples, 2, "q_total and istio_requests_total");
     let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
     assert_eq!(
         e.unkept(&names(&["q_total", "istio_x", "envoy_istio_x", "other"])),
@@ -143,7 +152,7 @@ other 1
         .ingest(&labels("b:1"), 3_000, body.as_bytes(), Format::Text004)
         .unwrap();
     assert_eq!(
-        kept, 2,
+        kept.samples, 2,
         "3 series held: one istio_y to half of 8, one q_total"
     );
     assert_eq!(e.telemetry.keep_metrics_dropped.get(), 2);

@@ -74,6 +74,7 @@ fn strict_ingest(text: &str) -> anyhow::Result<usize> {
             text.as_bytes(),
             mixerless_adapter::scrape::Format::Text004,
         )
+        .map(|stored| stored.samples)
         .map_err(|e| anyhow::anyhow!("Envoy's exposition does not parse strictly: {e}"))
 }
 

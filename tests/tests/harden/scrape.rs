@@ -31,6 +31,8 @@ const ENDLESS: u64 = 1 << 30;
 const CHURN: usize = 2_000;
 /// `/late` answers 404 for this long, then like `/good`.
 const LATE: Duration = Duration::from_secs(10);
+/// Series of each `/big*` target: three of them overfill `--max-series 5000`.
+const BIG: usize = 1_700;
 
 fn adapter_bin() -> anyhow::Result<PathBuf> {
     let dir = std::env::var_os("CARGO_TARGET_DIR")
@@ -167,6 +169,13 @@ fn serve(mut s: TcpStream, started: Instant, many: Arc<Vec<u8>>, over: Arc<Vec<u
                 "# TYPE istio_requests_total counter\n{}",
                 series_line("late", "", 10.0 * started.elapsed().as_secs_f64())
             );
+            let _ = write!(s, "{}{body}", head(Some(body.len())));
+        }
+        p if p.starts_with("/big") => {
+            let mut body = String::from("# TYPE istio_requests_total counter\n");
+            for i in 0..BIG {
+                body.push_str(&series_line(&p[1..], &format!(",id=\"{i}\""), 1.0));
+            }
             let _ = write!(s, "{}{body}", head(Some(body.len())));
         }
         "/churn" => {
@@ -627,6 +636,107 @@ fn a_target_changing_its_series_every_scrape_cannot_starve_a_late_one() -> anyho
         (stored, dropped),
         ((CHURN + 1) as f64, 0.0),
         "the churn target's first 2,000 series and the late one's"
+    );
+
+    let list = get(&client, &format!("{base}{}", hpa::legacy_path("late-rps")))?;
+    let value = list["items"][0]["value"]
+        .as_str()
+        .with_context(|| format!("no item for the late target: {list}\n{}", adapter.log()))?;
+    let milli = mixerless_adapter::quantity::parse_milli(value).context("quantity")?;
+    assert!(
+        (milli - 10_000).abs() <= 1_000,
+        "late HPA value {value}, want ~10"
+    );
+    assert!(adapter.child.try_wait()?.is_none(), "adapter died");
+    Ok(())
+}
+
+/// Demonstrates fair shares of a full store: three targets of 1,700 series each, within
+/// `--target-series-limit 2000`, together overfill `--max-series 5000`. A target that first
+/// answers after 10 s still gets its series (the largest holders' newest ones make room), its
+/// HPA value is right, and `/status` and `/metrics` name the big targets as limited.
+/// (Without the fair share the late target's series are refused and it has no HPA value.)
+#[test]
+fn targets_that_fill_the_store_together_leave_a_late_one_its_share() -> anyhow::Result<()> {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir()?;
+    let bigs = ["big1", "big2", "big3"];
+    let targets = targets(&["big1", "big2", "big3", "late"])?;
+    let port = paths::free_port();
+    let flags = ["--target-series-limit", "2000", "--max-series", "5000"];
+    let mut adapter = spawn_adapter(dir.path(), port, &targets, "late", &flags)?;
+    let client = api_client()?;
+    let base = format!("https://127.0.0.1:{port}");
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let late_samples = r#"count_over_time(istio_requests_total{destination_workload="late"}[30s])"#;
+    loop {
+        if let Some(code) = adapter.child.try_wait()? {
+            bail!("adapter exited with {code}:\n{}", adapter.log());
+        }
+        let n = query(&client, &base, late_samples)
+            .ok()
+            .and_then(|r| scalar(&r))
+            .unwrap_or(0.0);
+        if n >= 15.0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            let status = get(&client, &format!("{base}/status")).unwrap_or_default();
+            bail!(
+                "the late target has {n} samples in its window after 90 s: {}\n{}",
+                health(&status["targets"], "late")
+                    .cloned()
+                    .unwrap_or_default(),
+                adapter.log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+
+    let status = get(&client, &format!("{base}/status"))?;
+    let late = health(&status["targets"], "late")?;
+    assert_eq!(
+        (late["health"].as_str(), late["series_refused"].as_u64()),
+        (Some("up"), Some(0)),
+        "{late}"
+    );
+    for big in bigs {
+        let t = health(&status["targets"], big)?;
+        assert_eq!(t["health"], "up", "{t}");
+        assert!(
+            t["series_refused"].as_u64() > Some(0),
+            "{big} is limited: {t}"
+        );
+    }
+    let stored = own_metric(&client, &base, "mixerless_adapter_store_series")?;
+    let evicted = own_metric(
+        &client,
+        &base,
+        "mixerless_adapter_store_series_evicted_total",
+    )?;
+    assert_eq!(stored, 5000.0, "the store is full");
+    assert!(
+        evicted >= 1.0,
+        "the late target's series made room: {evicted}"
+    );
+    let text = client.get(format!("{base}/metrics")).send()?.text()?;
+    for big in bigs {
+        assert!(
+            text.lines().any(
+                |l| l.starts_with("mixerless_adapter_target_series_refused_total{")
+                    && l.contains(&format!("/{big}\""))
+            ),
+            "{big} not in mixerless_adapter_target_series_refused_total"
+        );
+    }
+    assert!(
+        !text.lines().any(
+            |l| l.starts_with("mixerless_adapter_target_series_refused_total{")
+                && l.contains("/late\"")
+        ),
+        "late is not limited"
     );
 
     let list = get(&client, &format!("{base}{}", hpa::legacy_path("late-rps")))?;

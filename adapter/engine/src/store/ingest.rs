@@ -200,16 +200,21 @@ impl Store {
                     // At the limit a known series is still written (the text differs from the
                     // cached one), but neither created nor cached.
                     let at_limit = series_limit > 0 && target.cache.len() >= share(series_limit);
-                    let labels = p.pairs[pairs.start as usize..pairs.end as usize]
-                        .iter()
-                        .map(|(n, v)| (p.str(n), p.str(v)));
-                    match self.resolve(
-                        tkey,
-                        p.str(name),
-                        labels,
-                        !at_limit,
-                        share(self.config.max_series),
-                    ) {
+                    let labels = || {
+                        p.pairs[pairs.start as usize..pairs.end as usize]
+                            .iter()
+                            .map(|(n, v)| (p.str(n), p.str(v)))
+                    };
+                    let cap = share(self.config.max_series);
+                    let mut resolved = self.resolve(tkey, p.str(name), labels(), !at_limit, cap);
+                    if matches!(resolved, Resolved::StoreFull)
+                        && !s.pattern
+                        && self.evict_for(target.cache.len())
+                    {
+                        report.evicted += 1;
+                        resolved = self.resolve(tkey, p.str(name), labels(), !at_limit, cap);
+                    }
+                    match resolved {
                         Resolved::Series { id, created } => {
                             report.new_series += usize::from(created);
                             if !at_limit {
@@ -285,5 +290,36 @@ impl Store {
         }
         self.kept.scraped(scrape_ms);
         Ok(report)
+    }
+
+    /// Makes room in a full store for one new series of a target that holds `holdings` series,
+    /// fewer than its fair share (`max_series` split evenly over the targets the store knows,
+    /// this one included), by dropping the newest series of the target that holds the most, if
+    /// that one holds more than its share. So targets that fill the store, each within
+    /// `--target-series-limit`, cannot keep a new or small target's series out; the largest
+    /// holder's next scrape finds its dropped series refused (counted in its
+    /// [`IngestReport::dropped_series_limit`]). Called with the target being written taken out
+    /// of `targets`.
+    fn evict_for(&mut self, holdings: usize) -> bool {
+        let fair = self.config.max_series / (self.targets.len() + 1);
+        if holdings >= fair {
+            return false;
+        }
+        let Some(largest) = self
+            .targets
+            .values_mut()
+            .max_by_key(|t| t.cache.len())
+            .filter(|t| t.cache.len() > fair)
+        else {
+            return false;
+        };
+        // Ids grow: the largest one is the newest series.
+        let Some((&hash, &id)) = largest.cache.iter().max_by_key(|(_, &id)| id) else {
+            return false;
+        };
+        largest.cache.remove(&hash);
+        let samples = self.remove_series(id);
+        self.samples = self.samples.saturating_sub(samples);
+        true
     }
 }

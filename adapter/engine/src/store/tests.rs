@@ -466,3 +466,59 @@ fn prepare_then_commit_with_another_scrape_between() {
     assert_eq!((r.samples, r.new_series), (2, 1));
     assert_eq!(old(&s, 17_000), Some((17_000, 4.0)));
 }
+
+/// Demonstrates fair shares of a full store: a target arriving when others have filled
+/// `max_series` gets its series by dropping the newest series of the largest holder (above its
+/// share), that holder's next scrape has those refused, and a target within its share keeps
+/// everything.
+#[test]
+fn a_full_store_makes_room_for_a_target_below_its_share() {
+    let mut s = Store::new(StoreConfig {
+        max_series: 10,
+        ..StoreConfig::default()
+    });
+    let t = |name: &str| vec![("instance".to_string(), name.to_string())];
+    let body = |ids: std::ops::Range<u32>| {
+        ids.map(|i| format!("m{{id=\"{i}\"}} 1\n"))
+            .collect::<String>()
+    };
+    s.ingest(&t("big"), 0, body(0..6).as_bytes()).unwrap();
+    s.ingest(&t("small"), 0, body(0..4).as_bytes()).unwrap();
+    assert_eq!(s.series_count(), 10);
+    // A third target: its share is 10 / 3 = 3; it takes 2 from the big one (6 > 3).
+    let r = s.ingest(&t("late"), 1000, body(0..2).as_bytes()).unwrap();
+    assert_eq!((r.new_series, r.evicted, r.dropped_series_limit), (2, 2, 0));
+    assert_eq!(s.series_count(), 10);
+    let of = |s: &Store, who: &str| {
+        let mut ids: Vec<String> = s
+            .select(&[Matcher::equal("instance", who)])
+            .iter()
+            .map(|x| x.labels.get("id").unwrap_or_default().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        of(&s, "big"),
+        ["0", "1", "2", "3"],
+        "its newest two dropped"
+    );
+    // The big target's next scrape: its two dropped series are refused (it holds 4 > 3).
+    let r = s.ingest(&t("big"), 2000, body(0..6).as_bytes()).unwrap();
+    assert_eq!((r.samples, r.new_series, r.dropped_series_limit), (4, 0, 2));
+    // The small one (4 > 3, but nobody below its share asks) keeps all of its series.
+    let r = s.ingest(&t("small"), 2000, body(0..4).as_bytes()).unwrap();
+    assert_eq!((r.samples, r.evicted, r.dropped_series_limit), (4, 0, 0));
+    let r = s.ingest(&t("late"), 3000, body(0..3).as_bytes()).unwrap();
+    assert_eq!(
+        (r.new_series, r.evicted),
+        (1, 1),
+        "its third series, within its share"
+    );
+    let r = s.ingest(&t("late"), 4000, body(0..4).as_bytes()).unwrap();
+    assert_eq!(
+        (r.new_series, r.evicted, r.dropped_series_limit),
+        (0, 0, 1),
+        "a fourth is beyond its share"
+    );
+}
