@@ -19,7 +19,7 @@ response_code=\"{}\",grpc_response_status=\"\",response_flags=\"-\",connection_s
     )
 }
 
-const BOUNDS: [&str; 20] = [
+pub(crate) const BOUNDS: [&str; 20] = [
     "0.5", "1", "5", "10", "25", "50", "100", "250", "500", "1000", "2500", "5000", "10000",
     "30000", "60000", "300000", "600000", "1800000", "3600000", "+Inf",
 ];
