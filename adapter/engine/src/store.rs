@@ -19,7 +19,7 @@ pub use matcher::{MatchOp, Matcher};
 pub use series::{is_stale, Series, STALE_NAN};
 
 use crate::exposition::{self, ParseOptions};
-use crate::labels::{Labels, METRIC_NAME};
+use crate::labels::{Labels, Pair, METRIC_NAME};
 
 /// Store limits.
 #[derive(Clone, Debug)]
@@ -144,6 +144,8 @@ pub struct Store {
     by_name: FxHashMap<Arc<str>, Vec<SeriesId>>,
     targets: FxHashMap<TargetKey, Target>,
     interner: FxHashSet<Arc<str>>,
+    /// Label pairs of stored series: each series' labels point at these.
+    pair_interner: FxHashSet<Arc<Pair>>,
     next_id: SeriesId,
     generation: u64,
     last_gc: i64,
@@ -349,6 +351,8 @@ impl Store {
             t.cache.retain(|_, id| series.contains_key(id));
             !t.cache.is_empty() || !t.active.is_empty()
         });
+        // Pairs first: a string only a dropped pair held goes in the same pass.
+        self.pair_interner.retain(|p| Arc::strong_count(p) > 1);
         self.interner.retain(|s| Arc::strong_count(s) > 1);
         self.samples = total;
         self.last_gc = now_ms;
@@ -369,7 +373,8 @@ impl Store {
 
     /// Approximate heap bytes used by samples, labels and indexes.
     pub fn memory_bytes(&self) -> usize {
-        let strings: usize = self.interner.iter().map(|s| s.len() + 16).sum();
+        let strings: usize = self.interner.iter().map(|s| s.len() + 16).sum::<usize>()
+            + self.pair_interner.len() * 64;
         let series: usize = self
             .series
             .values()
@@ -384,6 +389,15 @@ impl Store {
         if now_ms - self.last_gc >= every {
             self.gc(now_ms);
         }
+    }
+
+    fn intern_pair(&mut self, pair: Pair) -> Arc<Pair> {
+        if let Some(a) = self.pair_interner.get(&pair) {
+            return a.clone();
+        }
+        let a = Arc::new(pair);
+        self.pair_interner.insert(a.clone());
+        a
     }
 
     fn intern(&mut self, s: &str) -> Arc<str> {
@@ -420,11 +434,15 @@ impl Store {
             };
             pairs.push((n, self.intern(v)));
         }
-        for (n, v) in tkey.pairs() {
-            pairs.push((self.intern(n), self.intern(v)));
+        for p in tkey.pairs() {
+            pairs.push((self.intern(&p.0), self.intern(&p.1)));
         }
         pairs.sort_by(|a, b| a.0.cmp(&b.0));
         pairs.dedup_by(|a, b| a.0 == b.0);
+        let pairs = pairs
+            .into_iter()
+            .map(|(n, v)| self.intern_pair(Pair(n, v)))
+            .collect();
         let labels = Labels::from_sorted(pairs);
         if let Some(&id) = self.by_labels.get(&labels) {
             return Resolved::Series { id, created: false };
@@ -451,7 +469,7 @@ impl Store {
             .labels
             .pairs()
             .iter()
-            .find(|(k, _)| &**k == METRIC_NAME)
+            .find(|p| &*p.0 == METRIC_NAME)
             .map(|p| p.1.clone())
         {
             if let Some(ids) = self.by_name.get_mut(&name) {
@@ -473,7 +491,7 @@ impl Store {
         if let Some(name) = labels
             .pairs()
             .iter()
-            .find(|(k, _)| &**k == METRIC_NAME)
+            .find(|p| &*p.0 == METRIC_NAME)
             .map(|p| p.1.clone())
         {
             self.by_name.entry(name).or_default().push(id);
