@@ -51,6 +51,8 @@ pub struct ScrapeConfig {
     /// How a response without a usable Content-Type is read when a target names no fallback
     /// (`--fallback-scrape-protocol`; `None`: the scrape fails, as in Prometheus 3).
     pub fallback: Option<Protocol>,
+    /// Keep a target's connection open between scrapes (`--scrape-keep-alive`).
+    pub keep_alive: bool,
 }
 
 impl Default for ScrapeConfig {
@@ -63,6 +65,7 @@ impl Default for ScrapeConfig {
             job: "envoy-stats".into(),
             protocols: protocol::DEFAULT_PROTOCOLS.to_vec(),
             fallback: None,
+            keep_alive: false,
         }
     }
 }
@@ -94,9 +97,12 @@ pub struct Scraper {
 impl Scraper {
     /// A scraper writing into `sink`.
     pub fn new(config: ScrapeConfig, sink: Arc<dyn Sink>, telemetry: Arc<Telemetry>) -> Self {
+        // An idle connection keeps its read buffer, which grew to fit the last body: a
+        // sidecar-sized body left about 550 KB per target (BENCHMARKS.md, "Targets").
+        let idle = usize::from(config.keep_alive);
         let client = reqwest::Client::builder()
             .user_agent(concat!("mixerless-adapter/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(1)
+            .pool_max_idle_per_host(idle)
             .build()
             .unwrap_or_default();
         Self {

@@ -19,7 +19,7 @@ pub use matcher::{MatchOp, Matcher};
 pub use series::{is_stale, Series, STALE_NAN};
 
 use crate::exposition::{self, ParseOptions};
-use crate::labels::{Labels, Pair, METRIC_NAME};
+use crate::labels::{is_own, Labels, Pair, Pairs, METRIC_NAME};
 
 /// Store limits.
 #[derive(Clone, Debug)]
@@ -144,8 +144,10 @@ pub struct Store {
     by_name: FxHashMap<Arc<str>, Vec<SeriesId>>,
     targets: FxHashMap<TargetKey, Target>,
     interner: FxHashSet<Arc<str>>,
-    /// Label pairs of stored series: each series' labels point at these.
+    /// Label pairs of stored series.
     pair_interner: FxHashSet<Arc<Pair>>,
+    /// The two parts of stored series' label sets (`Labels`): each series points at two.
+    part_interner: FxHashSet<Pairs>,
     next_id: SeriesId,
     generation: u64,
     last_gc: i64,
@@ -351,7 +353,8 @@ impl Store {
             t.cache.retain(|_, id| series.contains_key(id));
             !t.cache.is_empty() || !t.active.is_empty()
         });
-        // Pairs first: a string only a dropped pair held goes in the same pass.
+        // Parts, then pairs, then strings: what only a dropped part held goes in the same pass.
+        self.part_interner.retain(|p| Arc::strong_count(p) > 1);
         self.pair_interner.retain(|p| Arc::strong_count(p) > 1);
         self.interner.retain(|s| Arc::strong_count(s) > 1);
         self.samples = total;
@@ -374,7 +377,12 @@ impl Store {
     /// Approximate heap bytes used by samples, labels and indexes.
     pub fn memory_bytes(&self) -> usize {
         let strings: usize = self.interner.iter().map(|s| s.len() + 16).sum::<usize>()
-            + self.pair_interner.len() * 64;
+            + self.pair_interner.len() * 64
+            + self
+                .part_interner
+                .iter()
+                .map(|p| 32 + p.len() * 8)
+                .sum::<usize>();
         let series: usize = self
             .series
             .values()
@@ -389,6 +397,15 @@ impl Store {
         if now_ms - self.last_gc >= every {
             self.gc(now_ms);
         }
+    }
+
+    fn intern_part(&mut self, part: Vec<Arc<Pair>>) -> Pairs {
+        if let Some(a) = self.part_interner.get(part.as_slice()) {
+            return a.clone();
+        }
+        let a: Pairs = part.into();
+        self.part_interner.insert(a.clone());
+        a
     }
 
     fn intern_pair(&mut self, pair: Pair) -> Arc<Pair> {
@@ -434,16 +451,23 @@ impl Store {
             };
             pairs.push((n, self.intern(v)));
         }
-        for p in tkey.pairs() {
-            pairs.push((self.intern(&p.0), self.intern(&p.1)));
+        for (n, v) in tkey.iter() {
+            pairs.push((self.intern(n), self.intern(v)));
         }
         pairs.sort_by(|a, b| a.0.cmp(&b.0));
         pairs.dedup_by(|a, b| a.0 == b.0);
-        let pairs = pairs
-            .into_iter()
-            .map(|(n, v)| self.intern_pair(Pair(n, v)))
-            .collect();
-        let labels = Labels::from_sorted(pairs);
+        let (mut own, mut shared) = (Vec::with_capacity(2), Vec::with_capacity(pairs.len()));
+        for (n, v) in pairs {
+            let pair = self.intern_pair(Pair(n, v));
+            if is_own(&pair.0) {
+                own.push(pair);
+            } else {
+                shared.push(pair);
+            }
+        }
+        let own = self.intern_part(own);
+        let shared = (!shared.is_empty()).then(|| self.intern_part(shared));
+        let labels = Labels::from_parts(own, shared);
         if let Some(&id) = self.by_labels.get(&labels) {
             return Resolved::Series { id, created: false };
         }
@@ -465,13 +489,7 @@ impl Store {
             return 0;
         };
         self.by_labels.remove(&s.labels);
-        if let Some(name) = s
-            .labels
-            .pairs()
-            .iter()
-            .find(|p| &*p.0 == METRIC_NAME)
-            .map(|p| p.1.clone())
-        {
+        if let Some(name) = s.labels.get_shared(METRIC_NAME).cloned() {
             if let Some(ids) = self.by_name.get_mut(&name) {
                 ids.retain(|x| *x != id);
                 if ids.is_empty() {
@@ -488,12 +506,7 @@ impl Store {
         }
         let id = self.next_id;
         self.next_id += 1;
-        if let Some(name) = labels
-            .pairs()
-            .iter()
-            .find(|p| &*p.0 == METRIC_NAME)
-            .map(|p| p.1.clone())
-        {
+        if let Some(name) = labels.get_shared(METRIC_NAME).cloned() {
             self.by_name.entry(name).or_default().push(id);
         }
         self.by_labels.insert(labels.clone(), id);

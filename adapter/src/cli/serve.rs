@@ -139,6 +139,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 job: args.job.clone(),
                 protocols: args.scrape_protocols.clone(),
                 fallback: args.fallback_scrape_protocol,
+                keep_alive: args.scrape_keep_alive,
             },
             s,
             telemetry.clone(),

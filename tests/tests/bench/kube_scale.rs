@@ -304,9 +304,53 @@ fn sidecar_body() -> String {
     out
 }
 
-/// N sidecar-sized targets at 5 s, scraped from one fake exposition server (told apart by
-/// path and `instance`): the adapter's CPU over 20 s, scrapes done vs due, and RSS per target
-/// (the RSS slope from N/2 to N targets).
+/// `n` fake sidecars on loopback, each its own listener (a pod is its own host, so the adapter
+/// keeps a connection per target, as it does in a cluster), all serving `body`; their ports.
+fn sidecars(n: usize, body: Arc<String>) -> anyhow::Result<Vec<u16>> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    let mut ports = Vec::with_capacity(n);
+    let mut listeners = Vec::with_capacity(n);
+    for _ in 0..n {
+        let l = TcpListener::bind("127.0.0.1:0")?;
+        l.set_nonblocking(true)?;
+        ports.push(l.local_addr()?.port());
+        listeners.push(l);
+    }
+    std::thread::spawn(move || {
+        rt.block_on(async move {
+            for l in listeners {
+                let Ok(l) = tokio::net::TcpListener::from_std(l) else {
+                    continue;
+                };
+                let body = body.clone();
+                tokio::spawn(async move {
+                    while let Ok((mut conn, _)) = l.accept().await {
+                        let body = body.clone();
+                        tokio::spawn(async move {
+                            let head = format!("HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\n\r\n", body.len());
+                            let mut buf = [0u8; 4096];
+                            while conn.read(&mut buf).await.is_ok_and(|r| r > 0) {
+                                if conn.write_all(head.as_bytes()).await.is_err()
+                                    || conn.write_all(body.as_bytes()).await.is_err()
+                                {
+                                    return;
+                                }
+                            }
+                        });
+                    }
+                });
+            }
+            std::future::pending::<()>().await;
+        });
+    });
+    Ok(ports)
+}
+
+/// N sidecar-sized targets at 5 s, each its own fake sidecar: the adapter's CPU over 20 s,
+/// scrapes done vs due, and RSS per target (the RSS slope from N/2 to N targets).
 #[test]
 #[ignore = "benchmark: scripts/bench-kube-scale.sh"]
 fn bench_targets() -> anyhow::Result<()> {
@@ -317,29 +361,7 @@ fn bench_targets() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let body = Arc::new(sidecar_body());
     let series = body.lines().count();
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let eport = listener.local_addr()?.port();
-    {
-        std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                let body = body.clone();
-                std::thread::spawn(move || {
-                    let mut conn: TcpStream = conn;
-                    let mut buf = [0u8; 8192];
-                    while conn.read(&mut buf).is_ok_and(|r| r > 0) {
-                        let head = format!("HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\n\r\n", body.len());
-                        if conn
-                            .write_all(head.as_bytes())
-                            .and_then(|()| conn.write_all(body.as_bytes()))
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-    }
+    let ports = sidecars(n, body)?;
     let hpa = dir.path().join("hpa");
     std::fs::create_dir_all(&hpa)?;
     for f in [
@@ -369,6 +391,11 @@ fn bench_targets() -> anyhow::Result<()> {
     if let Some(k) = &keep {
         args.extend(["--keep-metrics".into(), k.clone()]);
     }
+    // KEEP_ALIVE=1: a connection per target kept open between scrapes.
+    let keep_alive = std::env::var("KEEP_ALIVE").is_ok_and(|v| v == "1");
+    if keep_alive {
+        args.push("--scrape-keep-alive".into());
+    }
     let mut child = adapter(dir.path(), port, &[], &args)?;
     let base = format!("https://127.0.0.1:{port}");
     let t0 = Instant::now();
@@ -379,9 +406,12 @@ fn bench_targets() -> anyhow::Result<()> {
     // RSS per target is the slope between N/2 and N targets: what does not grow with the
     // targets (bodies in flight, up to --scrape-concurrency of them) cancels out.
     let write_targets = |n: usize| -> anyhow::Result<()> {
-        let groups: Vec<Value> = (0..n)
-            .map(|i| json!({"targets": [format!("127.0.0.1:{eport}")],
-                "labels": {"__metrics_path__": format!("/pod/{i}/stats/prometheus"), "instance": format!("pod-{i}")}}))
+        let groups: Vec<Value> = ports[..n]
+            .iter()
+            .map(|port| {
+                json!({"targets": [format!("127.0.0.1:{port}")],
+                "labels": {"__metrics_path__": "/stats/prometheus"}})
+            })
             .collect();
         std::fs::write(&sd, serde_json::to_string(&groups)?)?;
         Ok(())
@@ -414,7 +444,7 @@ fn bench_targets() -> anyhow::Result<()> {
     let rss1 = rss_kib(child.id());
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "RESULT kube_targets keep_metrics={:?} targets={n} series_per_target={series} cpu_cores={:.3} scrapes={done:.0}/{due:.0} ({:.1}%) up={up} targets_per_core={:.0} rss_mib={} rss_half_mib={} rss_per_target_kib={:.1} store_series={} loadavg={}",
+        "RESULT kube_targets keep_metrics={:?} keep_alive={keep_alive} targets={n} series_per_target={series} cpu_cores={:.3} scrapes={done:.0}/{due:.0} ({:.1}%) up={up} targets_per_core={:.0} rss_mib={} rss_half_mib={} rss_per_target_kib={:.1} store_series={} loadavg={}",
         keep.as_deref().unwrap_or("istio_.*"),
         cpu / wall,
         100.0 * done / due,
