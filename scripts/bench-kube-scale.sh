@@ -3,7 +3,8 @@
 # re-list every 10 s the adapter did before (same fake API server, same run), pod event → first
 # scrape, and N sidecar-sized targets at 5 s (CPU, scrapes done vs due, RSS per target).
 # Prints RESULT lines for BENCHMARKS.md. PODS (10000) and TARGETS ("1000 2000") override the
-# sizes; ADAPTER_PROFILE=debug runs the debug build. Takes about 6 minutes.
+# sizes; ADAPTER_PROFILE=debug runs the debug build; KEEP_METRICS sets --keep-metrics and
+# KEEP_ALIVE=1 adds --scrape-keep-alive for the targets part. Takes about 6 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile=${ADAPTER_PROFILE:-release}
