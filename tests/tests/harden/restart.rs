@@ -118,10 +118,13 @@ impl Load {
                 std::thread::spawn(move || {
                     let client = api_client();
                     while !stop.load(Ordering::Relaxed) {
+                        // Stamped when sent: an answer the killed adapter wrote before it died
+                        // can be read after the restart, and is not the restarted one's.
+                        let sent = Instant::now();
                         let s = observe(&client, &url);
                         seen.lock()
                             .unwrap_or_else(|e| e.into_inner())
-                            .push((Instant::now(), s));
+                            .push((sent, s));
                         std::thread::sleep(Duration::from_millis(20));
                     }
                 })
@@ -131,15 +134,15 @@ impl Load {
         threads.push(std::thread::spawn(move || {
             let client = api_client();
             while !stop_probe.load(Ordering::Relaxed) {
+                let sent = Instant::now();
                 let probe = match client.get(&url).send() {
                     Ok(r) => (Some(r.status().as_u16()), r.text().unwrap_or_default()),
                     Err(_) => (None, String::new()),
                 };
-                probed.lock().unwrap_or_else(|e| e.into_inner()).push((
-                    Instant::now(),
-                    probe.0,
-                    probe.1,
-                ));
+                probed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((sent, probe.0, probe.1));
                 std::thread::sleep(Duration::from_millis(100));
             }
         }));

@@ -145,8 +145,8 @@ pub struct Args {
     /// starving every other target's new series
     #[arg(long, default_value_t = 50_000)]
     pub target_series_limit: usize,
-    /// Most series the store holds; about 2.5 KB each with 10 minutes of samples, so the
-    /// default fits a 512 MiB container. When it is full, a target holding less than its fair
+    /// Most series the store holds; about 0.8 KB each with 10 minutes of samples at 5 s, so
+    /// the default fits a 512 MiB container with room to spare. When it is full, a target holding less than its fair
     /// share (this over the targets) gets room from the newest series of the target holding
     /// the most; other new series are refused, counted per target and shown in /status
     #[arg(long, default_value_t = 150_000)]
