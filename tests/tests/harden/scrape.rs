@@ -567,24 +567,25 @@ fn own_metric(client: &reqwest::blocking::Client, base: &str, name: &str) -> any
         .with_context(|| format!("no {name} in /metrics:\n{text}"))
 }
 
-/// Demonstrates `--target-series-limit`: a target that sends 2,000 new series every scrape
-/// would fill `--max-series 5000` in three scrapes and starve a target that first answers
-/// later. With the limit at 2,000 it holds 2,000 series, its later scrapes fail naming the flag,
-/// nothing is dropped for the store being full, and the late target's HPA value is right.
-/// (With `--target-series-limit 0` this test fails: the late target gets no sample stored.)
-#[test]
-fn a_target_changing_its_series_every_scrape_cannot_starve_a_late_one() -> anyhow::Result<()> {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+/// An adapter scraping `paths` (among them `/late`, which answers after 10 s) with `flags` and
+/// an HPA on the late target, once 15 samples of it are in its rate window and one more
+/// evaluation (every scrape interval, 2 s) has seen them; with its directory, an API client
+/// and its base URL. After 90 s, fails with the late target's `/status` entry and the log.
+fn with_late_window(
+    paths: &[&'static str],
+    flags: &[&str],
+) -> anyhow::Result<(
+    tempfile::TempDir,
+    Adapter,
+    reqwest::blocking::Client,
+    String,
+)> {
     let dir = tempfile::tempdir()?;
-    let targets = targets(&["churn", "late"])?;
+    let targets = targets(paths)?;
     let port = paths::free_port();
-    let limit = CHURN.to_string();
-    let flags = ["--target-series-limit", &limit, "--max-series", "5000"];
-    let mut adapter = spawn_adapter(dir.path(), port, &targets, "late", &flags)?;
+    let mut adapter = spawn_adapter(dir.path(), port, &targets, "late", flags)?;
     let client = api_client()?;
     let base = format!("https://127.0.0.1:{port}");
-
-    // The late target answers after 10 s; wait until 15 of its samples are in its rate window.
     let deadline = Instant::now() + Duration::from_secs(90);
     let late_samples = r#"count_over_time(istio_requests_total{destination_workload="late"}[30s])"#;
     loop {
@@ -596,20 +597,53 @@ fn a_target_changing_its_series_every_scrape_cannot_starve_a_late_one() -> anyho
             .and_then(|r| scalar(&r))
             .unwrap_or(0.0);
         if n >= 15.0 {
-            break;
+            std::thread::sleep(Duration::from_millis(2500));
+            return Ok((dir, adapter, client, base));
         }
         if Instant::now() > deadline {
+            let status = get(&client, &format!("{base}/status")).unwrap_or_default();
             bail!(
-                "the late target has {n} samples in its window after 90 s:\n{}",
+                "the late target has {n} samples in its window after 90 s: {}\n{}",
+                health(&status["targets"], "late")
+                    .cloned()
+                    .unwrap_or_default(),
                 adapter.log()
             );
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+}
 
-    // The adapter evaluates the HPA query every scrape interval (2 s): one more evaluation
-    // sees the whole window.
-    std::thread::sleep(Duration::from_millis(2500));
+/// The late target's HPA value is its true rate (10/s) within 10 %, and the adapter is alive.
+fn assert_late_hpa_value(
+    adapter: &mut Adapter,
+    client: &reqwest::blocking::Client,
+    base: &str,
+) -> anyhow::Result<()> {
+    let list = get(client, &format!("{base}{}", hpa::legacy_path("late-rps")))?;
+    let value = list["items"][0]["value"]
+        .as_str()
+        .with_context(|| format!("no item for the late target: {list}\n{}", adapter.log()))?;
+    let milli = mixerless_adapter::quantity::parse_milli(value).context("quantity")?;
+    assert!(
+        (milli - 10_000).abs() <= 1_000,
+        "late HPA value {value}, want ~10"
+    );
+    assert!(adapter.child.try_wait()?.is_none(), "adapter died");
+    Ok(())
+}
+
+/// Demonstrates `--target-series-limit`: a target that sends 2,000 new series every scrape
+/// would fill `--max-series 5000` in three scrapes and starve a target that first answers
+/// later. With the limit at 2,000 it holds 2,000 series, its later scrapes fail naming the flag,
+/// nothing is dropped for the store being full, and the late target's HPA value is right.
+/// (With `--target-series-limit 0` this test fails: the late target gets no sample stored.)
+#[test]
+fn a_target_changing_its_series_every_scrape_cannot_starve_a_late_one() -> anyhow::Result<()> {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let limit = CHURN.to_string();
+    let flags = ["--target-series-limit", &limit, "--max-series", "5000"];
+    let (_dir, mut adapter, client, base) = with_late_window(&["churn", "late"], &flags)?;
     let status = get(&client, &format!("{base}/status"))?;
     let churn = health(&status["targets"], "churn")?;
     eprintln!("churn: {churn}");
@@ -638,17 +672,7 @@ fn a_target_changing_its_series_every_scrape_cannot_starve_a_late_one() -> anyho
         "the churn target's first 2,000 series and the late one's"
     );
 
-    let list = get(&client, &format!("{base}{}", hpa::legacy_path("late-rps")))?;
-    let value = list["items"][0]["value"]
-        .as_str()
-        .with_context(|| format!("no item for the late target: {list}\n{}", adapter.log()))?;
-    let milli = mixerless_adapter::quantity::parse_milli(value).context("quantity")?;
-    assert!(
-        (milli - 10_000).abs() <= 1_000,
-        "late HPA value {value}, want ~10"
-    );
-    assert!(adapter.child.try_wait()?.is_none(), "adapter died");
-    Ok(())
+    assert_late_hpa_value(&mut adapter, &client, &base)
 }
 
 /// Demonstrates fair shares of a full store: three targets of 1,700 series each, within
@@ -659,42 +683,10 @@ fn a_target_changing_its_series_every_scrape_cannot_starve_a_late_one() -> anyho
 #[test]
 fn targets_that_fill_the_store_together_leave_a_late_one_its_share() -> anyhow::Result<()> {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir()?;
     let bigs = ["big1", "big2", "big3"];
-    let targets = targets(&["big1", "big2", "big3", "late"])?;
-    let port = paths::free_port();
     let flags = ["--target-series-limit", "2000", "--max-series", "5000"];
-    let mut adapter = spawn_adapter(dir.path(), port, &targets, "late", &flags)?;
-    let client = api_client()?;
-    let base = format!("https://127.0.0.1:{port}");
-
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let late_samples = r#"count_over_time(istio_requests_total{destination_workload="late"}[30s])"#;
-    loop {
-        if let Some(code) = adapter.child.try_wait()? {
-            bail!("adapter exited with {code}:\n{}", adapter.log());
-        }
-        let n = query(&client, &base, late_samples)
-            .ok()
-            .and_then(|r| scalar(&r))
-            .unwrap_or(0.0);
-        if n >= 15.0 {
-            break;
-        }
-        if Instant::now() > deadline {
-            let status = get(&client, &format!("{base}/status")).unwrap_or_default();
-            bail!(
-                "the late target has {n} samples in its window after 90 s: {}\n{}",
-                health(&status["targets"], "late")
-                    .cloned()
-                    .unwrap_or_default(),
-                adapter.log()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    std::thread::sleep(Duration::from_millis(2500));
-
+    let (_dir, mut adapter, client, base) =
+        with_late_window(&["big1", "big2", "big3", "late"], &flags)?;
     let status = get(&client, &format!("{base}/status"))?;
     let late = health(&status["targets"], "late")?;
     assert_eq!(
@@ -739,15 +731,5 @@ fn targets_that_fill_the_store_together_leave_a_late_one_its_share() -> anyhow::
         "late is not limited"
     );
 
-    let list = get(&client, &format!("{base}{}", hpa::legacy_path("late-rps")))?;
-    let value = list["items"][0]["value"]
-        .as_str()
-        .with_context(|| format!("no item for the late target: {list}\n{}", adapter.log()))?;
-    let milli = mixerless_adapter::quantity::parse_milli(value).context("quantity")?;
-    assert!(
-        (milli - 10_000).abs() <= 1_000,
-        "late HPA value {value}, want ~10"
-    );
-    assert!(adapter.child.try_wait()?.is_none(), "adapter died");
-    Ok(())
+    assert_late_hpa_value(&mut adapter, &client, &base)
 }
