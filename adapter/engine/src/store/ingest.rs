@@ -23,6 +23,10 @@ pub struct Prepared {
     /// `(name, value)` ranges into `text`, for each new series' labels.
     pairs: Vec<(Range<u32>, Range<u32>)>,
     dropped_filtered: usize,
+    /// Kept samples past twice the sample limit, not recorded: the scrape fails at the
+    /// limit anyway, and recording them would let a body of tiny lines cost far more than
+    /// its size (about 80 bytes per sample).
+    over: usize,
     parsed: std::result::Result<ParseStats, exposition::Error>,
 }
 
@@ -47,6 +51,12 @@ enum Series {
 impl Prepared {
     fn str(&self, r: &Range<u32>) -> &str {
         &self.text[r.start as usize..r.end as usize]
+    }
+
+    /// Samples recorded for `commit`.
+    #[cfg(test)]
+    pub(crate) fn recorded(&self) -> usize {
+        self.samples.len()
     }
 }
 
@@ -92,6 +102,10 @@ impl Store {
         let mut text = String::new();
         let mut pairs = Vec::new();
         let mut dropped_filtered = 0;
+        let mut over = 0;
+        // Room for the samples the limit lets through and as many dropped on the way
+        // (duplicates, a full store); `commit` draws the line exactly.
+        let record = self.sample_limit.saturating_mul(2);
         let parsed = exposition::parse_each(body, opts, |s| {
             let pattern = match self.kept.keeps(s.name) {
                 kept::Keep::No => {
@@ -101,6 +115,10 @@ impl Store {
                 kept::Keep::Named => false,
                 kept::Keep::Pattern => true,
             };
+            if record > 0 && samples.len() >= record {
+                over += 1;
+                return;
+            }
             let hash = xxh3_128(s.series);
             let series = match cache.and_then(|c| c.get(&hash)) {
                 Some(&id) if self.series.contains_key(&id) => Series::Known(id),
@@ -134,6 +152,7 @@ impl Store {
             text,
             pairs,
             dropped_filtered,
+            over,
             parsed,
         }
     }
@@ -167,7 +186,7 @@ impl Store {
         let mut seen: Vec<SeriesId> = Vec::with_capacity(target.active.len());
         let limit = self.sample_limit;
         let series_limit = self.target_series_limit;
-        let mut over = 0usize;
+        let mut over = p.over;
         let mut over_target = 0usize;
         for s in &p.samples {
             // Series kept only by the pattern fill at most half of each limit (the store's, the

@@ -522,3 +522,32 @@ fn a_full_store_makes_room_for_a_target_below_its_share() {
         "a fourth is beyond its share"
     );
 }
+
+/// Demonstrates that a body of many tiny lines past the sample limit is not recorded whole
+/// before the limit is applied (at most twice the limit is), and the excess is still counted.
+#[test]
+fn prepare_records_at_most_twice_the_sample_limit() {
+    let mut s = Store::new(StoreConfig::default());
+    s.set_sample_limit(3);
+    let body: String = (0..1000).map(|i| format!("m{{i=\"{i}\"}} 1\n")).collect();
+    let p = s.prepare(
+        "",
+        &target(),
+        1000,
+        body.as_bytes(),
+        &ParseOptions::default(),
+    );
+    assert_eq!(p.recorded(), 6);
+    let e = s.commit(p).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::SampleLimit {
+                limit: 3,
+                over: 997
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(s.series_count(), 3);
+}
