@@ -450,6 +450,16 @@ fn adapter_agrees_with_prometheus_under_real_load() -> anyhow::Result<()> {
                 .with_context(|| format!("{list}"))?,
         )
     };
+    // The remote mode reads Prometheus every second; until Prometheus' P95 window holds bucket
+    // increases its answer is NaN, which the remote adapter refuses (500). A loaded machine
+    // can take longer than the sleep above.
+    wait_for("values in both adapters", Duration::from_secs(20), || {
+        for (name, _) in QUERIES {
+            adapter_value(name)?;
+            remote_value(name)?;
+        }
+        Ok(true)
+    })?;
     let mut report = Vec::new();
     for (name, query) in QUERIES {
         let (ours, list) = adapter_value(name)?;
