@@ -16,4 +16,5 @@ pub mod envoy;
 pub mod http;
 pub mod paths;
 pub mod process;
+pub mod prometheus;
 pub mod stats;

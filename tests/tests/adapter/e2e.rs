@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use mixerless_e2e::certs;
 use mixerless_harness::process::{binary, Proc};
-use mixerless_harness::{bootstrap::Bootstrap, envoy::Envoy, paths};
+use mixerless_harness::{bootstrap::Bootstrap, envoy::Envoy, paths, prometheus};
 use serde_json::Value;
 
 fn client(identity: Option<&str>) -> anyhow::Result<reqwest::blocking::Client> {
@@ -297,23 +297,9 @@ fn adapter_agrees_with_prometheus_under_real_load() -> anyhow::Result<()> {
     let bad = bad_targets()?;
 
     // Prometheus scrapes the same Envoy every second.
-    let prom_port = paths::free_port();
-    std::fs::write(
-        d.join("prometheus.yml"),
-        format!(
-            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nscrape_configs:\n- job_name: envoy-stats\n  metrics_path: /stats/prometheus\n  static_configs: [{{targets: ['127.0.0.1:{}']}}]\n",
-            envoy.admin_port()
-        ),
-    )?;
-    let mut prometheus = Proc::spawn(
-        "prometheus",
+    let (mut prometheus, prom_port) = prometheus::start(
         d,
-        Path::new("prometheus"),
-        &[
-            "--config.file=prometheus.yml".into(),
-            format!("--web.listen-address=127.0.0.1:{prom_port}"),
-            "--storage.tsdb.path=data".into(),
-        ],
+        &prometheus::envoy_stats_config("1s", &[envoy.admin_port()]),
     )?;
 
     let port = paths::free_port();

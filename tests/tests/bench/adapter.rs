@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use mixerless_harness::bootstrap::{Bootstrap, Route};
 use mixerless_harness::process::{self, Proc};
-use mixerless_harness::{envoy::Envoy, paths};
+use mixerless_harness::{envoy::Envoy, paths, prometheus};
 use serde_json::Value;
 
 fn client() -> reqwest::blocking::Client {
@@ -351,20 +351,9 @@ fn bench_freshness() -> anyhow::Result<()> {
     let envoy = Envoy::start(&Bootstrap::inbound(r#"{"reporter": "destination"}"#).render())?;
     // One request so the series exist before the step.
     mixerless_harness::http::get(&envoy.listener_url("/"))?;
-    let prom_port = paths::free_port();
-    std::fs::write(
-        d.join("prometheus.yml"),
-        format!("global: {{scrape_interval: 15s}}\nscrape_configs:\n- job_name: envoy-stats\n  metrics_path: /stats/prometheus\n  static_configs: [{{targets: ['127.0.0.1:{}']}}]\n", envoy.admin_port()),
-    )?;
-    let _prom = Proc::spawn(
-        "prometheus",
+    let (_prom, prom_port) = prometheus::start(
         d,
-        Path::new("prometheus"),
-        &[
-            "--config.file=prometheus.yml".into(),
-            format!("--web.listen-address=127.0.0.1:{prom_port}"),
-            "--storage.tsdb.path=data".into(),
-        ],
+        &prometheus::envoy_stats_config("15s", &[envoy.admin_port()]),
     )?;
     let (p1, p2) = (paths::free_port(), paths::free_port());
     let _emb = serve(

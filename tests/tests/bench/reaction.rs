@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use mixerless_harness::process::{binary, Proc};
-use mixerless_harness::{bootstrap::Bootstrap, envoy::Envoy, http, paths};
+use mixerless_harness::{bootstrap::Bootstrap, envoy::Envoy, http, paths, prometheus};
 use serde_json::{json, Value};
 
 const RPS_1M: &str = r#"sum(rate(istio_requests_total{destination_workload_namespace="test",reporter="destination"}[1m]))"#;
@@ -154,20 +154,9 @@ fn bench_reaction() -> anyhow::Result<()> {
     let envoy = Envoy::start(&Bootstrap::inbound(r#"{"reporter": "destination"}"#).render())?;
     http::get(&envoy.listener_url("/"))?;
     let stats = envoy.admin_url("/stats/prometheus");
-    let prom_port = paths::free_port();
-    std::fs::write(
-        d.join("prometheus.yml"),
-        format!("global: {{scrape_interval: 15s}}\nscrape_configs:\n- job_name: envoy-stats\n  metrics_path: /stats/prometheus\n  static_configs: [{{targets: ['127.0.0.1:{}']}}]\n", envoy.admin_port()),
-    )?;
-    let _prom = Proc::spawn(
-        "prometheus",
+    let (_prom, prom_port) = prometheus::start(
         d,
-        Path::new("prometheus"),
-        &[
-            "--config.file=prometheus.yml".into(),
-            format!("--web.listen-address=127.0.0.1:{prom_port}"),
-            "--storage.tsdb.path=data".into(),
-        ],
+        &prometheus::envoy_stats_config("15s", &[envoy.admin_port()]),
     )?;
     let (_b, ours) = adapter(d, "ours", RPS_1M, &["--target".into(), stats.clone()])?;
     let grpc = format!("127.0.0.1:{}", paths::free_port());
@@ -345,20 +334,9 @@ fn bench_noise() -> anyhow::Result<()> {
     let envoy = Envoy::start(&Bootstrap::inbound(r#"{"reporter": "destination"}"#).render())?;
     http::get(&envoy.listener_url("/"))?;
     let stats = envoy.admin_url("/stats/prometheus");
-    let prom_port = paths::free_port();
-    std::fs::write(
-        d.join("prometheus.yml"),
-        format!("global: {{scrape_interval: 15s}}\nscrape_configs:\n- job_name: envoy-stats\n  metrics_path: /stats/prometheus\n  static_configs: [{{targets: ['127.0.0.1:{}']}}]\n", envoy.admin_port()),
-    )?;
-    let _prom = Proc::spawn(
-        "prometheus",
+    let (_prom, prom_port) = prometheus::start(
         d,
-        Path::new("prometheus"),
-        &[
-            "--config.file=prometheus.yml".into(),
-            format!("--web.listen-address=127.0.0.1:{prom_port}"),
-            "--storage.tsdb.path=data".into(),
-        ],
+        &prometheus::envoy_stats_config("15s", &[envoy.admin_port()]),
     )?;
     let (_c, fast) = adapter(
         d,

@@ -12,9 +12,8 @@ use std::time::Duration;
 use mixerless_e2e::istio::{self, Chain, LabelSet};
 use mixerless_e2e::tcp::{self, Echo};
 use mixerless_harness::envoy::Envoy;
-use mixerless_harness::paths;
-use mixerless_harness::process::Proc;
 use mixerless_harness::stats::{self, Sample};
+use mixerless_harness::{paths, prometheus};
 use serde_json::json;
 
 /// The network variant, reporting open connections every second.
@@ -360,21 +359,7 @@ fn prometheus_scrapes_the_tcp_series() -> anyhow::Result<()> {
 
     let dir = tempfile::tempdir()?;
     let targets = [client.admin_port(), server.admin_port()].map(|p| format!("127.0.0.1:{p}"));
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(&config, prometheus_config(&targets)?)?;
-    let port = paths::free_port();
-    let args = vec![
-        format!("--config.file={}", config.display()),
-        format!("--web.listen-address=127.0.0.1:{port}"),
-        format!("--storage.tsdb.path={}", dir.path().join("data").display()),
-        "--storage.tsdb.retention.time=1h".to_owned(),
-    ];
-    let mut prom = Proc::spawn(
-        "prometheus",
-        dir.path(),
-        "/usr/bin/prometheus".as_ref(),
-        &args,
-    )?;
+    let (mut prom, port) = prometheus::start(dir.path(), &prometheus_config(&targets)?)?;
     let query = |q: &str| -> anyhow::Result<Vec<serde_json::Value>> {
         let body = ureq::get(&format!("http://127.0.0.1:{port}/api/v1/query"))
             .query("query", q)
