@@ -27,6 +27,14 @@ fn status(base: &str) -> anyhow::Result<Value> {
     Ok(client().get(format!("{base}/status")).send()?.json()?)
 }
 
+/// Targets on the adapter's `/status` (`usize::MAX` while it does not answer).
+fn target_count(base: &str) -> usize {
+    status(base)
+        .ok()
+        .and_then(|s| s["targets"].as_array().map(Vec::len))
+        .unwrap_or(usize::MAX)
+}
+
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
@@ -133,15 +141,9 @@ fn bench_discovery() -> anyhow::Result<()> {
         ],
     )?;
     let base = format!("https://127.0.0.1:{port}");
-    let count = |base: &str| -> usize {
-        status(base)
-            .ok()
-            .and_then(|s| s["targets"].as_array().map(Vec::len))
-            .unwrap_or(usize::MAX)
-    };
     let wait = |n: usize, limit: Duration| -> anyhow::Result<()> {
         let t0 = Instant::now();
-        while count(&base) != n {
+        while target_count(&base) != n {
             anyhow::ensure!(t0.elapsed() < limit, "not {n} targets in {limit:?}");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -194,14 +196,8 @@ fn bench_discovery() -> anyhow::Result<()> {
         ],
     )?;
     let base = format!("https://127.0.0.1:{port}");
-    let targets = |base: &str| -> usize {
-        status(base)
-            .ok()
-            .and_then(|s| s["targets"].as_array().map(Vec::len))
-            .unwrap_or(usize::MAX)
-    };
     let t0 = Instant::now();
-    while targets(&base) != 0 {
+    while target_count(&base) != 0 {
         anyhow::ensure!(
             t0.elapsed() < Duration::from_secs(30),
             "second adapter not up"
@@ -215,7 +211,7 @@ fn bench_discovery() -> anyhow::Result<()> {
         );
     }
     let t0 = Instant::now();
-    while targets(&base) != pods {
+    while target_count(&base) != pods {
         anyhow::ensure!(
             t0.elapsed() < Duration::from_secs(120),
             "not {pods} targets"

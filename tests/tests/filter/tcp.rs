@@ -38,6 +38,26 @@ fn tcp_labels(reporter: &str, changes: &[(&str, &str)]) -> LabelSet {
     set
 }
 
+/// What the server sidecar (ratings) reports for a client that sent no peer metadata: a
+/// plain TCP client, its source unknown, no mTLS.
+fn server_side_without_peer() -> LabelSet {
+    tcp_labels(
+        "destination",
+        &[
+            ("destination_service", "ratings"),
+            ("destination_service_name", "ratings"),
+            ("source_workload", "unknown"),
+            ("source_canonical_service", "unknown"),
+            ("source_canonical_revision", "latest"),
+            ("source_workload_namespace", "unknown"),
+            ("source_app", "unknown"),
+            ("source_version", "unknown"),
+            ("source_cluster", "unknown"),
+            ("connection_security_policy", "none"),
+        ],
+    )
+}
+
 /// The server sidecar (ratings-v1, INBOUND) in front of `app_port`.
 fn server(config: &str, app_port: u16) -> anyhow::Result<Envoy> {
     let b = istio::server(
@@ -126,21 +146,7 @@ fn client_and_server_report_tcp_metrics() -> anyhow::Result<()> {
             ("destination_version", "unknown"),
         ],
     );
-    let destination = tcp_labels(
-        "destination",
-        &[
-            ("destination_service", "ratings"),
-            ("destination_service_name", "ratings"),
-            ("source_workload", "unknown"),
-            ("source_canonical_service", "unknown"),
-            ("source_canonical_revision", "latest"),
-            ("source_workload_namespace", "unknown"),
-            ("source_app", "unknown"),
-            ("source_version", "unknown"),
-            ("source_cluster", "unknown"),
-            ("connection_security_policy", "none"),
-        ],
-    );
+    let destination = server_side_without_peer();
 
     // One connection stays open: its bytes show up after a reporting interval.
     let mut open = tcp::connect(client.listener_port())?;
@@ -240,21 +246,7 @@ fn bad_connections_are_counted_exactly() -> anyhow::Result<()> {
     let connections = 10_003.0;
     let bytes = 300.0 + 500.0 + 10_000.0 * 16.0;
     let labels = |flags: &str| {
-        let mut l = tcp_labels(
-            "destination",
-            &[
-                ("destination_service", "ratings"),
-                ("destination_service_name", "ratings"),
-                ("source_workload", "unknown"),
-                ("source_canonical_service", "unknown"),
-                ("source_canonical_revision", "latest"),
-                ("source_workload_namespace", "unknown"),
-                ("source_app", "unknown"),
-                ("source_version", "unknown"),
-                ("source_cluster", "unknown"),
-                ("connection_security_policy", "none"),
-            ],
-        );
+        let mut l = server_side_without_peer();
         l.insert("response_flags".into(), flags.into());
         l
     };
@@ -483,21 +475,7 @@ fn envoyfilter_tcp_patch_reports_connections() -> anyhow::Result<()> {
     let mut conn = tcp::connect(server.listener_port())?;
     tcp::round_trip(&mut conn, 4321)?;
     drop(conn);
-    let labels = tcp_labels(
-        "destination",
-        &[
-            ("destination_service", "ratings"),
-            ("destination_service_name", "ratings"),
-            ("source_workload", "unknown"),
-            ("source_canonical_service", "unknown"),
-            ("source_canonical_revision", "latest"),
-            ("source_workload_namespace", "unknown"),
-            ("source_app", "unknown"),
-            ("source_version", "unknown"),
-            ("source_cluster", "unknown"),
-            ("connection_security_policy", "none"),
-        ],
-    );
+    let labels = server_side_without_peer();
     wait_for(
         &server,
         "destination",
